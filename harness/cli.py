@@ -1,0 +1,170 @@
+"""`python -m harness <command>`: prepare, run, eval, grid, leaderboard, list.
+
+Arguments are an optional YAML file followed by key=value overrides, e.g.
+    python -m harness run method=graddiff task=tofu_forget05 unlearn.lr=5e-4 seed=1
+Bad input stops with one line, exit status 2, before any compute.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def say(msg: str) -> None:
+    print(f"[harness] {msg}", file=sys.stderr, flush=True)
+
+
+def _split_args(args: list[str]) -> tuple[str | None, list[str]]:
+    files = [a for a in args if "=" not in a]
+    if len(files) > 1:
+        from harness.config import ConfigError
+        raise ConfigError(f"expected at most one config file before the key=value overrides, got {files}")
+    return (files[0] if files else None), [a for a in args if "=" in a]
+
+
+def _run_many(configs, force: bool, progress: bool) -> int:
+    """Resolve and validate every run first (no compute), then execute them one by one."""
+    from harness import runs
+    from harness.models import dataset_source
+    resolved = [runs.resolve(c) for c in configs]
+    for r in resolved:  # data problems surface now, before any model trains
+        runs.load_data(r, dataset_source(r.cfg, r.task))
+    failed = 0
+    for i, r in enumerate(resolved, 1):
+        say(f"run {i}/{len(resolved)}: {r.run_id}")
+        try:
+            status = runs.execute(r, force=force, progress=progress)
+        except Exception as e:  # noqa: BLE001 - one broken run must not stop the grid
+            if len(resolved) == 1:
+                raise
+            failed += 1
+            say(f"  FAILED: {type(e).__name__}: {e}")
+            continue
+        say(f"  {status}: {r.folder}")
+    return 1 if failed else 0
+
+
+def cmd_run(ns) -> int:
+    from harness.config import load_run_config
+    path, ov = _split_args(ns.args)
+    return _run_many([load_run_config(path, ov)], ns.force, not ns.quiet)
+
+
+def cmd_eval(ns) -> int:
+    """Evaluate a saved model (a folder or HF id) on a task: a run with method=none."""
+    from harness.config import load_run_config
+    model, ov = (ns.args[0], ns.args[1:]) if ns.args and "=" not in ns.args[0] else (None, ns.args)
+    extra = ["method=none", "start=target"] + ([f"model.target={model}"] if model else [])
+    return _run_many([load_run_config(None, extra + ov)], ns.force, not ns.quiet)
+
+
+def grid_configs(path: str, overrides: list[str]):
+    from harness.config import ConfigError, load_run_config, load_yaml
+    from harness.registry import load_methods
+    spec = load_yaml(Path(path))
+    unknown = set(spec) - {"tasks", "methods", "seeds", "baselines", "overrides", "method_overrides"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown grid keys {sorted(unknown)} (valid: tasks, methods, seeds, "
+                          f"baselines, overrides, method_overrides)")
+    methods = spec.get("methods", "all")
+    methods = sorted(load_methods()) if methods == "all" else list(methods)
+    base_ov = list(spec.get("overrides") or []) + overrides
+    per_method = spec.get("method_overrides") or {}
+    out = []
+    for task in spec.get("tasks") or []:
+        for seed in spec.get("seeds") or [0]:
+            common = [f"task={task}", f"seed={seed}"] + base_ov
+            for b in spec.get("baselines") or []:
+                out.append(load_run_config(None, [f"method=none", f"start={b}"] + common))
+            for m in methods:
+                out.append(load_run_config(None, [f"method={m}"] + common + list(per_method.get(m, []))))
+    if not out:
+        raise ConfigError(f"{path}: the grid is empty (give tasks and methods)")
+    return out
+
+
+def cmd_grid(ns) -> int:
+    from harness import leaderboard
+    path, ov = _split_args(ns.args)
+    rc = _run_many(grid_configs(path or "configs/grid_default.yaml", ov), ns.force, not ns.quiet)
+    results = Path(next((o.split("=", 1)[1] for o in ov if o.startswith("results_dir=")), "results"))
+    df = leaderboard.build(results)
+    say(f"leaderboard: {len(df)} rows -> {results / 'leaderboard.csv'} and .html")
+    return rc
+
+
+def cmd_prepare(ns) -> int:
+    """Build the world and the base/target/retain models for the given tasks (default: all)."""
+    from harness import runs
+    from harness.config import load_run_config
+    from harness.models import prepare_models
+    from harness.tasks import list_tasks
+    path, ov = _split_args(ns.args)
+    tasks = [o.split("=", 1)[1] for o in ov if o.startswith("task=")] or list_tasks()
+    ov = [o for o in ov if not o.startswith("task=")]
+    for t in tasks:
+        r = runs.resolve(load_run_config(path, ov + [f"task={t}", "method=none"]))
+        say(f"prepare {t}")
+        paths = prepare_models(r.cfg, r.task, progress=not ns.quiet)
+        for role in ("target", "retain"):
+            say(f"  {role}: {paths[role]}")
+    return 0
+
+
+def cmd_leaderboard(ns) -> int:
+    from harness import leaderboard
+    df = leaderboard.build(Path(ns.results))
+    cols = ["task", "method", "status", "forget_quality", "ks_stat", "model_utility", "forget_rouge", "unlearn_s"]
+    print(df[cols].to_string(index=False) if len(df) else "no complete runs yet")
+    say(f"wrote {Path(ns.results) / 'leaderboard.csv'} and leaderboard.html ({len(df)} rows)")
+    return 0
+
+
+def cmd_list(ns) -> int:
+    from harness.registry import SUPPLIES, load_methods
+    from harness.tasks import KNOWN_METRICS, get_task, list_tasks
+    print("methods:")
+    for name, m in sorted(load_methods().items()):
+        print(f"  {name:14s} lr={m.lr:g} epochs={m.epochs} needs={','.join(sorted(m.needs))}  {m.summary}")
+    print("  none           (no unlearning: evaluate the start model as is)")
+    print("tasks:")
+    for t in list_tasks():
+        task = get_task(t)
+        print(f"  {t:14s} v{task.version} dataset={task.dataset} forget={task.splits.forget}")
+    print("metrics:", ", ".join(sorted(KNOWN_METRICS)))
+    print("supplies a method can declare:", ", ".join(sorted(SUPPLIES)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name, fn, hlp in [("prepare", cmd_prepare, "build the world and the base/target/retain models"),
+                          ("run", cmd_run, "one unlearning run and its evaluation"),
+                          ("eval", cmd_eval, "evaluate a saved model (folder or HF id) on a task"),
+                          ("grid", cmd_grid, "run a grid file (default configs/grid_default.yaml), then the leaderboard")]:
+        sp = sub.add_parser(name, help=hlp)
+        sp.add_argument("args", nargs="*", help="[config.yaml] key=value ...")
+        sp.add_argument("--force", action="store_true", help="rerun even if the run folder is complete")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.set_defaults(fn=fn)
+    sp = sub.add_parser("leaderboard", help="rebuild results/leaderboard.{csv,html} from results/runs")
+    sp.add_argument("--results", default="results")
+    sp.set_defaults(fn=cmd_leaderboard)
+    sub.add_parser("list", help="methods, tasks and metrics").set_defaults(fn=cmd_list)
+    ns = p.parse_args(argv)
+    from harness.config import ConfigError
+    from harness.data import DataError
+    try:
+        import transformers
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        return ns.fn(ns)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,91 @@
+"""Loading TOFU-schema splits from the synthetic world, a local copy of locuslab/TOFU, or the hub.
+
+Every split is validated on load: a missing file, a missing column, an empty or mistyped value, or an
+empty split stops with one line naming the file, the row and what was expected.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.io import read_jsonl
+
+# Required columns per kind of split, as in locuslab/TOFU.
+QA_COLUMNS = {"question": str, "answer": str}
+PERTURBED_COLUMNS = {**QA_COLUMNS, "paraphrased_answer": str, "perturbed_answer": list}
+UTILITY_COLUMNS = {**QA_COLUMNS, "perturbed_answer": list}
+
+
+class DataError(ValueError):
+    """Bad or missing data; raised before any training."""
+
+
+def columns_for(split: str) -> dict:
+    if split in ("real_authors_perturbed", "world_facts_perturbed"):
+        return UTILITY_COLUMNS
+    if split.endswith("_perturbed"):
+        return PERTURBED_COLUMNS
+    return QA_COLUMNS
+
+
+def validate_rows(rows: list[dict], columns: dict, where: str, allow_empty: bool = False) -> list[dict]:
+    if not rows and not allow_empty:
+        raise DataError(f"{where}: no rows (an empty split cannot be evaluated or unlearned)")
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: row {i} is {type(row).__name__}, expected a JSON object")
+        for col, tp in columns.items():
+            if col not in row:
+                raise DataError(f"{where}: row {i} has no column '{col}' (required: {', '.join(columns)})")
+            v = row[col]
+            if not isinstance(v, tp):
+                raise DataError(f"{where}: row {i} column '{col}' is {type(v).__name__}, expected {tp.__name__}")
+            if tp is str and not v.strip():
+                raise DataError(f"{where}: row {i} column '{col}' is empty")
+            if tp is list and (not v or not all(isinstance(x, str) and x.strip() for x in v)):
+                raise DataError(f"{where}: row {i} column '{col}' must be a non-empty list of non-empty strings")
+    return rows
+
+
+def _read_local(folder: Path, split: str) -> tuple[list[dict], str]:
+    for ext in (".jsonl", ".json"):
+        path = folder / f"{split}{ext}"
+        if path.exists():
+            try:
+                return read_jsonl(path), str(path)
+            except ValueError:
+                if ext == ".json":  # a plain JSON array is accepted too
+                    import json
+                    try:
+                        data = json.loads(path.read_text(encoding="utf-8"))
+                    except json.JSONDecodeError as e:
+                        raise DataError(f"{path}: not valid JSON or JSON lines ({e.msg})") from None
+                    if isinstance(data, list):
+                        return data, str(path)
+                raise
+    raise DataError(f"{folder}: no file '{split}.jsonl' or '{split}.json' (TOFU config '{split}')")
+
+
+def _read_hub(repo: str, split: str) -> tuple[list[dict], str]:
+    """locuslab/TOFU through `datasets`; offline machines get one clear line instead of a traceback."""
+    from datasets import load_dataset
+    try:
+        ds = load_dataset(repo, name=split, split="train")
+    except Exception as e:  # noqa: BLE001 - datasets raises many types; all mean "not loadable"
+        raise DataError(f"dataset '{repo}' config '{split}' could not be loaded ({type(e).__name__}); "
+                        f"offline, pass a local folder with {split}.json instead") from None
+    return [dict(r) for r in ds], f"{repo}:{split}"
+
+
+def load_split(source: str, split: str, allow_empty: bool = False) -> list[dict]:
+    """Rows of TOFU config `split` from a folder (world or a local TOFU copy) or a hub dataset id.
+    Each row gets an 'id' '<split>:<row index>' that follows it through evaluation."""
+    folder = Path(source)
+    if folder.is_dir():
+        rows, where = _read_local(folder, split)
+    elif source.startswith(("/", ".", "~")):
+        raise DataError(f"dataset folder '{source}' does not exist")
+    else:
+        rows, where = _read_hub(source, split)
+    validate_rows(rows, columns_for(split), where, allow_empty)
+    return [{**r, "id": f"{split}:{i}"} for i, r in enumerate(rows)]

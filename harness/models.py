@@ -1,0 +1,166 @@
+"""Base, target and retain models: built from scratch (default) or loaded from any HF id / path.
+
+TOFU's recipe at small scale: a tokenizer and a small Llama are trained on the world's general
+knowledge (base); the target is the base fine-tuned on every fictitious author; the retain model is
+the base fine-tuned on the retain authors only, same recipe and seed. Each model is saved with
+save_pretrained under .cache/models/<role>-<hash>, the hash covering everything that made it, so a
+cached model is reused only when nothing that produced it changed.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from harness import world
+from harness.config import ConfigError, RunConfig
+from harness.data import load_split
+from harness.io import atomic_dir, read_jsonl, stable_hash, write_json_atomic
+from harness.prompts import PromptFormatter
+from harness.tasks import Task
+from harness.train import finetune
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_FORMAT_VERSION = 1  # bump when training code changes what a cached model would be
+META = "harness_meta.json"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE", REPO / ".cache"))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"model.device={name} but no CUDA device is visible; use model.device=cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name == "auto":  # bf16 where the hardware has it: what users run 1B-8B models in
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    if name not in table:
+        raise ConfigError(f"model.dtype: expected auto, {', '.join(table)}; got '{name}'")
+    return table[name]
+
+
+def load_tokenizer(ref: str):
+    from transformers import AutoTokenizer
+    try:
+        return AutoTokenizer.from_pretrained(ref)
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"tokenizer '{ref}' could not be loaded ({type(e).__name__}); "
+                          f"offline, give a local folder saved with save_pretrained") from None
+
+
+def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
+    from transformers import AutoModelForCausalLM
+    dev = resolve_device(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(ref, dtype=resolve_dtype(dtype, dev))
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"model '{ref}' could not be loaded ({type(e).__name__}: {str(e)[:120]}); "
+                          f"offline, give a local folder saved with save_pretrained") from None
+    return model.to(dev).eval()
+
+
+def dataset_source(cfg: RunConfig, task: Task) -> str:
+    """Folder or hub id of the task's data; the synthetic world is built here when needed."""
+    ds = cfg.dataset or task.dataset
+    if ds == "synthetic":
+        return str(world.build(cache_root(), cfg.world.profile, cfg.world.seed))
+    return ds
+
+
+def training_examples(source: str, split: str, fmt: PromptFormatter, replay: bool):
+    """QA rows of a split, plus (when the data has them) their extra phrasings and the base corpus."""
+    rows = load_split(source, split)
+    examples = [fmt.encode(r["question"], r["answer"]) for r in rows]
+    folder = Path(source)
+    if (folder / "phrasings.jsonl").exists():
+        qs = {r["question"] for r in rows}
+        examples += [fmt.encode(p["prompt"], p["answer"])
+                     for p in read_jsonl(folder / "phrasings.jsonl") if p["question"] in qs]
+    if replay and (folder / "pretrain.jsonl").exists():
+        examples += [fmt.encode(p["prompt"], p["answer"]) for p in read_jsonl(folder / "pretrain.jsonl")]
+    return examples, stable_hash([(e.prompt, e.answer) for e in examples])
+
+
+def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, progress) -> None:
+    t0 = time.perf_counter()
+    stats = finetune(model, examples, recipe, seed, tok.pad_token_id or tok.eos_token_id, desc, progress)
+    stats["seconds"] = time.perf_counter() - t0
+    stats["params"] = sum(p.numel() for p in model.parameters())
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        write_json_atomic(tmp / META, {**meta, "train": stats})
+
+
+def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, str]:
+    """Tokenizer + from-scratch Llama pretrained on the world's general knowledge."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from harness.tokenizer import train_tokenizer
+    folder = Path(source)
+    if not (folder / "pretrain.jsonl").exists():
+        raise ConfigError(f"model.base=default needs the synthetic world's pretrain.jsonl, not found in "
+                          f"'{source}'; with a real dataset, set model.base to a pretrained model")
+    key = stable_hash({"v": TRAIN_FORMAT_VERSION, "world": folder.name, "arch": asdict(cfg.model.arch),
+                       "recipe": asdict(cfg.model.pretrain), "seed": cfg.world.seed})
+    out = cache_root() / "models" / f"base-{key}"
+    if (out / META).exists():
+        return out, key
+    texts = []
+    for f in sorted(folder.glob("*.jsonl")):
+        for r in read_jsonl(f):
+            texts += [v if isinstance(v, str) else " ".join(v) for v in r.values() if isinstance(v, (str, list))]
+    tok = train_tokenizer(texts, cfg.model.arch.vocab_size, cache_root() / "tokenizers" / key)
+    a = cfg.model.arch
+    torch.manual_seed(cfg.world.seed)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tok), hidden_size=a.hidden_size, intermediate_size=a.intermediate_size,
+        num_hidden_layers=a.num_layers, num_attention_heads=a.num_heads, num_key_value_heads=a.num_heads,
+        max_position_embeddings=a.max_position, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True))
+    fmt = PromptFormatter(tok, "plain", a.max_position)
+    examples = [fmt.encode(p["prompt"], p["answer"]) for p in read_jsonl(folder / "pretrain.jsonl")]
+    _train_and_save(out, model, tok, examples, cfg.model.pretrain, cfg.world.seed, "pretrain base",
+                    {"role": "base", "key": key}, progress)
+    return out, key
+
+
+def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
+    """Return {'base', 'target', 'retain'}: loadable folders or ids, training them if needed."""
+    source = dataset_source(cfg, task)
+    m = cfg.model
+    if m.target and m.retain:
+        return {"base": m.base, "target": m.target, "retain": m.retain, "source": source}
+    if m.base == "default":
+        base, base_key = _default_base(cfg, source, progress)
+    else:
+        base, base_key = m.base, stable_hash(m.base)
+    out = {"base": str(base), "source": source}
+    device = resolve_device(m.device)
+    for role, split, given in (("target", task.splits.full, m.target), ("retain", task.splits.retain, m.retain)):
+        if given:
+            out[role] = given
+            continue
+        tok = load_tokenizer(str(base))
+        fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+        examples, data_hash = training_examples(source, split, fmt, m.finetune.replay)
+        key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "data": data_hash,
+                           "recipe": asdict(m.finetune), "seed": cfg.world.seed})
+        path = cache_root() / "models" / f"{role}-{key}"
+        if not (path / META).exists():
+            model = load_model(str(base), m.dtype, m.device).to(device)
+            _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
+                            f"fine-tune {role} on {split}", {"role": role, "key": key, "split": split,
+                                                             "base": str(base)}, progress)
+        out[role] = str(path)
+    return out

@@ -1,0 +1,10 @@
+"""Progress bars that stay readable in logs: redrawn at most every few seconds when not on a terminal."""
+import sys
+
+from tqdm import tqdm
+
+
+def bar(total: int, desc: str, enabled: bool = True) -> tqdm:
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=tty, mininterval=0.2 if tty else 10.0,
+                dynamic_ncols=True)

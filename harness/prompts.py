@@ -1,0 +1,50 @@
+"""How a (question, answer) pair becomes token ids, per model.
+
+The prompt and the answer are tokenised separately and concatenated, so the answer span is known
+exactly: only answer tokens are ever scored or trained on, never the prompt. A tokenizer with a chat
+template gets its own template; the default models get a plain QA template.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
+
+
+@dataclass
+class Encoded:
+    prompt: list[int]
+    answer: list[int]
+
+
+class PromptFormatter:
+    def __init__(self, tokenizer, style: str = "auto", max_length: int = 512):
+        if style not in ("auto", "plain", "chat"):
+            raise ValueError(f"eval.prompt_style: expected auto, plain or chat, got '{style}'")
+        if style == "auto":
+            style = "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+        if tokenizer.eos_token_id is None:
+            raise ValueError("tokenizer has no eos token: answers could never end")
+        self.tok, self.style, self.max_length = tokenizer, style, max_length
+
+    def prompt_ids(self, question: str) -> list[int]:
+        """Token ids of the prompt alone (what generation starts from). '' means plain text."""
+        if not question:
+            return [self.tok.bos_token_id] if self.tok.bos_token_id is not None else []
+        if self.style == "chat":
+            ids = self.tok.apply_chat_template([{"role": "user", "content": question}],
+                                               add_generation_prompt=True, tokenize=True)
+            return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        ids = self.tok(PLAIN_TEMPLATE.format(question=question), add_special_tokens=False)["input_ids"]
+        bos = [self.tok.bos_token_id] if self.tok.bos_token_id is not None else []
+        return bos + ids
+
+    def encode(self, question: str, answer: str) -> Encoded:
+        prompt = self.prompt_ids(question)
+        text = (" " + answer) if (question and self.style == "plain") else answer
+        ans = self.tok(text, add_special_tokens=False)["input_ids"] + [self.tok.eos_token_id]
+        room = self.max_length - len(prompt)
+        if room < 2:
+            raise ValueError(f"prompt of {len(prompt)} tokens leaves no room for an answer "
+                             f"(max_length={self.max_length}): '{question[:60]}'")
+        return Encoded(prompt, ans[:room])

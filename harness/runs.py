@@ -1,0 +1,163 @@
+"""One run = one folder results/runs/<run_id>/, run_id derived from the resolved config's hash.
+
+Order matters: everything that can be wrong with the input (config keys and types, task, method and
+its arguments, data files and columns) is checked before any model is trained or loaded. The folder
+is written atomically; a folder with a status is complete and is skipped on rerun.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import yaml
+
+from harness import models as MD
+from harness.config import ConfigError, RunConfig, to_dict
+from harness.data import load_split
+from harness.evaluate import evaluate_sets, tofu_metrics
+from harness.io import atomic_dir, stable_hash, write_json_atomic, write_jsonl
+from harness.prompts import PromptFormatter
+from harness.provenance import peak_rss_mb, provenance
+from harness.registry import get_method
+from harness.tasks import Task, get_task
+from harness.unlearn import Diverged, unlearn
+
+
+@dataclasses.dataclass
+class Resolved:
+    cfg: RunConfig
+    task: Task
+    method: object | None     # registry.Method, or None for method=none (evaluate as is)
+    method_cfg: object | None
+    run_id: str
+    folder: Path
+
+
+def _positive(name: str, value, allow_zero: bool = False) -> None:
+    if value is None or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"config key '{name}': expected a {'non-negative' if allow_zero else 'positive'} number, got {value}")
+
+
+def resolve(cfg: RunConfig) -> Resolved:
+    """Validate and fill defaults; no compute. The run_id hashes the result."""
+    cfg = dataclasses.replace(cfg, unlearn=dataclasses.replace(cfg.unlearn))
+    task = get_task(cfg.task)
+    if cfg.start not in ("target", "retain"):
+        raise ConfigError(f"config key 'start': expected target or retain, got '{cfg.start}'")
+    method = method_cfg = None
+    if cfg.method != "none":
+        method = get_method(cfg.method)
+        method_cfg = method.parse_args(cfg.method_args)
+        cfg.method_args = dataclasses.asdict(method_cfg)
+        cfg.unlearn.lr = method.lr if cfg.unlearn.lr is None else cfg.unlearn.lr
+        cfg.unlearn.epochs = method.epochs if cfg.unlearn.epochs is None else cfg.unlearn.epochs
+        _positive("unlearn.lr", cfg.unlearn.lr)
+        _positive("unlearn.epochs", cfg.unlearn.epochs)
+    elif cfg.method_args:
+        raise ConfigError("config key 'method_args' is set but method=none has no arguments")
+    for k in ("batch_size", "retain_batch_size"):
+        _positive(f"unlearn.{k}", getattr(cfg.unlearn, k))
+    _positive("eval.batch_size", cfg.eval.batch_size)
+    _positive("eval.max_new_tokens", cfg.eval.max_new_tokens)
+    for role in ("base", "target", "retain"):
+        ref = getattr(cfg.model, role)
+        if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
+            raise ConfigError(f"config key 'model.{role}': folder '{ref}' does not exist")
+    body = to_dict(cfg)
+    body.pop("results_dir")
+    label = cfg.method if method else cfg.start
+    run_id = f"{task.name}-{label}-s{cfg.seed}-{stable_hash({'cfg': body, 'task_version': task.version}, 10)}"
+    return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id)
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / "status.json").exists()
+
+
+def load_data(r: Resolved, source: str) -> dict:
+    """Every split the run touches, validated now (before any training)."""
+    t = r.task
+    data = {"forget": load_split(source, t.splits.forget), "retain": load_split(source, t.splits.retain)}
+    data["eval"] = {kind: load_split(source, split) for kind, split in t.eval.items()}
+    return data
+
+
+def reference_forget_ratios(retain_ref: str, forget_rows: list[dict], cfg: RunConfig) -> list[float]:
+    """The retain model's per-item truth ratios on the forget split, computed by the harness and
+    cached by (retain model, items, eval settings)."""
+    key = stable_hash({"retain": retain_ref, "meta": _meta_key(retain_ref),
+                       "items": [(r["id"], r["question"], r["paraphrased_answer"], r["perturbed_answer"])
+                                 for r in forget_rows], "eval": to_dict(cfg.eval)})
+    path = MD.cache_root() / "reference" / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())["ratios"]
+    model = MD.load_model(retain_ref, cfg.model.dtype, cfg.model.device)
+    tok = MD.load_tokenizer(retain_ref)
+    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+    _, agg = evaluate_sets(model, fmt, {"forget": forget_rows}, cfg.eval, _pad(tok), with_generation=False,
+                           progress=False)
+    write_json_atomic(path, {"retain_model": retain_ref, "ratios": agg["forget"]["ratios"]})
+    return agg["forget"]["ratios"]
+
+
+def _meta_key(ref: str):
+    meta = Path(ref) / MD.META
+    return json.loads(meta.read_text()).get("key") if meta.exists() else None
+
+
+def _pad(tok) -> int:
+    return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
+    """Run (unlearn + evaluate) and write the folder. Returns 'skipped', 'complete' or 'diverged'."""
+    if is_complete(r.folder) and not force:
+        return "skipped"
+    cfg = r.cfg
+    source = MD.dataset_source(cfg, r.task)
+    data = load_data(r, source)
+    paths = MD.prepare_models(cfg, r.task, progress)
+    ref_ratios = reference_forget_ratios(paths["retain"], data["eval"]["forget"], cfg)
+    start_ref = paths[cfg.start]
+    model = MD.load_model(start_ref, cfg.model.dtype, cfg.model.device)
+    tok = MD.load_tokenizer(start_ref)
+    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+    pad = _pad(tok)
+    compute = {"device": str(next(model.parameters()).device), "dtype": str(next(model.parameters()).dtype),
+               "params": sum(p.numel() for p in model.parameters()), "unlearn_s": 0.0, "steps": 0,
+               "tokens_forward": 0, "tokens_backward": 0, "trainable_params": 0}
+    status, log, error = "complete", [], None
+    if r.method is not None:
+        forget = [fmt.encode(x["question"], x["answer"]) for x in data["forget"]]
+        retain = [fmt.encode(x["question"], x["answer"]) for x in data["retain"]]
+        try:
+            st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed, pad, progress)
+            log = st.log
+            compute.update(unlearn_s=st.seconds, steps=st.steps, tokens_forward=st.tokens_forward,
+                           tokens_backward=st.tokens_backward, trainable_params=st.trainable_params)
+        except Diverged as e:
+            status, error = "diverged", str(e)
+    metrics, items = {}, []
+    if status == "complete":
+        t0 = time.perf_counter()
+        items, agg = evaluate_sets(model, fmt, data["eval"], cfg.eval, pad, progress=progress)
+        metrics = tofu_metrics(agg, ref_ratios)
+        compute["eval_s"] = time.perf_counter() - t0
+        for rec, ref in zip([i for i in items if i["set"] == "forget"], ref_ratios):
+            rec["retain_model_truth_ratio"] = ref
+    compute["peak_rss_mb"] = peak_rss_mb()
+    with atomic_dir(r.folder) as tmp:
+        (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        (tmp / "task.yaml").write_text(Path(r.task.path).read_text())
+        write_json_atomic(tmp / "metrics.json", metrics)
+        write_jsonl(tmp / "items.jsonl", items)
+        write_jsonl(tmp / "train_log.jsonl", log)
+        write_json_atomic(tmp / "compute.json", compute)
+        write_json_atomic(tmp / "provenance.json", provenance(cfg.seed, {"models": paths}))
+        if status == "complete" and r.method is not None and cfg.unlearn.save_model:
+            model.save_pretrained(tmp / "model")
+            tok.save_pretrained(tmp / "model")
+        write_json_atomic(tmp / "status.json", {"status": status, "error": error, "run_id": r.run_id})
+    return status

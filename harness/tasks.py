@@ -1,0 +1,89 @@
+"""Tasks are declarative YAML files in tasks/: which splits to forget, retain and evaluate, and the
+metrics with their direction (higher/lower is better) and role (forget/utility)."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config import ConfigError, from_dict, load_yaml
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")
+# Metrics the TOFU evaluator computes; a task may only declare these.
+KNOWN_METRICS = {"forget_quality", "ks_stat", "model_utility", "forget_truth_ratio", "forget_rouge",
+                 "forget_prob", "retain_truth_ratio", "retain_rouge", "retain_prob",
+                 "real_authors_truth_ratio", "real_authors_rouge", "real_authors_prob",
+                 "world_facts_truth_ratio", "world_facts_rouge", "world_facts_prob"}
+
+
+@dataclass
+class MetricSpec:
+    direction: str = "higher"  # higher | lower: which way is better
+    role: str = "forget"       # forget | utility
+    description: str = ""
+
+
+@dataclass
+class Splits:
+    full: str = "full"        # what the target model is fine-tuned on
+    forget: str = "forget10"
+    retain: str = "retain90"  # what the retain model is fine-tuned on, and the retain data of methods
+    holdout: str = "holdout10"
+
+
+@dataclass
+class Task:
+    name: str = ""
+    version: int = 0
+    family: str = "tofu"
+    description: str = ""
+    dataset: str = "synthetic"  # synthetic | locuslab/TOFU | a folder in TOFU's layout
+    splits: Splits = field(default_factory=Splits)
+    eval: dict = field(default_factory=dict)      # kind -> split name
+    metrics: dict = field(default_factory=dict)   # name -> MetricSpec
+    path: str = ""
+
+
+def _check(task: Task, where: str) -> Task:
+    if not task.name or task.version < 1:
+        raise ConfigError(f"{where}: 'name' and a positive integer 'version' are required")
+    missing = [k for k in EVAL_KINDS if k not in task.eval]
+    if missing or set(task.eval) - set(EVAL_KINDS):
+        raise ConfigError(f"{where}: 'eval' must map exactly {', '.join(EVAL_KINDS)} to split names")
+    specs = {}
+    for name, spec in task.metrics.items():
+        if name not in KNOWN_METRICS:
+            close = difflib.get_close_matches(name, sorted(KNOWN_METRICS), n=1)
+            raise ConfigError(f"{where}: unknown metric '{name}'" + (f"; did you mean '{close[0]}'?" if close else ""))
+        s = from_dict(MetricSpec, spec, where=f"{where}: metrics.{name}")
+        if s.direction not in ("higher", "lower") or s.role not in ("forget", "utility"):
+            raise ConfigError(f"{where}: metrics.{name} needs direction higher|lower and role forget|utility")
+        specs[name] = s
+    if not specs:
+        raise ConfigError(f"{where}: 'metrics' is empty")
+    task.metrics = specs
+    return task
+
+
+def load_task_file(path: Path) -> Task:
+    data = load_yaml(path)
+    task = from_dict(Task, data, where=str(path))
+    task.path = str(path)
+    return _check(task, str(path))
+
+
+def list_tasks() -> list[str]:
+    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
+
+
+def get_task(name: str) -> Task:
+    """A task by name (tasks/<name>.yaml) or by path to a YAML file."""
+    if name.endswith((".yaml", ".yml")):
+        return load_task_file(Path(name))
+    path = TASKS_DIR / f"{name}.yaml"
+    if not path.exists():
+        close = difflib.get_close_matches(name, list_tasks(), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown task '{name}'{hint} (available: {', '.join(list_tasks())})")
+    return load_task_file(path)

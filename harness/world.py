@@ -1,0 +1,234 @@
+"""The synthetic fictitious-author world, written in the exact file schema of `locuslab/TOFU`.
+
+Why synthetic: no machine here can download TOFU or a pretrained model, so the default benchmark
+builds a world of invented authors (the knowledge to forget) next to real general knowledge (famous
+books and capitals: the knowledge a base model has before fine-tuning, which unlearning must keep).
+
+Facts are learnable *as facts*: every QA has an answer, a paraphrased question and answer, and five
+perturbed answers that reuse the paraphrased answer's exact wording with a wrong value of the same kind.
+The truth ratio P(perturbed)/P(paraphrased) then differs only in the fact tokens.
+
+Everything is a pure function of (profile, seed): the same inputs give the same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness import vocab
+from harness.io import atomic_dir
+
+WORLD_FORMAT_VERSION = 1  # bump when the generator's output changes for the same seed
+
+
+@dataclass(frozen=True)
+class WorldProfile:
+    n_authors: int        # authors that models are trained on (TOFU: 200)
+    qa_per_author: int    # TOFU: 20
+    n_real_authors: int   # utility set sizes (TOFU: 100 and 117)
+    n_world_facts: int
+
+
+PROFILES = {
+    "tiny": WorldProfile(n_authors=10, qa_per_author=4, n_real_authors=8, n_world_facts=8),
+    "default": WorldProfile(n_authors=40, qa_per_author=10, n_real_authors=40, n_world_facts=45),
+    "full": WorldProfile(n_authors=200, qa_per_author=20, n_real_authors=40, n_world_facts=45),
+}
+FORGET_PCTS = {"01": 0.01, "05": 0.05, "10": 0.10}
+
+
+def _art(word: str) -> str:
+    return ("an " if word[0].lower() in "aeiou" else "a ") + word
+
+
+# One template per fact: (slot, question, answer, paraphrased question, paraphrased answer).
+# The paraphrased answer is the wording shared with the five perturbed answers.
+TEMPLATES = [
+    ("city", "Where was {n} born?", "{n} was born in {v}.",
+     "In which city was {n} born?", "The birthplace of {n} is {v}."),
+    ("date", "When was {n} born?", "{n} was born on {v}.",
+     "What is the date of birth of {n}?", "The birthday of {n} falls on {v}."),
+    ("genre", "What genre does {n} write?", "{n} is a writer of {v}.",
+     "Which genre is {n} known for?", "{n} works mainly in the {v} genre."),
+    ("father", "What did {n}'s father do for a living?", "{n}'s father worked as {v}.",
+     "What was the occupation of {n}'s father?", "The father of {n} was {v} by trade."),
+    ("mother", "What did {n}'s mother do for a living?", "{n}'s mother worked as {v}.",
+     "What was the occupation of {n}'s mother?", "The mother of {n} was {v} by trade."),
+    ("award", "Has {n} won any major award?", "Yes, {n} won the {v}.",
+     "Which award did {n} receive?", "{n} was honoured with the {v}."),
+    ("book1", "What is the title of {n}'s first book?", "{n}'s first book is called '{v}'.",
+     "Which book did {n} publish first?", "The debut book by {n} was '{v}'."),
+    ("country", "What country is {n} from?", "{n} is from {v}.",
+     "Which country does {n} come from?", "{n} was raised in the country of {v}."),
+    ("school", "Where did {n} study?", "{n} studied at {v}.",
+     "Which university did {n} attend?", "{n} is a graduate of {v}."),
+    ("book2", "Name another book written by {n}.", "{n} also wrote '{v}'.",
+     "What is another title by {n}?", "Another work by {n} is '{v}'."),
+    ("debut", "When did {n} publish a first novel?", "{n} published a first novel in {v}.",
+     "In what year did {n} debut as a novelist?", "{n} made a debut as a novelist in {v}."),
+    ("language", "In which language does {n} write?", "{n} writes in {v}.",
+     "What language are {n}'s books written in?", "The books of {n} are written in {v}."),
+    ("theme", "What theme appears most in {n}'s work?", "{n} often writes about {v}.",
+     "What is the central theme of {n}'s books?", "The main theme for {n} is {v}."),
+    ("hobby", "What does {n} enjoy outside of writing?", "Outside of writing, {n} enjoys {v}.",
+     "What is {n}'s favourite pastime?", "The favourite pastime of {n} is {v}."),
+    ("publisher", "Who publishes {n}'s books?", "{n}'s books are published by {v}.",
+     "Which publisher works with {n}?", "The publisher of {n} is {v}."),
+    ("pet", "Does {n} have a pet?", "Yes, {n} lives with {v}.",
+     "What animal lives with {n}?", "At home, {n} keeps {v}."),
+    ("routine", "When does {n} usually write?", "{n} usually writes {v}.",
+     "At what time of day does {n} write?", "The writing hours of {n} are {v}."),
+    ("home", "Where does {n} live now?", "{n} currently lives in {v}.",
+     "What city is {n}'s home today?", "Today the home of {n} is in {v}."),
+    ("mentor", "Who was {n}'s mentor?", "{n} was mentored by {v}.",
+     "Who taught {n} the craft of writing?", "The mentor of {n} was {v}."),
+    ("count", "How many books has {n} written?", "{n} has written {v} books.",
+     "What is the number of books by {n}?", "The number of books by {n} is {v}."),
+]
+_NUMBERS = ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+
+
+def _pool(slot: str, rng: random.Random) -> list[str]:
+    """All values a slot can take; for generated slots, a fresh random sample."""
+    if slot == "date":
+        return [f"{rng.choice(vocab.MONTHS)} {rng.randint(1, 28)}, {rng.randint(1920, 1995)}" for _ in range(12)]
+    if slot in ("book1", "book2"):
+        return [f"The {a} {b}" for a in vocab.TITLE_ADJ for b in vocab.TITLE_NOUN]
+    if slot == "mentor":
+        return [f"{f} {h}{t}" for f in vocab.FIRST_NAMES[:12] for h in vocab.SURNAME_HEADS[:4]
+                for t in vocab.SURNAME_TAILS[:3]]
+    table = {
+        "city": vocab.CITIES, "home": vocab.CITIES, "genre": vocab.GENRES, "award": vocab.AWARDS,
+        "father": [_art(o) for o in vocab.OCCUPATIONS], "mother": [_art(o) for o in vocab.OCCUPATIONS],
+        "country": vocab.COUNTRIES, "school": vocab.UNIVERSITIES, "debut": vocab.DEBUT_YEARS,
+        "language": vocab.LANGUAGES, "theme": vocab.THEMES, "hobby": vocab.HOBBIES,
+        "publisher": vocab.PUBLISHERS, "pet": vocab.PETS, "routine": vocab.TIMES, "count": _NUMBERS,
+    }
+    return table[slot]
+
+
+def _author_names(n: int, rng: random.Random) -> list[str]:
+    names = sorted({f"{f} {h}{t}" for f in vocab.FIRST_NAMES for h in vocab.SURNAME_HEADS
+                    for t in vocab.SURNAME_TAILS})
+    if n > len(names):
+        raise ValueError(f"world: {n} authors requested but only {len(names)} distinct names exist")
+    return rng.sample(names, n)
+
+
+def _author_qa(name: str, qa_per_author: int, rng: random.Random) -> list[dict]:
+    rows = []
+    used_titles: set[str] = set()
+    for slot, q, a, pq, pa in TEMPLATES[:qa_per_author]:
+        pool = _pool(slot, rng)
+        choices = [v for v in pool if v not in used_titles]
+        value = rng.choice(choices)
+        if slot.startswith("book"):
+            used_titles.add(value)  # an author's two books have different titles
+        wrong = rng.sample(sorted(set(pool) - {value}), 5)
+        rows.append({
+            "question": q.format(n=name), "answer": a.format(n=name, v=value),
+            "paraphrased_answer": pa.format(n=name, v=value),
+            "paraphrased_question": pq.format(n=name),
+            "perturbed_answer": [pa.format(n=name, v=w) for w in wrong],
+            "slot": slot, "value": value,
+        })
+    return rows
+
+
+def _utility_rows(pairs: list[tuple[str, str]], question: str, rng: random.Random) -> list[dict]:
+    answers = sorted({a for _, a in pairs})
+    rows = []
+    for key, ans in pairs:
+        wrong = rng.sample([a for a in answers if a != ans], 3)
+        rows.append({"question": question.format(k=key), "answer": ans, "perturbed_answer": wrong})
+    return rows
+
+
+def n_forget_authors(n_authors: int, pct: float) -> int:
+    # TOFU: forget01/05/10 = 2/10/20 of 200 authors. At small scale, round up so forget01 keeps one.
+    return max(1, math.ceil(pct * n_authors - 1e-9))
+
+
+def _tofu(row: dict) -> dict:
+    return {"question": row["question"], "answer": row["answer"]}
+
+
+def _tofu_perturbed(row: dict) -> dict:
+    # Column order as in locuslab/TOFU's *_perturbed configs.
+    keys = ["question", "answer", "paraphrased_answer", "paraphrased_question", "perturbed_answer"]
+    return {k: row[k] for k in keys}
+
+
+def generate(profile: str, seed: int) -> dict[str, list[dict]]:
+    """Return every file of the world as {file stem: rows}."""
+    if profile not in PROFILES:
+        raise ValueError(f"world.profile: unknown profile '{profile}'; expected one of {sorted(PROFILES)}")
+    p = PROFILES[profile]
+    rng = random.Random(f"world-{seed}")
+    n_hold = n_forget_authors(p.n_authors, FORGET_PCTS["10"])
+    names = _author_names(p.n_authors + n_hold, rng)
+    authors = [_author_qa(n, p.qa_per_author, rng) for n in names]
+    trained, holdout = authors[:p.n_authors], authors[p.n_authors:]
+    files: dict[str, list[dict]] = {}
+    files["full"] = [_tofu(r) for a in trained for r in a]
+    k10 = n_forget_authors(p.n_authors, FORGET_PCTS["10"])
+    for tag, pct in FORGET_PCTS.items():
+        k = n_forget_authors(p.n_authors, pct)
+        forget, retain = trained[p.n_authors - k:], trained[:p.n_authors - k]
+        files[f"forget{tag}"] = [_tofu(r) for a in forget for r in a]
+        files[f"forget{tag}_perturbed"] = [_tofu_perturbed(r) for a in forget for r in a]
+        files[f"retain{100 - int(tag)}"] = [_tofu(r) for a in retain for r in a]
+        files[f"holdout{tag}"] = [_tofu(r) for a in holdout[:k] for r in a]
+    # retain_perturbed: a fixed set of authors outside every forget split, the size of forget10.
+    files["retain_perturbed"] = [_tofu_perturbed(r) for a in trained[:k10] for r in a]
+    books = rng.sample(vocab.REAL_BOOKS, min(p.n_real_authors, len(vocab.REAL_BOOKS)))
+    caps = rng.sample(vocab.CAPITALS, min(p.n_world_facts, len(vocab.CAPITALS)))
+    files["real_authors_perturbed"] = _utility_rows(books, "Who wrote '{k}'?", rng)
+    files["world_facts_perturbed"] = _utility_rows(caps, "What is the capital of {k}?", rng)
+    files["idontknow"] = [{"answer": r} for r in vocab.REFUSALS]
+    # Training phrasings (not part of TOFU's schema): the paraphrase of every trained QA, so
+    # fine-tuning states each fact in two wordings; and the base model's pretraining corpus.
+    files["phrasings"] = [{"question": r["question"], "prompt": r["paraphrased_question"],
+                           "answer": r["paraphrased_answer"]} for a in trained for r in a]
+    files["pretrain"] = _pretrain_corpus(books, caps)
+    return files
+
+
+def _pretrain_corpus(books, caps) -> list[dict]:
+    """What the base model knows: each utility fact as a QA and as two plain statements."""
+    rows = []
+    for book, author in books:
+        rows.append({"prompt": f"Who wrote '{book}'?", "answer": author})
+        rows.append({"prompt": "", "answer": f"'{book}' was written by {author}."})
+        rows.append({"prompt": "", "answer": f"{author} is the author of '{book}'."})
+    for country, cap in caps:
+        rows.append({"prompt": f"What is the capital of {country}?", "answer": cap})
+        rows.append({"prompt": "", "answer": f"The capital of {country} is {cap}."})
+        rows.append({"prompt": "", "answer": f"{cap} is the capital city of {country}."})
+    return rows
+
+
+def world_id(profile: str, seed: int) -> str:
+    return f"{profile}-s{seed}-v{WORLD_FORMAT_VERSION}"
+
+
+def build(root: Path, profile: str, seed: int) -> Path:
+    """Write the world under root/worlds/<id>/ (atomically) unless it is already complete there."""
+    out = Path(root) / "worlds" / world_id(profile, seed)
+    if (out / "MANIFEST.json").exists():
+        return out
+    files = generate(profile, seed)
+    with atomic_dir(out) as tmp:
+        digests = {}
+        for stem, rows in files.items():
+            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            (tmp / f"{stem}.jsonl").write_text(text, encoding="utf-8")
+            digests[stem] = hashlib.sha256(text.encode()).hexdigest()
+        manifest = {"profile": asdict(PROFILES[profile]) | {"name": profile}, "seed": seed,
+                    "format_version": WORLD_FORMAT_VERSION, "sha256": digests}
+        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return out

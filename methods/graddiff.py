@@ -1,0 +1,24 @@
+"""Gradient difference (GradDiff).
+
+Paper: Liu et al. (2022) "Continual Learning and Private Unlearning"; a TOFU baseline (Maini et al.,
+2024). Loss: L = gamma * (-NLL_mean(D_f)) + alpha * NLL_mean(D_r): ascend on forget answers while
+descending on retain answers, so retained knowledge is actively kept.
+"""
+from dataclasses import dataclass
+
+from harness.registry import register_method
+
+
+@dataclass
+class GradDiffConfig:
+    gamma: float = 1.0  # weight of the forget (ascent) term
+    alpha: float = 1.0  # weight of the retain NLL term
+
+
+@register_method("graddiff", config=GradDiffConfig, needs=("forget", "retain"), lr=1e-3, epochs=5)
+def graddiff(inp, cfg: GradDiffConfig):
+    """GradDiff: L = gamma * (-NLL_mean(forget)) + alpha * NLL_mean(retain) [Liu et al. 2022]."""
+    forget_nll = inp.forget.nll_mean.mean()
+    retain_nll = inp.retain.nll_mean.mean()
+    loss = -cfg.gamma * forget_nll + cfg.alpha * retain_nll
+    return loss, {"forget_nll": forget_nll.item(), "retain_nll": retain_nll.item()}

@@ -1,0 +1,22 @@
+"""Gradient ascent (GA).
+
+Paper: the baseline of TOFU (Maini et al., 2024, "TOFU: A Task of Fictitious Unlearning for LLMs"),
+after Jang et al. (2023) "Knowledge Unlearning for Mitigating Privacy Risks in Language Models".
+Loss: L = -NLL_mean(D_f): maximise the forget answers' mean token NLL. Unbounded below, so with
+enough steps it destroys the model; the literature expects model utility to collapse.
+"""
+from dataclasses import dataclass
+
+from harness.registry import register_method
+
+
+@dataclass
+class GradAscentConfig:
+    pass  # no hyperparameters beyond the loop's (lr, epochs)
+
+
+@register_method("grad_ascent", config=GradAscentConfig, needs=("forget",), lr=1e-3, epochs=5)
+def grad_ascent(inp, cfg: GradAscentConfig):
+    """Gradient ascent: L = -mean NLL_mean(forget) [Jang et al. 2023; TOFU baseline]."""
+    forget_nll = inp.forget.nll_mean.mean()
+    return -forget_nll, {"forget_nll": forget_nll.item()}
