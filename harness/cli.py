@@ -157,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--results", default="results")
     sp.set_defaults(fn=cmd_leaderboard)
     sub.add_parser("list", help="methods, tasks and metrics").set_defaults(fn=cmd_list)
-    ns = p.parse_args(argv)
+    ns, extra = p.parse_known_args(argv)  # key=value may come after --flags
+    if extra and (not hasattr(ns, "args") or any(e.startswith("-") for e in extra)):
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        ns.args += extra
     from harness.config import ConfigError
     from harness.data import DataError
     try:

@@ -110,6 +110,11 @@ def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return True, float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "5e-4" (no dot) as a string
+            try:
+                return True, float(value)
+            except ValueError:
+                pass
         return False, value
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value

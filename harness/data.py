@@ -5,6 +5,7 @@ empty split stops with one line naming the file, the row and what was expected.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -48,21 +49,22 @@ def validate_rows(rows: list[dict], columns: dict, where: str, allow_empty: bool
 
 
 def _read_local(folder: Path, split: str) -> tuple[list[dict], str]:
+    """<split>.jsonl or <split>.json (the hub repo's files are JSON lines named .json; a JSON array
+    is accepted too)."""
     for ext in (".jsonl", ".json"):
         path = folder / f"{split}{ext}"
-        if path.exists():
+        if not path.exists():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if text.lstrip().startswith("["):
             try:
-                return read_jsonl(path), str(path)
-            except ValueError:
-                if ext == ".json":  # a plain JSON array is accepted too
-                    import json
-                    try:
-                        data = json.loads(path.read_text(encoding="utf-8"))
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"{path}: not valid JSON or JSON lines ({e.msg})") from None
-                    if isinstance(data, list):
-                        return data, str(path)
-                raise
+                return json.loads(text), str(path)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
+        try:
+            return read_jsonl(path), str(path)
+        except ValueError as e:
+            raise DataError(str(e)) from None
     raise DataError(f"{folder}: no file '{split}.jsonl' or '{split}.json' (TOFU config '{split}')")
 
 

@@ -69,16 +69,18 @@ def evaluate_sets(model, fmt: PromptFormatter, sets: dict[str, list[dict]], cfg:
                   pad_id: int, with_generation: bool = True, progress: bool = True):
     """Return (per-item records, per-set aggregates). `sets` maps kind -> rows with an 'id'."""
     model.eval()
-    seqs, keys = [], []
+    by_item: dict[tuple, dict] = {}
     for kind, rows in sets.items():
+        # Scored set by set, so an item's numbers never depend on which other sets share its batch
+        # (the retain model's forget ratios are then identical in its own run and as the reference).
+        seqs, keys = [], []
         for row in rows:
             for name, text in _variants(kind, row):
                 seqs.append((row["question"], text))
-                keys.append((kind, row["id"], name))
-    nll = score_nll(model, fmt, seqs, cfg.batch_size, pad_id, progress=progress)
-    by_item: dict[tuple, dict] = {}
-    for (kind, iid, name), v in zip(keys, nll):
-        by_item.setdefault((kind, iid), {})[name] = v
+                keys.append((row["id"], name))
+        nll = score_nll(model, fmt, seqs, cfg.batch_size, pad_id, desc=f"score {kind}", progress=progress)
+        for (iid, name), v in zip(keys, nll):
+            by_item.setdefault((kind, iid), {})[name] = v
     records, agg = [], {}
     for kind, rows in sets.items():
         gens = generate(model, fmt, [r["question"] for r in rows], cfg, pad_id, progress) \

@@ -27,7 +27,7 @@ def finetune(model, examples: list[Encoded], recipe: TrainRecipe, seed: int, pad
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     model.train()
     steps, tokens, loss_ema = 0, 0, None
-    bar = bar(total, desc, progress)
+    pbar = bar(total, desc, progress)
     for _ in range(recipe.epochs):
         order = torch.randperm(len(examples), generator=gen).tolist()
         for i in range(0, len(order), recipe.batch_size):
@@ -42,8 +42,8 @@ def finetune(model, examples: list[Encoded], recipe: TrainRecipe, seed: int, pad
             steps += 1
             tokens += int(batch["attention_mask"].sum())
             loss_ema = loss.item() if loss_ema is None else 0.9 * loss_ema + 0.1 * loss.item()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_ema:.3f}")
-    bar.close()
+            pbar.update(1)
+            pbar.set_postfix(loss=f"{loss_ema:.3f}")
+    pbar.close()
     model.eval()
     return {"steps": steps, "tokens": tokens, "final_loss": loss_ema}

@@ -106,7 +106,7 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
     stats = UnlearnStats(trainable_params=sum(p.numel() for p in params))
     model.train()
     t0 = time.perf_counter()
-    bar = bar(total, f"unlearn {method.name}", progress)
+    pbar = bar(total, f"unlearn {method.name}", progress)
     while stats.steps < total:
         for fb in _batches(forget, cfg.batch_size, gen):
             rb = next(retain_iter) if retain_iter else None
@@ -124,11 +124,11 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
             stats.tokens_forward += fwd
             stats.tokens_backward += bwd
             stats.log.append({"step": stats.steps, "loss": loss.item(), **logs})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            pbar.update(1)
+            pbar.set_postfix(loss=f"{loss.item():.3f}")
             if stats.steps >= total:
                 break
-    bar.close()
+    pbar.close()
     model.eval()
     stats.seconds = time.perf_counter() - t0
     return stats

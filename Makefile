@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine with Python 3.11 and make:
+#   make leaderboard   set up .venv, build the world and models, run the default grid, write results/
+#   make test          set up .venv if needed, run the tests
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+METHOD  ?= grad_ascent
+TASK    ?= tofu_forget10
+SEED    ?= 0
+MODEL   ?=
+ARGS    ?=
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+
+.PHONY: setup test leaderboard prepare run list clean
+
+$(STAMP): requirements.txt
+	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+leaderboard: $(STAMP)
+	$(BIN)/python -m harness grid configs/grid_default.yaml $(ARGS)
+
+prepare: $(STAMP)
+	$(BIN)/python -m harness prepare $(ARGS)
+
+run: $(STAMP)
+	$(BIN)/python -m harness run method=$(METHOD) task=$(TASK) seed=$(SEED) $(if $(MODEL),model=$(MODEL)) $(ARGS)
+
+list: $(STAMP)
+	$(BIN)/python -m harness list
+
+clean:
+	rm -rf results

@@ -1,0 +1,30 @@
+"""Shared fixtures: a private cache, offline hub access, and the tiny configuration every test uses."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# A world of 10 authors x 4 QA and a 1-layer, 64-wide Llama: a full pipeline in seconds.
+TINY = ["world.profile=tiny", "model.arch.hidden_size=64", "model.arch.num_layers=1",
+        "model.arch.num_heads=2", "model.arch.intermediate_size=128", "model.arch.vocab_size=400",
+        "model.pretrain.epochs=40", "model.finetune.epochs=40", "eval.max_new_tokens=12",
+        "eval.batch_size=32", "unlearn.epochs=1"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def harness_cache(tmp_path_factory):
+    """All tests share one cache so the tiny world and models are built once per session."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["HARNESS_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture
+def tiny():
+    return list(TINY)

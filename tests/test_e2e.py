@@ -1,0 +1,109 @@
+"""End-to-end smoke on the tiny world: prepare, grid, run folders, skip on rerun, leaderboard, eval."""
+import json
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+
+@pytest.fixture(scope="module")
+def grid_results(tmp_path_factory):
+    from tests.conftest import TINY
+    out = tmp_path_factory.mktemp("e2e")
+    grid = out / "grid.yaml"
+    grid.write_text("tasks: [tofu_forget10]\nmethods: all\nseeds: [0]\nbaselines: [target, retain]\n"
+                    f"overrides: {json.dumps(TINY)}\n")
+    rc = main(["grid", str(grid), f"results_dir={out / 'results'}", "--quiet"])
+    return out, rc, grid
+
+
+def test_grid_writes_every_row(grid_results):
+    out, rc, _ = grid_results
+    assert rc == 0
+    df = pd.read_csv(out / "results" / "leaderboard.csv")
+    from harness.registry import load_methods
+    assert set(df["method"]) == {"target", "retain", *load_methods()}
+    for col in ["task", "method", "model", "seed", "forget_quality", "ks_stat", "model_utility",
+                "forget_truth_ratio", "forget_rouge", "forget_prob", "unlearn_s", "eval_s"]:
+        assert col in df.columns
+    retain = df[df.method == "retain"].iloc[0]
+    assert retain["forget_quality"] == pytest.approx(1.0) and retain["ks_stat"] == 0.0
+    assert (df["status"] == "complete").all()
+    assert df["model_utility"].between(0, 1).all()
+    # the tiny target memorised its authors; the retain model never saw the forget authors
+    target = df[df.method == "target"].iloc[0]
+    assert target["forget_rouge"] > 0.6 and target["forget_rouge"] > retain["forget_rouge"] + 0.3
+    assert target["ks_stat"] > retain["ks_stat"] and target["model_utility"] > 0.3
+    html = (out / "results" / "leaderboard.html").read_text()
+    assert "<h2>tofu_forget10</h2>" in html and "forget_quality &uarr;" in html
+
+
+def test_run_folder_contents(grid_results):
+    out, _, _ = grid_results
+    folder = next(p for p in (out / "results" / "runs").iterdir() if "-graddiff-" in p.name)
+    for f in ["config.yaml", "task.yaml", "metrics.json", "items.jsonl", "compute.json", "provenance.json",
+              "train_log.jsonl", "status.json", "model/config.json"]:
+        assert (folder / f).exists(), f
+    items = [json.loads(line) for line in (folder / "items.jsonl").read_text().splitlines()]
+    forget = [i for i in items if i["set"] == "forget"]
+    assert len(forget) == json.loads((folder / "metrics.json").read_text())["forget_n"]
+    assert all(i["id"].startswith("forget10_perturbed:") and "retain_model_truth_ratio" in i for i in forget)
+    compute = json.loads((folder / "compute.json").read_text())
+    assert compute["steps"] > 0 and compute["tokens_forward"] > 0 and compute["unlearn_s"] > 0
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert prov["seed"] == 0 and prov["packages"]["torch"]
+
+
+def test_rerun_skips_complete_runs(grid_results, capsys):
+    out, _, grid = grid_results
+    before = {p.name: (p / "status.json").stat().st_mtime for p in (out / "results" / "runs").iterdir()}
+    assert main(["grid", str(grid), f"results_dir={out / 'results'}", "--quiet"]) == 0
+    assert "skipped" in capsys.readouterr().err
+    after = {p.name: (p / "status.json").stat().st_mtime for p in (out / "results" / "runs").iterdir()}
+    assert before == after
+
+
+def test_leaderboard_is_rebuilt_from_folders_alone(grid_results):
+    out, _, _ = grid_results
+    csv = out / "results" / "leaderboard.csv"
+    first = csv.read_text()
+    csv.unlink()
+    assert main(["leaderboard", "--results", str(out / "results")]) == 0
+    assert csv.read_text() == first
+
+
+def test_eval_a_saved_model_folder(grid_results, tiny):
+    out, _, _ = grid_results
+    saved = next(p for p in (out / "results" / "runs").iterdir() if "-grad_ascent-" in p.name) / "model"
+    res = out / "eval"
+    assert main(["eval", str(saved), f"results_dir={res}", "--quiet", *tiny]) == 0
+    (folder,) = list((res / "runs").iterdir())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    original = json.loads((saved.parent / "metrics.json").read_text())
+    assert metrics["forget_rouge"] == pytest.approx(original["forget_rouge"])
+
+
+def test_diverged_run_is_marked_and_grid_goes_on(tmp_path, tiny):
+    from dataclasses import dataclass
+
+    from harness.registry import METHODS, register_method
+
+    @dataclass
+    class NoArgs:
+        pass
+
+    @register_method("_explode", config=NoArgs, needs=("forget",), lr=1e-3, epochs=1)
+    def explode(inp, cfg):
+        """NaN loss."""
+        return inp.forget.nll_mean.mean() * float("nan"), {}
+    grid = tmp_path / "g.yaml"
+    grid.write_text(f"tasks: [tofu_forget01]\nmethods: [_explode, grad_ascent]\noverrides: {json.dumps(tiny)}\n")
+    try:
+        assert main(["grid", str(grid), f"results_dir={tmp_path / 'r'}", "--quiet"]) == 0
+    finally:
+        METHODS.pop("_explode")
+    df = pd.read_csv(tmp_path / "r" / "leaderboard.csv")
+    assert dict(zip(df.method, df.status)) == {"_explode": "diverged", "grad_ascent": "complete"}
+    folder = next((tmp_path / "r" / "runs").glob("*_explode*"))
+    assert json.loads((folder / "status.json").read_text())["error"].startswith("loss became nan")

@@ -1,0 +1,62 @@
+"""The synthetic world: TOFU's schema, deterministic bytes, and facts isolated in perturbed answers."""
+import json
+
+from harness import world
+from harness.data import PERTURBED_COLUMNS, QA_COLUMNS, UTILITY_COLUMNS, load_split
+
+
+def _questions(folder, split):
+    return {r["question"] for r in load_split(str(folder), split)}
+
+
+def test_reproducible_byte_for_byte(tmp_path):
+    a = world.build(tmp_path / "a", "tiny", 3)
+    b = world.build(tmp_path / "b", "tiny", 3)
+    c = world.build(tmp_path / "c", "tiny", 4)
+    for f in sorted(a.glob("*.jsonl")):
+        assert f.read_bytes() == (b / f.name).read_bytes(), f.name
+    assert (a / "forget10.jsonl").read_bytes() != (c / "forget10.jsonl").read_bytes()
+
+
+def test_tofu_columns_exactly(tmp_path):
+    d = world.build(tmp_path, "default", 0)
+    for split, cols in [("full", QA_COLUMNS), ("forget10", QA_COLUMNS), ("retain90", QA_COLUMNS),
+                        ("holdout10", QA_COLUMNS), ("forget10_perturbed", PERTURBED_COLUMNS),
+                        ("retain_perturbed", PERTURBED_COLUMNS),
+                        ("real_authors_perturbed", UTILITY_COLUMNS), ("world_facts_perturbed", UTILITY_COLUMNS)]:
+        row = json.loads((d / f"{split}.jsonl").read_text().splitlines()[0])
+        expected = set(cols) | ({"paraphrased_question"} if cols is PERTURBED_COLUMNS else set())
+        assert set(row) == expected, split
+    row = json.loads((d / "forget10_perturbed.jsonl").read_text().splitlines()[0])
+    assert len(row["perturbed_answer"]) == 5
+    row = json.loads((d / "world_facts_perturbed.jsonl").read_text().splitlines()[0])
+    assert len(row["perturbed_answer"]) == 3 and row["answer"] not in row["perturbed_answer"]
+
+
+def test_splits_partition_authors(tmp_path):
+    d = world.build(tmp_path, "default", 0)
+    full = _questions(d, "full")
+    assert len(full) == 40 * 10
+    for tag, ret, n_authors in (("01", "99", 1), ("05", "95", 2), ("10", "90", 4)):
+        f, r, h = _questions(d, f"forget{tag}"), _questions(d, f"retain{ret}"), _questions(d, f"holdout{tag}")
+        assert len(f) == n_authors * 10 and f | r == full and not f & r
+        assert not h & full  # holdout authors are never trained on
+    assert _questions(d, "forget01") <= _questions(d, "forget05") <= _questions(d, "forget10")
+    assert not _questions(d, "retain_perturbed") & _questions(d, "forget10")
+
+
+def test_full_profile_is_tofu_size():
+    files = world.generate("full", 0)
+    assert len(files["full"]) == 4000 and len(files["forget10"]) == 400 and len(files["forget01"]) == 40
+
+
+def test_perturbed_answers_differ_from_paraphrase_only_in_the_fact(tmp_path):
+    rows = world.generate("tiny", 0)["forget10_perturbed"]
+    for r in rows:
+        para = r["paraphrased_answer"]
+        for wrong in r["perturbed_answer"]:
+            assert wrong != para
+            # same wording around the fact: common prefix + common suffix covers the template
+            pre = len(__import__("os").path.commonprefix([para, wrong]))
+            suf = len(__import__("os").path.commonprefix([para[::-1], wrong[::-1]]))
+            assert pre + suf >= len(para) - 40
