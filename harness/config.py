@@ -57,7 +57,7 @@ class ModelConfig:
     device: str = "auto"    # auto | cpu | cuda | cuda:N
     arch: ArchConfig = field(default_factory=ArchConfig)
     pretrain: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=60, replay=False))
-    finetune: TrainRecipe = field(default_factory=TrainRecipe)
+    finetune: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=45))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from harness import models as MD
+from harness import world
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import load_split
 from harness.evaluate import evaluate_sets, tofu_metrics
@@ -44,6 +45,9 @@ def resolve(cfg: RunConfig) -> Resolved:
     """Validate and fill defaults; no compute. The run_id hashes the result."""
     cfg = dataclasses.replace(cfg, unlearn=dataclasses.replace(cfg.unlearn))
     task = get_task(cfg.task)
+    if cfg.world.profile not in world.PROFILES:
+        raise ConfigError(f"world.profile: unknown profile '{cfg.world.profile}'; expected one of "
+                          f"{', '.join(world.PROFILES)}")
     if cfg.start not in ("target", "retain"):
         raise ConfigError(f"config key 'start': expected target or retain, got '{cfg.start}'")
     method = method_cfg = None

@@ -43,7 +43,7 @@ def finetune(model, examples: list[Encoded], recipe: TrainRecipe, seed: int, pad
             tokens += int(batch["attention_mask"].sum())
             loss_ema = loss.item() if loss_ema is None else 0.9 * loss_ema + 0.1 * loss.item()
             pbar.update(1)
-            pbar.set_postfix(loss=f"{loss_ema:.3f}")
+            pbar.set_postfix(loss=f"{loss_ema:.3f}", refresh=False)
     pbar.close()
     model.eval()
     return {"steps": steps, "tokens": tokens, "final_loss": loss_ema}

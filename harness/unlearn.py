@@ -125,7 +125,7 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
             stats.tokens_backward += bwd
             stats.log.append({"step": stats.steps, "loss": loss.item(), **logs})
             pbar.update(1)
-            pbar.set_postfix(loss=f"{loss.item():.3f}")
+            pbar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             if stats.steps >= total:
                 break
     pbar.close()

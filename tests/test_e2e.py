@@ -107,3 +107,16 @@ def test_diverged_run_is_marked_and_grid_goes_on(tmp_path, tiny):
     assert dict(zip(df.method, df.status)) == {"_explode": "diverged", "grad_ascent": "complete"}
     folder = next((tmp_path / "r" / "runs").glob("*_explode*"))
     assert json.loads((folder / "status.json").read_text())["error"].startswith("loss became nan")
+
+
+def test_any_local_model_replaces_the_default(grid_results, tiny, harness_cache, tmp_path):
+    """model=<folder saved with save_pretrained> becomes the base; target and retain are fine-tuned from it."""
+    base = next((harness_cache / "models").glob("base-*"))
+    res = tmp_path / "r"
+    assert main(["run", f"model={base}", "method=grad_ascent", f"results_dir={res}", "--quiet", *tiny]) == 0
+    (folder,) = list((res / "runs").iterdir())
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert prov["models"]["base"] == str(base)
+    assert json.loads((folder / "status.json").read_text())["status"] == "complete"
+    df = pd.read_csv(res / "leaderboard.csv") if (res / "leaderboard.csv").exists() else None
+    assert df is None  # `run` does not rebuild the leaderboard; `grid` and `leaderboard` do
