@@ -70,7 +70,10 @@ def _read_local(folder: Path, split: str) -> tuple[list[dict], str]:
 
 def _read_hub(repo: str, split: str) -> tuple[list[dict], str]:
     """locuslab/TOFU through `datasets`; offline machines get one clear line instead of a traceback."""
-    from datasets import load_dataset
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise DataError(f"dataset '{repo}': the 'datasets' package is not installed") from None
     try:
         ds = load_dataset(repo, name=split, split="train")
     except Exception as e:  # noqa: BLE001 - datasets raises many types; all mean "not loadable"

@@ -49,6 +49,12 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return table[name]
 
 
+def model_dtype(m) -> str:
+    """dtype for a ModelConfig. The from-scratch default models stay in fp32 even on a GPU ('auto'):
+    they are tiny, bf16 buys nothing there and costs memorisation; real models get bf16 on a GPU."""
+    return "float32" if (m.dtype == "auto" and m.base == "default") else m.dtype
+
+
 def load_tokenizer(ref: str):
     from transformers import AutoTokenizer
     try:
@@ -128,6 +134,7 @@ def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, st
         num_hidden_layers=a.num_layers, num_attention_heads=a.num_heads, num_key_value_heads=a.num_heads,
         max_position_embeddings=a.max_position, bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True))
+    model.to(resolve_device(cfg.model.device))
     fmt = PromptFormatter(tok, "plain", a.max_position)
     examples = [fmt.encode(p["prompt"], p["answer"]) for p in read_jsonl(folder / "pretrain.jsonl")]
     _train_and_save(out, model, tok, examples, cfg.model.pretrain, cfg.world.seed, "pretrain base",
@@ -146,7 +153,6 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
     else:
         base, base_key = m.base, stable_hash(m.base)
     out = {"base": str(base), "source": source}
-    device = resolve_device(m.device)
     for role, split, given in (("target", task.splits.full, m.target), ("retain", task.splits.retain, m.retain)):
         if given:
             out[role] = given
@@ -158,7 +164,7 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
                            "recipe": asdict(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"
         if not (path / META).exists():
-            model = load_model(str(base), m.dtype, m.device).to(device)
+            model = load_model(str(base), model_dtype(m), m.device)
             _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
                             f"fine-tune {role} on {split}", {"role": role, "key": key, "split": split,
                                                              "base": str(base)}, progress)
