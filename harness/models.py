@@ -40,19 +40,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+def resolve_dtype(name: str, device: torch.device):
+    """'auto': on a GPU, the checkpoint's own dtype (real models ship in bf16; the tiny default models
+    are saved in fp32, where bf16 would buy nothing and cost memorisation); on a CPU, fp32."""
     table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if name == "auto":  # bf16 where the hardware has it: what users run 1B-8B models in
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    if name == "auto":
+        return "auto" if device.type == "cuda" else torch.float32
     if name not in table:
         raise ConfigError(f"model.dtype: expected auto, {', '.join(table)}; got '{name}'")
     return table[name]
-
-
-def model_dtype(m) -> str:
-    """dtype for a ModelConfig. The from-scratch default models stay in fp32 even on a GPU ('auto'):
-    they are tiny, bf16 buys nothing there and costs memorisation; real models get bf16 on a GPU."""
-    return "float32" if (m.dtype == "auto" and m.base == "default") else m.dtype
 
 
 def load_tokenizer(ref: str):
@@ -164,7 +160,7 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
                            "recipe": asdict(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"
         if not (path / META).exists():
-            model = load_model(str(base), model_dtype(m), m.device)
+            model = load_model(str(base), m.dtype, m.device)
             _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
                             f"fine-tune {role} on {split}", {"role": role, "key": key, "split": split,
                                                              "base": str(base)}, progress)

@@ -98,7 +98,7 @@ def reference_forget_ratios(retain_ref: str, forget_rows: list[dict], cfg: RunCo
     path = MD.cache_root() / "reference" / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())["ratios"]
-    model = MD.load_model(retain_ref, MD.model_dtype(cfg.model), cfg.model.device)
+    model = MD.load_model(retain_ref, cfg.model.dtype, cfg.model.device)
     tok = MD.load_tokenizer(retain_ref)
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
     _, agg = evaluate_sets(model, fmt, {"forget": forget_rows}, cfg.eval, _pad(tok), with_generation=False,
@@ -126,7 +126,7 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
     paths = MD.prepare_models(cfg, r.task, progress)
     ref_ratios = reference_forget_ratios(paths["retain"], data["eval"]["forget"], cfg)
     start_ref = paths[cfg.start]
-    model = MD.load_model(start_ref, MD.model_dtype(cfg.model), cfg.model.device)
+    model = MD.load_model(start_ref, cfg.model.dtype, cfg.model.device)
     tok = MD.load_tokenizer(start_ref)
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
     pad = _pad(tok)
