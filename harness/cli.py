@@ -11,11 +11,9 @@ import os
 import sys
 from pathlib import Path
 
+from harness.progress import say
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def say(msg: str) -> None:
-    print(f"[harness] {msg}", file=sys.stderr, flush=True)
 
 
 def _split_args(args: list[str]) -> tuple[str | None, list[str]]:
@@ -87,10 +85,27 @@ def grid_configs(path: str, overrides: list[str]):
     return out
 
 
+def _shard(configs: list, spec: str | None) -> list:
+    """--shard I/N keeps runs I, I+N, I+2N, ... (0-based): one slice per cluster array task."""
+    if not spec:
+        return configs
+    from harness.config import ConfigError
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--shard: expected I/N with 0 <= I < N, got '{spec}'") from None
+    return configs[i::n]
+
+
 def cmd_grid(ns) -> int:
     from harness import leaderboard
     path, ov = _split_args(ns.args)
-    rc = _run_many(grid_configs(path or "configs/grid_default.yaml", ov), ns.force, not ns.quiet)
+    configs = _shard(grid_configs(path or "configs/grid_default.yaml", ov), ns.shard)
+    if ns.count:
+        print(len(configs))
+        return 0
+    rc = _run_many(configs, ns.force, not ns.quiet)
     results = Path(next((o.split("=", 1)[1] for o in ov if o.startswith("results_dir=")), "results"))
     df = leaderboard.build(results)
     say(f"leaderboard: {len(df)} rows -> {results / 'leaderboard.csv'} and .html")
@@ -152,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("args", nargs="*", help="[config.yaml] key=value ...")
         sp.add_argument("--force", action="store_true", help="rerun even if the run folder is complete")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name == "grid":
+            sp.add_argument("--shard", help="I/N: run only every N-th run starting at I (cluster arrays)")
+            sp.add_argument("--count", action="store_true", help="print the number of runs and exit")
         sp.set_defaults(fn=fn)
     sp = sub.add_parser("leaderboard", help="rebuild results/leaderboard.{csv,html} from results/runs")
     sp.add_argument("--results", default="results")

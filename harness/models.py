@@ -19,6 +19,7 @@ from harness import world
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
 from harness.io import atomic_dir, read_jsonl, stable_hash, write_json_atomic
+from harness.progress import say
 from harness.prompts import PromptFormatter
 from harness.tasks import Task
 from harness.train import finetune
@@ -94,6 +95,8 @@ def training_examples(source: str, split: str, fmt: PromptFormatter, replay: boo
 
 
 def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, progress) -> None:
+    say(f"{desc}: {len(examples)} examples x {recipe.epochs} epochs, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters -> {out}")
     t0 = time.perf_counter()
     stats = finetune(model, examples, recipe, seed, tok.pad_token_id or tok.eos_token_id, desc, progress)
     stats["seconds"] = time.perf_counter() - t0

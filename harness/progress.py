@@ -8,3 +8,8 @@ def bar(total: int, desc: str, enabled: bool = True) -> tqdm:
     tty = sys.stderr.isatty()
     return tqdm(total=total, desc=desc, disable=not enabled, leave=tty, mininterval=0.2 if tty else 10.0,
                 dynamic_ncols=True)
+
+
+def say(msg: str) -> None:
+    """A one-line status message on stderr (kept in logs, unlike progress bars)."""
+    print(f"[harness] {msg}", file=sys.stderr, flush=True)

@@ -57,3 +57,15 @@ def test_grid_file_errors(capsys, tmp_path):
     assert rc == 2 and "unknown grid keys ['method']" in line
     rc, line = _err(capsys, ["run", "a.yaml", "b.yaml"])
     assert rc == 2 and "at most one config file" in line
+
+
+def test_grid_shards_partition_the_runs(capsys):
+    assert main(["grid", "--count"]) == 0
+    total = int(capsys.readouterr().out.strip())
+    counts = []
+    for i in range(3):
+        assert main(["grid", "--shard", f"{i}/3", "--count"]) == 0
+        counts.append(int(capsys.readouterr().out.strip()))
+    assert sum(counts) == total and total > 0
+    rc, line = _err(capsys, ["grid", "--shard", "3/3"])
+    assert rc == 2 and "--shard" in line
