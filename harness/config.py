@@ -74,6 +74,19 @@ class UnlearnConfig:
 
 
 @dataclass
+class AdapterConfig:
+    """LoRA as a switch for every method (peft): only the adapters train; the reference model is the
+    same network with the adapters switched off."""
+    kind: str = "none"           # none | lora
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                          "gate_proj", "up_proj", "down_proj"])
+    save: str = "merged"         # merged (a plain model folder) | adapter (the adapter alone)
+
+
+@dataclass
 class EvalConfig:
     batch_size: int = 64
     max_new_tokens: int = 48     # TOFU uses 200; the default world's answers are < 30 tokens
@@ -92,6 +105,7 @@ class RunConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     results_dir: str = "results"
 

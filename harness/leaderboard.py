@@ -35,6 +35,8 @@ def _row(folder: Path) -> dict | None:
            "unlearn_s": compute.get("unlearn_s"), "eval_s": compute.get("eval_s"),
            "steps": compute.get("steps"), "tokens": compute.get("tokens_forward"),
            "lr": cfg["unlearn"]["lr"], "epochs": cfg["unlearn"]["epochs"], "run_id": folder.name}
+    if cfg.get("adapter", {}).get("kind", "none") != "none":
+        row["method"] += "+" + cfg["adapter"]["kind"]
     if cfg["method"] != "none" and cfg["start"] != "target":
         row["method"] += f" (from {cfg['start']})"
     row.update({k: v for k, v in metrics.items() if k in COLUMNS})

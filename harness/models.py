@@ -64,6 +64,8 @@ def load_tokenizer(ref: str):
 def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
     from transformers import AutoModelForCausalLM
     dev = resolve_device(device)
+    if (Path(ref) / "adapter_config.json").exists():  # a LoRA adapter saved alone: base + adapter
+        from peft import AutoPeftModelForCausalLM as AutoModelForCausalLM  # noqa: N814
     try:
         model = AutoModelForCausalLM.from_pretrained(ref, dtype=resolve_dtype(dtype, dev))
     except Exception as e:  # noqa: BLE001

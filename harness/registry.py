@@ -17,10 +17,18 @@ from harness.config import ConfigError, from_dict
 SUPPLIES = {
     "forget": "per-token log-probs of the forget answers under the trained model (with grad)",
     "retain": "per-token log-probs of the retain answers under the trained model (with grad)",
+    "forget_logits": "as 'forget', keeping the answer-position logits (for token-level losses)",
     "ref_forget": "per-token log-probs of the forget answers under the frozen start model",
     "ref_retain": "per-token log-probs of the retain answers under the frozen start model",
     "retain_logits": "answer-position logits on retain inputs, trained and frozen (for KL terms)",
+    "idk": "log-probs of a refusal answer to each forget question, trained model (with grad)",
+    "ref_idk": "log-probs of the same refusal answers under the frozen start model",
+    "forget_hidden": "hidden states at the output of decoder layer cfg.layer on forget inputs (with grad)",
+    "retain_hidden": "the same on retain inputs (with grad)",
+    "ref_retain_hidden": "the same on retain inputs under the frozen start model",
 }
+# Supplies that need the frozen start model (a copy, or under LoRA the adapters switched off).
+REFERENCE_SUPPLIES = {"ref_forget", "ref_retain", "retain_logits", "ref_idk", "ref_retain_hidden"}
 
 
 @dataclass(frozen=True)
@@ -29,27 +37,40 @@ class Method:
     loss: Callable
     config: type
     needs: frozenset
-    lr: float       # default learning rate (chosen on the default benchmark, see the docstring)
+    lr: float       # default learning rate (chosen on the default benchmark, see methods/README.md)
     epochs: int     # default number of passes over the forget set
     summary: str
+    trainable: Callable | None = None  # cfg -> regex of the parameter names to train (e.g. RMU)
+    init: Callable | None = None       # (model, forget, retain, cfg, pad_id) -> None, before the loop
+    requires_adapter: bool = False     # a LoRA-native method (refuses adapter.kind=none)
+    lora_lr: float | None = None       # default learning rate under adapter.kind=lora
 
     def parse_args(self, args: dict):
         return from_dict(self.config, args or {}, where="method_args")
+
+    @property
+    def needs_reference(self) -> bool:
+        return bool(self.needs & REFERENCE_SUPPLIES)
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, *, config: type, needs: tuple = ("forget",), lr: float, epochs: int):
+def register_method(name: str, *, config: type, needs: tuple = ("forget",), lr: float, epochs: int,
+                    trainable: Callable | None = None, init: Callable | None = None,
+                    requires_adapter: bool = False, lora_lr: float | None = None):
     unknown = set(needs) - set(SUPPLIES)
     if unknown:
         raise ValueError(f"method '{name}' needs unknown supplies {sorted(unknown)}; known: {sorted(SUPPLIES)}")
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"method '{name}': config must be a dataclass")
+    if any(n.endswith("_hidden") for n in needs) and "layer" not in {f.name for f in dataclasses.fields(config)}:
+        raise TypeError(f"method '{name}': hidden-state supplies need a 'layer' field in its config")
 
     def wrap(fn: Callable) -> Callable:
         doc = (fn.__doc__ or "").strip().splitlines()
-        METHODS[name] = Method(name, fn, config, frozenset(needs), lr, epochs, doc[0] if doc else "")
+        METHODS[name] = Method(name, fn, config, frozenset(needs), lr, epochs, doc[0] if doc else "",
+                               trainable, init, requires_adapter, lora_lr)
         return fn
     return wrap
 

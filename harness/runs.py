@@ -13,12 +13,13 @@ from pathlib import Path
 
 import yaml
 
+from harness import adapters
 from harness import models as MD
 from harness import world
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import load_split
 from harness.evaluate import evaluate_sets, tofu_metrics
-from harness.io import atomic_dir, stable_hash, write_json_atomic, write_jsonl
+from harness.io import atomic_dir, read_jsonl, stable_hash, write_json_atomic, write_jsonl
 from harness.prompts import PromptFormatter
 from harness.provenance import peak_rss_mb, provenance
 from harness.registry import get_method
@@ -50,17 +51,22 @@ def resolve(cfg: RunConfig) -> Resolved:
                           f"{', '.join(world.PROFILES)}")
     if cfg.start not in ("target", "retain"):
         raise ConfigError(f"config key 'start': expected target or retain, got '{cfg.start}'")
+    adapters.check(cfg.adapter)
+    lora = cfg.adapter.kind == "lora"
     method = method_cfg = None
     if cfg.method != "none":
         method = get_method(cfg.method)
+        if method.requires_adapter and not lora:
+            raise ConfigError(f"method '{method.name}' trains LoRA adapters only: set adapter.kind=lora")
         method_cfg = method.parse_args(cfg.method_args)
         cfg.method_args = dataclasses.asdict(method_cfg)
-        cfg.unlearn.lr = method.lr if cfg.unlearn.lr is None else cfg.unlearn.lr
+        default_lr = method.lora_lr if (lora and method.lora_lr) else method.lr
+        cfg.unlearn.lr = default_lr if cfg.unlearn.lr is None else cfg.unlearn.lr
         cfg.unlearn.epochs = method.epochs if cfg.unlearn.epochs is None else cfg.unlearn.epochs
         _positive("unlearn.lr", cfg.unlearn.lr)
         _positive("unlearn.epochs", cfg.unlearn.epochs)
-    elif cfg.method_args:
-        raise ConfigError("config key 'method_args' is set but method=none has no arguments")
+    elif cfg.method_args or lora:
+        raise ConfigError("method=none evaluates a model as is: method_args and adapter.kind=lora do not apply")
     for k in ("batch_size", "retain_batch_size"):
         _positive(f"unlearn.{k}", getattr(cfg.unlearn, k))
     _positive("eval.batch_size", cfg.eval.batch_size)
@@ -72,9 +78,21 @@ def resolve(cfg: RunConfig) -> Resolved:
     MD.resolve_dtype(cfg.model.dtype, MD.resolve_device(cfg.model.device))  # bad names fail here
     body = to_dict(cfg)
     body.pop("results_dir")
-    label = cfg.method if method else cfg.start
+    label = (cfg.method + ("+lora" if lora else "")) if method else cfg.start
     run_id = f"{task.name}-{label}-s{cfg.seed}-{stable_hash({'cfg': body, 'task_version': task.version}, 10)}"
     return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id)
+
+
+def refusals(source: str, n: int, seed: int) -> list[str]:
+    """One refusal answer per forget item: from the dataset's idontknow file when it has one (the
+    synthetic world does; TOFU ships data/idontknow.jsonl in its code repository), else built in."""
+    import random
+
+    from harness.vocab import REFUSALS
+    path = Path(source) / "idontknow.jsonl"
+    pool = [r["answer"] if isinstance(r, dict) else str(r) for r in read_jsonl(path)] if path.exists() else REFUSALS
+    rng = random.Random(f"idk-{seed}")
+    return [rng.choice(pool) for _ in range(n)]
 
 
 def is_complete(folder: Path) -> bool:
@@ -137,8 +155,13 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
     if r.method is not None:
         forget = [fmt.encode(x["question"], x["answer"]) for x in data["forget"]]
         retain = [fmt.encode(x["question"], x["answer"]) for x in data["retain"]]
+        idk = None
+        if r.method.needs & {"idk", "ref_idk"}:
+            idk = [fmt.encode(x["question"], a) for x, a in zip(data["forget"], refusals(source, len(forget), cfg.seed))]
+        model = adapters.apply(model, cfg.adapter, cfg.seed)
         try:
-            st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed, pad, progress)
+            st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed, pad, progress,
+                         idk=idk)
             log = st.log
             compute.update(unlearn_s=st.seconds, steps=st.steps, tokens_forward=st.tokens_forward,
                            tokens_backward=st.tokens_backward, trainable_params=st.trainable_params)
@@ -162,7 +185,7 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
         write_json_atomic(tmp / "compute.json", compute)
         write_json_atomic(tmp / "provenance.json", provenance(cfg.seed, {"models": paths}))
         if status == "complete" and r.method is not None and cfg.unlearn.save_model:
-            model.save_pretrained(tmp / "model")
+            adapters.save(model, tmp / "model", cfg.adapter)
             tok.save_pretrained(tmp / "model")
         write_json_atomic(tmp / "status.json", {"status": status, "error": error, "run_id": r.run_id})
     return status

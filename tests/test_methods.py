@@ -9,7 +9,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from harness.config import ConfigError, UnlearnConfig
 from harness.prompts import Encoded
 from harness.registry import METHODS, SUPPLIES, get_method, load_methods, register_method
-from harness.unlearn import Diverged, LossInputs, unlearn
+from harness.supply import LossInputs
+from harness.unlearn import Diverged, unlearn
 
 ALL = sorted(load_methods())
 
