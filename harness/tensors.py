@@ -42,6 +42,7 @@ class TokenLogProbs:
     token_logps: torch.Tensor  # [B, T-1], 0 where masked
     mask: torch.Tensor         # [B, T-1] float
     logits: torch.Tensor | None = None  # [B, T-1, V], kept only when asked for
+    targets: torch.Tensor | None = None  # [B, T-1] next-token ids (0 where masked)
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -68,4 +69,5 @@ def answer_logprobs(model, batch: dict, keep_logits: bool = False) -> TokenLogPr
     mask = (tgt != IGNORE)
     nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), tgt.reshape(-1),
                           ignore_index=IGNORE, reduction="none").view(tgt.shape)
-    return TokenLogProbs(-nll * mask, mask.to(nll.dtype), logits if keep_logits else None)
+    return TokenLogProbs(-nll * mask, mask.to(nll.dtype), logits if keep_logits else None,
+                         tgt.masked_fill(~mask, 0))

@@ -6,19 +6,21 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness.config import ConfigError, UnlearnConfig
+from harness import adapters
+from harness.config import AdapterConfig, ConfigError, UnlearnConfig
 from harness.prompts import Encoded
 from harness.registry import METHODS, SUPPLIES, get_method, load_methods, register_method
 from harness.supply import LossInputs
-from harness.unlearn import Diverged, unlearn
+from harness.unlearn import Diverged, make_reference, unlearn
 
 ALL = sorted(load_methods())
+VARIANTS = [(m, a) for m in ALL for a in ("none", "lora") if not (a == "none" and METHODS[m].requires_adapter)]
 
 
 def tiny_model(seed=0):
     torch.manual_seed(seed)
     return LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32,
-                                        num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
                                         max_position_embeddings=32, pad_token_id=0))
 
 
@@ -29,32 +31,73 @@ def data(n, seed):
             for _ in range(n)]
 
 
-def run(name, model, steps=3, seed=0):
+def run(name, model, steps=3, seed=0, adapter="none", reference=None):
     m = get_method(name)
+    model = adapters.apply(model, AdapterConfig(kind=adapter, rank=4), seed=0)
     cfg = UnlearnConfig(lr=1e-2, epochs=10, batch_size=4, retain_batch_size=4, max_steps=steps)
-    return unlearn(model, m, m.parse_args({}), data(8, 1), data(8, 2), cfg, seed, pad_id=0, progress=False)
+    stats = unlearn(model, m, m.parse_args({}), data(8, 1), data(8, 2), cfg, seed, pad_id=0, progress=False,
+                    idk=data(8, 3), reference=reference)
+    return stats, model
 
 
-def test_the_foundation_methods_are_registered():
-    assert {"grad_ascent", "graddiff"} <= set(ALL)
+def test_the_methods_are_registered():
+    assert {"grad_ascent", "graddiff", "graddiff_kl", "npo", "simnpo", "idkdpo", "rmu", "loku"} <= set(ALL)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_contract(name):
+@pytest.mark.parametrize("name, adapter", VARIANTS)
+def test_contract(name, adapter):
     m = METHODS[name]
     assert set(m.needs) <= set(SUPPLIES) and m.lr > 0 and m.epochs >= 1 and m.summary
     model = tiny_model()
-    before = copy.deepcopy(model.state_dict())
-    stats = run(name, model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ref = make_reference(model, m)
+    ref_before = {k: v.clone() for k, v in ref.state_dict().items()} if ref is not None else None
+    stats, trained = run(name, model, adapter=adapter, reference=ref)
     assert stats.steps == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in stats.log)
-    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
-    assert changed, "no parameter changed"
-    assert stats.tokens_forward > 0 and stats.tokens_backward > 0
+    assert stats.tokens_forward > 0 and stats.tokens_backward > 0 and stats.trainable_params > 0
+    names = dict(trained.named_parameters())
+    changed = {n for n, p in names.items() if n in _plain(names) and not torch.equal(p.detach(), before[_plain(names)[n]])}
+    # LoRA's B starts at zero: a non-zero B means the adapter trained (or FILA initialised it)
+    adapters_changed = {n for n, p in names.items() if "lora_B" in n and p.detach().abs().sum() > 0}
+    if adapter == "lora":
+        # only adapter weights train; the base weights are untouched (LoKU's FILA init moves the
+        # adapted base weights by design, so that the model output is unchanged at step 0)
+        assert adapters_changed
+        if not m.init:
+            assert not changed, f"base weights changed under LoRA: {sorted(changed)[:3]}"
+    else:
+        assert changed, "no parameter changed"
+        if m.trainable is not None:
+            pattern = __import__("re").compile(m.trainable(m.parse_args({})))
+            assert all(pattern.search(n) for n in changed), sorted(changed)
+    if ref is not None:  # the frozen reference never changes
+        assert all(torch.equal(v, ref_before[k]) for k, v in ref.state_dict().items())
     # same seed, same start -> the same loss trace, bit for bit on CPU
-    again = run(name, tiny_model())
+    again, _ = run(name, tiny_model(), adapter=adapter)
     assert [r["loss"] for r in again.log] == [r["loss"] for r in stats.log]
-    other = run(name, tiny_model(), seed=1)
-    assert [r["loss"] for r in other.log] != [r["loss"] for r in stats.log]
+
+
+def _plain(names):
+    """Map a (possibly peft-wrapped) parameter name to the plain model's name."""
+    out = {}
+    for n in names:
+        plain = n.replace("base_model.model.", "", 1).replace(".base_layer", "")
+        if "lora_" not in n:
+            out[n] = plain
+    return out
+
+
+def test_lora_reference_is_the_same_network_with_adapters_off():
+    m = get_method("npo")
+    model = adapters.apply(tiny_model(), AdapterConfig(kind="lora", rank=4), seed=0)
+    assert make_reference(model, m) is None  # no second copy in memory
+    x = torch.randint(1, 50, (1, 6))
+    start = tiny_model()(input_ids=x).logits
+    for p in (q for n, q in model.named_parameters() if "lora_B" in n):
+        torch.nn.init.normal_(p)
+    with model.disable_adapter():
+        assert torch.allclose(model(input_ids=x).logits, start, atol=1e-6)
+    assert not torch.allclose(model(input_ids=x).logits, start, atol=1e-3)
 
 
 def test_unknown_method_suggests():

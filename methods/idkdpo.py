@@ -1,0 +1,33 @@
+"""IdkDPO: DPO with a refusal preferred over the true forget answer.
+
+Paper: Rafailov et al. (2023) "Direct Preference Optimization"; used for unlearning with "I don't
+know" answers in TOFU (Maini et al., 2024) and in Zhang et al. (2024, NPO). Loss:
+    L = -(2/beta) * mean log sigmoid(beta * [(log pi_theta - log pi_ref)(y_idk)
+                                             - (log pi_theta - log pi_ref)(y_f)]) + alpha * NLL_mean(D_r)
+The refusals come from the dataset's idontknow file (one drawn per forget question, seeded).
+"""
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from harness.registry import register_method
+
+
+@dataclass
+class IdkDPOConfig:
+    beta: float = 0.1
+    alpha: float = 1.0  # weight of the retain NLL term
+
+
+def dpo_loss(logp_win, ref_win, logp_lose, ref_lose, beta: float):
+    """-(2/beta) * mean log sigmoid(beta * ((logp_win - ref_win) - (logp_lose - ref_lose)))."""
+    return -(2.0 / beta) * F.logsigmoid(beta * ((logp_win - ref_win) - (logp_lose - ref_lose))).mean()
+
+
+@register_method("idkdpo", config=IdkDPOConfig, needs=("forget", "ref_forget", "idk", "ref_idk", "retain"),
+                 lr=1e-3, epochs=5)
+def idkdpo(inp, cfg: IdkDPOConfig):
+    """IdkDPO: DPO preferring a refusal over the forget answer, + alpha NLL(retain) [Rafailov et al. 2023; TOFU]."""
+    pref = dpo_loss(inp.idk.seq_logp, inp.ref_idk.seq_logp, inp.forget.seq_logp, inp.ref_forget.seq_logp, cfg.beta)
+    retain_nll = inp.retain.nll_mean.mean()
+    return pref + cfg.alpha * retain_nll, {"dpo": pref.item(), "retain_nll": retain_nll.item()}

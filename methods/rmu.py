@@ -1,0 +1,63 @@
+"""Representation Misdirection for Unlearning (RMU).
+
+Paper: Li et al. (2024) "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning".
+With h_l the output of decoder layer l, u a fixed random unit vector (uniform [0,1)^d, normalised):
+    L = mean_f ||h_l^theta(x_f) - c*u||^2 + alpha * mean_r ||h_l^theta(x_r) - h_l^ref(x_r)||^2
+Each mean is the WMDP code's MSE (over tokens and hidden dimensions; padding masked out here). Only
+the MLP down-projections of layers l-2..l train (`trainable`), unless adapters are used.
+
+Defaults are for the default benchmark's 2-layer model (see methods/README.md for the search). For
+7B-class models use the WMDP paper's Zephyr-7B values: layer=7, steering_coeff=6.5, alpha=1200,
+unlearn.lr=5e-5, batch 4, 150 batches (c and alpha track the model's activation scale).
+"""
+from dataclasses import dataclass
+
+import torch
+
+from harness.registry import register_method
+
+
+@dataclass
+class RMUConfig:
+    layer: int = 1               # l, 0-based decoder layer whose output is steered (Zephyr-7B: 7)
+    steering_coeff: float = 20.0  # c (Zephyr-7B: 6.5)
+    alpha: float = 100.0         # weight of the retain term (Zephyr-7B: 1200)
+    trainable: str = ""          # regex of parameter names to train; '' = down_proj of layers l-2..l
+    u_seed: int = 0              # seed of the random direction u
+
+
+def trainable_params(cfg: RMUConfig) -> str:
+    if cfg.trainable:
+        return cfg.trainable
+    layers = "|".join(str(i) for i in range(max(0, cfg.layer - 2), cfg.layer + 1))
+    return rf"layers\.({layers})\.mlp\.down_proj\.weight$"
+
+
+_U: dict = {}
+
+
+def control_vector(dim: int, seed: int, like: torch.Tensor) -> torch.Tensor:
+    """u: uniform [0,1)^d, normalised to unit length; fixed for a (dim, seed)."""
+    if (dim, seed) not in _U:
+        g = torch.Generator().manual_seed(seed)
+        u = torch.rand(dim, generator=g)
+        _U[(dim, seed)] = u / u.norm()
+    return _U[(dim, seed)].to(device=like.device, dtype=like.dtype)
+
+
+def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens of the mean squared difference over hidden dimensions."""
+    per_token = ((a.float() - b.float()) ** 2).mean(-1)
+    m = mask.to(per_token.dtype)
+    return (per_token * m).sum() / m.sum().clamp(min=1)
+
+
+@register_method("rmu", config=RMUConfig, needs=("forget_hidden", "retain_hidden", "ref_retain_hidden"),
+                 lr=1e-3, epochs=5, trainable=trainable_params)
+def rmu(inp, cfg: RMUConfig):
+    """RMU: MSE(h_l(forget), c*u) + alpha * MSE(h_l(retain), h_l^ref(retain)) [Li et al. 2024, WMDP]."""
+    hf = inp.forget_hidden
+    target = cfg.steering_coeff * control_vector(hf.states.shape[-1], cfg.u_seed, hf.states)
+    forget = masked_mse(hf.states, target.expand_as(hf.states), hf.mask)
+    retain = masked_mse(inp.retain_hidden.states, inp.ref_retain_hidden.states, inp.retain_hidden.mask)
+    return forget + cfg.alpha * retain, {"forget_mse": forget.item(), "retain_mse": retain.item()}

@@ -1,0 +1,32 @@
+"""SimNPO: simple, reference-free, length-normalised NPO.
+
+Paper: Fan, Liu, Lin, Jia, Zhang, Mei, Liu (2024) "Simplicity Prevails: Rethinking Negative Preference
+Optimization for LLM Unlearning". Loss (../shared/REFERENCE.md section 4):
+    L = -(2/beta) * mean_{D_f} log sigmoid(beta * (NLL_sum/|y| - delta)) + alpha * NLL_mean(D_r)
+No reference model: the length-normalised NLL replaces NPO's reference log-ratio; delta is a margin.
+"""
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from harness.registry import register_method
+
+
+@dataclass
+class SimNPOConfig:
+    beta: float = 2.5   # paper's TOFU setting
+    delta: float = 0.0  # margin gamma/delta (paper: 0 on TOFU)
+    alpha: float = 1.0  # weight of the retain NLL term
+
+
+def simnpo_loss(nll_mean, beta: float, delta: float):
+    """-(2/beta) * mean log sigmoid(beta * (NLL_mean - delta))."""
+    return -(2.0 / beta) * F.logsigmoid(beta * (nll_mean - delta)).mean()
+
+
+@register_method("simnpo", config=SimNPOConfig, needs=("forget", "retain"), lr=1e-3, epochs=5)
+def simnpo(inp, cfg: SimNPOConfig):
+    """SimNPO: -(2/beta) mean log sigmoid(beta (NLL_sum/|y| - delta))(forget) + alpha NLL(retain) [Fan et al. 2024]."""
+    forget = simnpo_loss(inp.forget.nll_mean, cfg.beta, cfg.delta)
+    retain_nll = inp.retain.nll_mean.mean()
+    return forget + cfg.alpha * retain_nll, {"simnpo": forget.item(), "retain_nll": retain_nll.item()}
