@@ -62,12 +62,12 @@ def cmd_eval(ns) -> int:
 
 def grid_configs(path: str, overrides: list[str]):
     from harness.config import ConfigError, load_run_config, load_yaml
-    from harness.registry import load_methods
+    from harness.registry import get_method, load_methods
     spec = load_yaml(Path(path))
-    unknown = set(spec) - {"tasks", "methods", "seeds", "baselines", "overrides", "method_overrides"}
+    valid = ["tasks", "methods", "adapters", "seeds", "baselines", "overrides", "method_overrides"]
+    unknown = set(spec) - set(valid)
     if unknown:
-        raise ConfigError(f"{path}: unknown grid keys {sorted(unknown)} (valid: tasks, methods, seeds, "
-                          f"baselines, overrides, method_overrides)")
+        raise ConfigError(f"{path}: unknown grid keys {sorted(unknown)} (valid: {', '.join(valid)})")
     methods = spec.get("methods", "all")
     methods = sorted(load_methods()) if methods == "all" else list(methods)
     base_ov = list(spec.get("overrides") or []) + overrides
@@ -79,7 +79,11 @@ def grid_configs(path: str, overrides: list[str]):
             for b in spec.get("baselines") or []:
                 out.append(load_run_config(None, [f"method=none", f"start={b}"] + common))
             for m in methods:
-                out.append(load_run_config(None, [f"method={m}"] + common + list(per_method.get(m, []))))
+                for a in spec.get("adapters") or ["none"]:
+                    if a == "none" and get_method(m).requires_adapter:
+                        continue  # LoRA-native methods have no full fine-tuning variant
+                    out.append(load_run_config(None, [f"method={m}", f"adapter.kind={a}"] + common
+                                               + list(per_method.get(m, []))))
     if not out:
         raise ConfigError(f"{path}: the grid is empty (give tasks and methods)")
     return out

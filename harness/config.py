@@ -68,7 +68,7 @@ class UnlearnConfig:
     retain_batch_size: int = 8
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    max_grad_norm: float = 1.0
+    max_grad_norm: float | None = None  # None: the method's default (1.0; RMU: 0 = no clipping)
     max_steps: int = 0           # 0: no cap
     save_model: bool = True
 

@@ -44,6 +44,7 @@ class Method:
     init: Callable | None = None       # (model, forget, retain, cfg, pad_id) -> None, before the loop
     requires_adapter: bool = False     # a LoRA-native method (refuses adapter.kind=none)
     lora_lr: float | None = None       # default learning rate under adapter.kind=lora
+    max_grad_norm: float = 1.0         # default gradient clipping (0 = none)
 
     def parse_args(self, args: dict):
         return from_dict(self.config, args or {}, where="method_args")
@@ -58,7 +59,8 @@ METHODS: dict[str, Method] = {}
 
 def register_method(name: str, *, config: type, needs: tuple = ("forget",), lr: float, epochs: int,
                     trainable: Callable | None = None, init: Callable | None = None,
-                    requires_adapter: bool = False, lora_lr: float | None = None):
+                    requires_adapter: bool = False, lora_lr: float | None = None,
+                    max_grad_norm: float = 1.0):
     unknown = set(needs) - set(SUPPLIES)
     if unknown:
         raise ValueError(f"method '{name}' needs unknown supplies {sorted(unknown)}; known: {sorted(SUPPLIES)}")
@@ -70,7 +72,7 @@ def register_method(name: str, *, config: type, needs: tuple = ("forget",), lr: 
     def wrap(fn: Callable) -> Callable:
         doc = (fn.__doc__ or "").strip().splitlines()
         METHODS[name] = Method(name, fn, config, frozenset(needs), lr, epochs, doc[0] if doc else "",
-                               trainable, init, requires_adapter, lora_lr)
+                               trainable, init, requires_adapter, lora_lr, max_grad_norm)
         return fn
     return wrap
 

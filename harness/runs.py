@@ -63,6 +63,8 @@ def resolve(cfg: RunConfig) -> Resolved:
         default_lr = method.lora_lr if (lora and method.lora_lr) else method.lr
         cfg.unlearn.lr = default_lr if cfg.unlearn.lr is None else cfg.unlearn.lr
         cfg.unlearn.epochs = method.epochs if cfg.unlearn.epochs is None else cfg.unlearn.epochs
+        if cfg.unlearn.max_grad_norm is None:
+            cfg.unlearn.max_grad_norm = method.max_grad_norm
         _positive("unlearn.lr", cfg.unlearn.lr)
         _positive("unlearn.epochs", cfg.unlearn.epochs)
     elif cfg.method_args or lora:
@@ -93,6 +95,18 @@ def refusals(source: str, n: int, seed: int) -> list[str]:
     pool = [r["answer"] if isinstance(r, dict) else str(r) for r in read_jsonl(path)] if path.exists() else REFUSALS
     rng = random.Random(f"idk-{seed}")
     return [rng.choice(pool) for _ in range(n)]
+
+
+def _check_layer(method_cfg, model) -> None:
+    """A method's layer index must exist in this model: checked once the model is known, before any
+    unlearning step."""
+    layer = getattr(method_cfg, "layer", None)
+    if layer is None:
+        return
+    n = model.config.num_hidden_layers
+    if not 0 <= layer < n:
+        raise ConfigError(f"config key 'method_args.layer': {layer} is out of range; the model has {n} "
+                          f"decoder layers (0..{n - 1})")
 
 
 def is_complete(folder: Path) -> bool:
@@ -148,6 +162,7 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
     tok = MD.load_tokenizer(start_ref)
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
     pad = _pad(tok)
+    _check_layer(r.method_cfg, model)
     compute = {"device": str(next(model.parameters()).device), "dtype": str(next(model.parameters()).dtype),
                "params": sum(p.numel() for p in model.parameters()), "unlearn_s": 0.0, "steps": 0,
                "tokens_forward": 0, "tokens_backward": 0, "trainable_params": 0}

@@ -4,7 +4,8 @@ Paper: Li et al. (2024) "The WMDP Benchmark: Measuring and Reducing Malicious Us
 With h_l the output of decoder layer l, u a fixed random unit vector (uniform [0,1)^d, normalised):
     L = mean_f ||h_l^theta(x_f) - c*u||^2 + alpha * mean_r ||h_l^theta(x_r) - h_l^ref(x_r)||^2
 Each mean is the WMDP code's MSE (over tokens and hidden dimensions; padding masked out here). Only
-the MLP down-projections of layers l-2..l train (`trainable`), unless adapters are used.
+the MLP down-projections of layers l-2..l train (`trainable`), unless adapters are used. No gradient
+clipping by default (as the WMDP code): the MSE is in activation units and clipping at 1 stalls it.
 
 Defaults are for the default benchmark's 2-layer model (see methods/README.md for the search). For
 7B-class models use the WMDP paper's Zephyr-7B values: layer=7, steering_coeff=6.5, alpha=1200,
@@ -21,7 +22,7 @@ from harness.registry import register_method
 class RMUConfig:
     layer: int = 1               # l, 0-based decoder layer whose output is steered (Zephyr-7B: 7)
     steering_coeff: float = 20.0  # c (Zephyr-7B: 6.5)
-    alpha: float = 100.0         # weight of the retain term (Zephyr-7B: 1200)
+    alpha: float = 1.0           # weight of the retain term (Zephyr-7B: 1200)
     trainable: str = ""          # regex of parameter names to train; '' = down_proj of layers l-2..l
     u_seed: int = 0              # seed of the random direction u
 
@@ -53,7 +54,7 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 @register_method("rmu", config=RMUConfig, needs=("forget_hidden", "retain_hidden", "ref_retain_hidden"),
-                 lr=1e-3, epochs=5, trainable=trainable_params)
+                 lr=1e-2, epochs=10, trainable=trainable_params, lora_lr=1e-2, max_grad_norm=0.0)
 def rmu(inp, cfg: RMUConfig):
     """RMU: MSE(h_l(forget), c*u) + alpha * MSE(h_l(retain), h_l^ref(retain)) [Li et al. 2024, WMDP]."""
     hf = inp.forget_hidden

@@ -24,6 +24,9 @@ def _err(capsys, argv):
     (["run", "model.target=/no/such/model"], "folder '/no/such/model' does not exist"),
     (["run", "dataset=/no/such/data"], "dataset folder '/no/such/data' does not exist"),
     (["run", "world.profile=huge"], "world.profile: unknown profile 'huge'"),
+    (["run", "method=loku"], "method 'loku' trains LoRA adapters only: set adapter.kind=lora"),
+    (["run", "adapter.kind=qlora"], "'adapter.kind': expected none or lora"),
+    (["run", "method=none", "adapter.kind=lora"], "method=none evaluates a model as is"),
 ])
 def test_one_line_errors(capsys, argv, expected, tmp_path):
     rc, line = _err(capsys, argv + [f"results_dir={tmp_path}"])
@@ -48,6 +51,12 @@ def test_bad_dataset_stops_before_training(capsys, tmp_path, harness_cache):
     assert rc == 2 and "retain_perturbed.json: row 1 has no column 'paraphrased_answer'" in line
     now = set(os.listdir(harness_cache / "models")) if (harness_cache / "models").exists() else set()
     assert now == models_before
+
+
+def test_layer_out_of_range_stops_before_unlearning(capsys, tmp_path, tiny):
+    rc, line = _err(capsys, ["run", "method=rmu", "method_args.layer=5", f"results_dir={tmp_path}", *tiny])
+    assert rc == 2 and "'method_args.layer': 5 is out of range; the model has 1 decoder layers" in line
+    assert not (tmp_path / "runs").exists()
 
 
 def test_grid_file_errors(capsys, tmp_path):

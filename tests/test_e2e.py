@@ -12,7 +12,8 @@ def grid_results(tmp_path_factory):
     from tests.conftest import TINY
     out = tmp_path_factory.mktemp("e2e")
     grid = out / "grid.yaml"
-    grid.write_text("tasks: [tofu_forget10]\nmethods: all\nseeds: [0]\nbaselines: [target, retain]\n"
+    grid.write_text("tasks: [tofu_forget10]\nmethods: all\nadapters: [none, lora]\nseeds: [0]\n"
+                    "baselines: [target, retain]\nmethod_overrides: {rmu: [method_args.layer=0]}\n"
                     f"overrides: {json.dumps(TINY)}\n")
     rc = main(["grid", str(grid), f"results_dir={out / 'results'}", "--quiet"])
     return out, rc, grid
@@ -23,7 +24,9 @@ def test_grid_writes_every_row(grid_results):
     assert rc == 0
     df = pd.read_csv(out / "results" / "leaderboard.csv")
     from harness.registry import load_methods
-    assert set(df["method"]) == {"target", "retain", *load_methods()}
+    expected = {"target", "retain"} | {f"{n}+lora" for n in load_methods()} | \
+        {n for n, m in load_methods().items() if not m.requires_adapter}
+    assert set(df["method"]) == expected
     for col in ["task", "method", "model", "seed", "forget_quality", "ks_stat", "model_utility",
                 "forget_truth_ratio", "forget_rouge", "forget_prob", "unlearn_s", "eval_s"]:
         assert col in df.columns
@@ -42,6 +45,8 @@ def test_grid_writes_every_row(grid_results):
 def test_run_folder_contents(grid_results):
     out, _, _ = grid_results
     folder = next(p for p in (out / "results" / "runs").iterdir() if "-graddiff-" in p.name)
+    lora = next(p for p in (out / "results" / "runs").iterdir() if "-npo+lora-" in p.name)
+    assert (lora / "model" / "config.json").exists()  # merged by default: a plain model folder
     for f in ["config.yaml", "task.yaml", "metrics.json", "items.jsonl", "compute.json", "provenance.json",
               "train_log.jsonl", "status.json", "model/config.json"]:
         assert (folder / f).exists(), f
@@ -120,3 +125,18 @@ def test_any_local_model_replaces_the_default(grid_results, tiny, harness_cache,
     assert json.loads((folder / "status.json").read_text())["status"] == "complete"
     df = pd.read_csv(res / "leaderboard.csv") if (res / "leaderboard.csv").exists() else None
     assert df is None  # `run` does not rebuild the leaderboard; `grid` and `leaderboard` do
+
+
+def test_lora_adapter_saved_alone_can_be_evaluated(grid_results, tiny, tmp_path):
+    res = tmp_path / "r"
+    assert main(["run", "method=npo", "adapter.kind=lora", "adapter.save=adapter", f"results_dir={res}",
+                 "--quiet", *tiny]) == 0
+    (run,) = list((res / "runs").iterdir())
+    assert (run / "model" / "adapter_config.json").exists() and not (run / "model" / "config.json").exists()
+    compute = json.loads((run / "compute.json").read_text())
+    assert 0 < compute["trainable_params"] < compute["params"] / 2  # adapters only
+    assert main(["eval", str(run / "model"), f"results_dir={tmp_path / 'e'}", "--quiet", *tiny]) == 0
+    (ev,) = list((tmp_path / "e" / "runs").iterdir())
+    a = json.loads((run / "metrics.json").read_text())
+    b = json.loads((ev / "metrics.json").read_text())
+    assert b["forget_rouge"] == pytest.approx(a["forget_rouge"]) and b["forget_prob"] == pytest.approx(a["forget_prob"], rel=1e-4)
