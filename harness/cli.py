@@ -148,7 +148,10 @@ def cmd_list(ns) -> int:
     from harness.tasks import KNOWN_METRICS, get_task, list_tasks
     print("methods:")
     for name, m in sorted(load_methods().items()):
-        print(f"  {name:14s} lr={m.lr:g} epochs={m.epochs} needs={','.join(sorted(m.needs))}  {m.summary}")
+        lora = f" lora_lr={m.lora_lr:g}" if m.lora_lr else ""
+        only = " (LoRA only)" if m.requires_adapter else ""
+        print(f"  {name:14s} lr={m.lr:g}{lora} epochs={m.epochs}{only} needs={','.join(sorted(m.needs))}\n"
+              f"  {'':14s} {m.summary}")
     print("  none           (no unlearning: evaluate the start model as is)")
     print("tasks:")
     for t in list_tasks():

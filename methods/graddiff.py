@@ -15,7 +15,7 @@ class GradDiffConfig:
     alpha: float = 1.0  # weight of the retain NLL term
 
 
-@register_method("graddiff", config=GradDiffConfig, needs=("forget", "retain"), lr=1e-3, epochs=5)
+@register_method("graddiff", config=GradDiffConfig, needs=("forget", "retain"), lr=1e-3, epochs=5, lora_lr=3e-3)
 def graddiff(inp, cfg: GradDiffConfig):
     """GradDiff: L = gamma * (-NLL_mean(forget)) + alpha * NLL_mean(retain) [Liu et al. 2022]."""
     forget_nll = inp.forget.nll_mean.mean()

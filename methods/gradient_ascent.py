@@ -15,7 +15,7 @@ class GradAscentConfig:
     pass  # no hyperparameters beyond the loop's (lr, epochs)
 
 
-@register_method("grad_ascent", config=GradAscentConfig, needs=("forget",), lr=1e-3, epochs=5)
+@register_method("grad_ascent", config=GradAscentConfig, needs=("forget",), lr=3e-4, epochs=5, lora_lr=2e-3)
 def grad_ascent(inp, cfg: GradAscentConfig):
     """Gradient ascent: L = -mean NLL_mean(forget) [Jang et al. 2023; TOFU baseline]."""
     forget_nll = inp.forget.nll_mean.mean()

@@ -25,7 +25,7 @@ def dpo_loss(logp_win, ref_win, logp_lose, ref_lose, beta: float):
 
 
 @register_method("idkdpo", config=IdkDPOConfig, needs=("forget", "ref_forget", "idk", "ref_idk", "retain"),
-                 lr=1e-3, epochs=5)
+                 lr=3e-3, epochs=5, lora_lr=1e-2)
 def idkdpo(inp, cfg: IdkDPOConfig):
     """IdkDPO: DPO preferring a refusal over the forget answer, + alpha NLL(retain) [Rafailov et al. 2023; TOFU]."""
     pref = dpo_loss(inp.idk.seq_logp, inp.ref_idk.seq_logp, inp.forget.seq_logp, inp.ref_forget.seq_logp, cfg.beta)

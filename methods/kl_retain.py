@@ -26,7 +26,8 @@ def answer_kl(ref, cur) -> "torch.Tensor":  # noqa: F821
     return (kl * cur.mask).sum() / cur.mask.sum().clamp(min=1)
 
 
-@register_method("graddiff_kl", config=KLRetainConfig, needs=("forget", "retain_logits"), lr=1e-3, epochs=5)
+@register_method("graddiff_kl", config=KLRetainConfig, needs=("forget", "retain_logits"), lr=1e-3, epochs=5,
+                 lora_lr=3e-3)
 def graddiff_kl(inp, cfg: KLRetainConfig):
     """GradDiff-KL: L = gamma * (-NLL_mean(forget)) + alpha * KL(ref || theta)(retain answers) [TOFU]."""
     forget_nll = inp.forget.nll_mean.mean()

@@ -84,8 +84,8 @@ def fila_init(model, forget, retain, cfg: LoKUConfig, pad_id: int) -> None:
     model.zero_grad(set_to_none=True)
 
 
-@register_method("loku", config=LoKUConfig, needs=("forget_logits", "retain"), lr=1e-3, epochs=5,
-                 init=fila_init, requires_adapter=True, lora_lr=1e-3)
+@register_method("loku", config=LoKUConfig, needs=("forget_logits", "retain"), lr=3e-4, epochs=5,
+                 init=fila_init, requires_adapter=True, lora_lr=3e-4)
 def loku(inp, cfg: LoKUConfig):
     """LoKU: inverted hinge loss on forget tokens + alpha NLL(retain), FILA adapter init [Cha et al. 2024]."""
     f = inp.forget

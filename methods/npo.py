@@ -26,7 +26,8 @@ def npo_loss(logp, ref_logp, beta: float):
     return -(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp)).mean()
 
 
-@register_method("npo", config=NPOConfig, needs=("forget", "ref_forget", "retain"), lr=1e-3, epochs=5)
+@register_method("npo", config=NPOConfig, needs=("forget", "ref_forget", "retain"), lr=1e-3, epochs=5,
+                 lora_lr=2e-3)
 def npo(inp, cfg: NPOConfig):
     """NPO: -(2/beta) mean log sigmoid(-beta (log pi - log pi_ref)(forget)) + alpha NLL(retain) [Zhang et al. 2024]."""
     forget = npo_loss(inp.forget.seq_logp, inp.ref_forget.seq_logp, cfg.beta)

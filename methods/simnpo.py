@@ -24,7 +24,7 @@ def simnpo_loss(nll_mean, beta: float, delta: float):
     return -(2.0 / beta) * F.logsigmoid(beta * (nll_mean - delta)).mean()
 
 
-@register_method("simnpo", config=SimNPOConfig, needs=("forget", "retain"), lr=1e-3, epochs=5)
+@register_method("simnpo", config=SimNPOConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=3e-3)
 def simnpo(inp, cfg: SimNPOConfig):
     """SimNPO: -(2/beta) mean log sigmoid(beta (NLL_sum/|y| - delta))(forget) + alpha NLL(retain) [Fan et al. 2024]."""
     forget = simnpo_loss(inp.forget.nll_mean, cfg.beta, cfg.delta)

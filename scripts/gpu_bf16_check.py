@@ -1,6 +1,7 @@
-"""A 1B-parameter Llama shape (random weights, the default world's tokenizer) through one GradDiff run
-in bf16 on the GPU: checks device placement and dtype end to end and reports unlearning throughput.
-The numbers mean nothing about forgetting (random weights); they show the path works at scale."""
+"""A 0.83B-parameter Llama shape (random weights, the default world's tokenizer) through a few methods
+in bf16 on the GPU (GradDiff full, NPO under LoRA, RMU at the WMDP 7B settings, LoKU): checks device
+placement, dtype, reference handling and memory end to end. The forgetting numbers mean nothing
+(random weights); they show the paths work at scale."""
 import json
 import sys
 from pathlib import Path
@@ -25,15 +26,20 @@ print("params", sum(p.numel() for p in model.parameters()))
 model.to(torch.bfloat16).save_pretrained(folder)
 tok.save_pretrained(folder)
 del model
-torch.cuda.reset_peak_memory_stats()
-rc = main(["run", "method=graddiff", "task=tofu_forget10", f"model.target={folder}", f"model.retain={folder}",
-           "unlearn.lr=1e-5", "unlearn.epochs=1", "unlearn.batch_size=8", "eval.max_new_tokens=16",
-           "unlearn.save_model=false", f"results_dir={out / 'bf16'}", "--quiet"])
-run = next((out / "bf16" / "runs").iterdir())
-compute = json.loads((run / "compute.json").read_text())
-metrics = json.loads((run / "metrics.json").read_text())
-print("rc", rc, "status", json.loads((run / "status.json").read_text())["status"])
-print("compute", json.dumps(compute))
-print("tokens/s unlearning", compute["tokens_forward"] / compute["unlearn_s"])
-print("peak GPU GiB", torch.cuda.max_memory_allocated() / 2**30)
-print("forget_quality", metrics["forget_quality"], "model_utility", metrics["model_utility"])
+CASES = [  # (method, extra overrides): full fine-tuning and LoRA, reference copies and hidden states
+    ("graddiff", []),
+    ("npo", ["adapter.kind=lora"]),
+    ("rmu", ["method_args.layer=7", "method_args.steering_coeff=6.5", "method_args.alpha=1200", "unlearn.lr=5e-5"]),
+    ("loku", ["adapter.kind=lora"]),
+]
+for method, extra in CASES:
+    torch.cuda.reset_peak_memory_stats()
+    rc = main(["run", f"method={method}", "task=tofu_forget10", f"model.target={folder}", f"model.retain={folder}",
+               "unlearn.lr=1e-5", "unlearn.epochs=1", "unlearn.batch_size=8", "eval.max_new_tokens=16",
+               "unlearn.save_model=false", f"results_dir={out / 'bf16'}", "--quiet", *extra])
+    run = next(p for p in (out / "bf16" / "runs").iterdir() if f"-{method}" in p.name)
+    compute = json.loads((run / "compute.json").read_text())
+    status = json.loads((run / "status.json").read_text())["status"]
+    print(f"{run.name}: rc={rc} status={status} device={compute['device']} dtype={compute['dtype']} "
+          f"trainable={compute['trainable_params']} steps={compute['steps']} unlearn_s={compute['unlearn_s']:.2f} "
+          f"eval_s={compute.get('eval_s', 0):.2f} peak_GiB={torch.cuda.max_memory_allocated() / 2**30:.1f}")

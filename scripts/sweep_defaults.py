@@ -2,8 +2,9 @@
 
 Runs every candidate setting of every method (full fine-tuning and LoRA) on one task of the default
 benchmark and prints a markdown table. Selection rule: among the settings that keep model utility at
-least 0.8 x the target's, the one whose forget truth ratios are closest to the retain model's (lowest
-KS statistic; ties: lower forget ROUGE). If none keeps 0.8 x utility, the one with the highest utility.
+least 0.8 x the target's and that unlearn at all (forget ROUGE at most 0.9 x the target's), the one
+whose forget truth ratios are closest to the retain model's (lowest KS statistic; ties: lower forget
+ROUGE). If no setting qualifies, the one with the highest utility.
 
     python scripts/sweep_defaults.py [task=tofu_forget10] [results_dir=results/sweeps] [methods=npo,rmu]
 """
@@ -45,13 +46,15 @@ def main(argv: list[str]) -> None:
                         e.split(".", 1)[1] for e in extra]]), **met})
                     print(json.dumps(rows[-1]), flush=True)
     floor = 0.8 * target["model_utility"]
+    moved = 0.9 * target["forget_rouge"]
     print(f"\ntarget: utility {target['model_utility']:.3f}, forget ROUGE {target['forget_rouge']:.3f}; "
-          f"floor 0.8 x utility = {floor:.3f}\n")
+          f"floor 0.8 x utility = {floor:.3f}; unlearned means forget ROUGE <= {moved:.3f}\n")
     print("| method | adapter | setting | FQ | KS | utility | forget ROUGE | chosen |")
     print("|---|---|---|---|---|---|---|---|")
     for (m, a) in dict.fromkeys((r["method"], r["adapter"]) for r in rows):
         group = [r for r in rows if r["method"] == m and r["adapter"] == a]
-        ok = [r for r in group if r["status"] == "complete" and r["model_utility"] >= floor]
+        ok = [r for r in group if r["status"] == "complete" and r["model_utility"] >= floor
+              and r["forget_rouge"] <= moved]
         best = min(ok, key=lambda r: (r["ks_stat"], r["forget_rouge"])) if ok else \
             max((r for r in group if r["status"] == "complete"), key=lambda r: r["model_utility"], default=None)
         for r in group:
