@@ -97,20 +97,20 @@ def supply(method: Method, cfg, model, ref, batches: dict, pad_id: int) -> tuple
             continue
         batch = collate(batches[key], pad_id)
         n_tok = int(batch["attention_mask"].sum())
+
+        def one_pass(m, lp_name, want_lp, keep, h_name, want_hidden):
+            lp, h = forward(m, batch, want_lp, keep, layer if want_hidden else None)
+            if want_lp:
+                vals[lp_name] = lp
+            if want_hidden:
+                vals[h_name] = h
+
         if want or want_h:
-            lp, h = forward(model, batch, want, logits, layer if want_h else None)
-            if want:
-                vals[name] = lp
-            if want_h:
-                vals[hid] = h
+            one_pass(model, name, want, logits, hid, want_h)
             fwd += n_tok
             bwd += n_tok
         if want_ref or want_ref_h:
             with reference_view(model, ref) as r:
-                lp, h = forward(r, batch, want_ref, ref_logits, layer if want_ref_h else None)
-            if want_ref:
-                vals[ref_name] = lp
-            if want_ref_h:
-                vals[ref_hid] = h
+                one_pass(r, ref_name, want_ref, ref_logits, ref_hid, want_ref_h)
             fwd += n_tok
     return LossInputs(method.name, vals), fwd, bwd
