@@ -92,6 +92,8 @@ class EvalConfig:
     max_new_tokens: int = 48     # TOFU uses 200; the default world's answers are < 30 tokens
     max_length: int = 256
     prompt_style: str = "auto"   # auto (chat template if the tokenizer has one) | plain | chat
+    min_k: float = 0.4           # k of the Min-K% and Min-K%++ attacks (privleak uses Min-40%)
+    bootstrap: int = 1000        # resamples for the 95% intervals (0 = none)
 
 
 @dataclass

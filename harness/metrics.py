@@ -74,3 +74,59 @@ def model_utility(values: dict[str, float]) -> float:
     if min(xs) <= 0.0:
         return 0.0
     return float(stats.hmean(xs))
+
+
+# ---- Memorisation and membership inference (MUSE, Shi et al. 2024; Min-K%++, Zhang et al. 2024) ----
+
+def exact_memorization(match: list[bool]) -> float:
+    """Share of answer positions where the teacher-forced argmax equals the answer token."""
+    if not match:
+        raise ValueError("exact_memorization: empty answer")
+    return sum(bool(m) for m in match) / len(match)
+
+
+def extraction_strength(match: list[bool]) -> float:
+    """1 - k*/|y|, k* the smallest k such that the argmax matches y_t at every t >= k."""
+    if not match:
+        raise ValueError("extraction_strength: empty answer")
+    k = len(match)
+    while k > 0 and match[k - 1]:
+        k -= 1
+    return 1.0 - k / len(match)
+
+
+def min_k_mean(values: list[float], k: float) -> float:
+    """Mean of the lowest ceil(k * n) values (at least one)."""
+    n = max(1, math.ceil(k * len(values) - 1e-9))
+    return float(np.mean(sorted(values)[:n]))
+
+
+# Orientation, stated once: every attack score is loss-like, HIGHER = LESS likely a member.
+# AUC = P(score(forget item) > score(holdout item)) with forget as label 1 (roc_auc_score). A model
+# that memorised the forget set gives forget items low scores: AUC near 0, privleak near -100. A model
+# that never saw them (the retain model) gives about 0.5.
+MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_pp")
+
+
+def mia_scores(logps: list[float], z: list[float], text: str, k: float = 0.4) -> dict:
+    """LOSS = NLL_mean; zlib = NLL_mean / len(zlib(text)); Min-K% = -mean of the lowest k% token
+    log-probs; Min-K%++ = -mean of the lowest k% z-scores (z from the model's own distribution)."""
+    import zlib
+    nll = -float(np.mean(logps))
+    return {"loss": nll, "zlib": nll / len(zlib.compress(text.encode("utf-8"))),
+            "min_k": -min_k_mean(logps, k), "min_k_pp": -min_k_mean(z, k)}
+
+
+def mia_auc(member_scores: list[float], nonmember_scores: list[float]) -> float:
+    from sklearn.metrics import roc_auc_score
+    if not member_scores or not nonmember_scores:
+        raise ValueError("mia_auc: needs forget and holdout scores (is the holdout split missing?)")
+    labels = [1] * len(member_scores) + [0] * len(nonmember_scores)
+    return float(roc_auc_score(labels, list(member_scores) + list(nonmember_scores)))
+
+
+def privleak(auc_unlearned: float, auc_retain: float) -> float:
+    """(AUC_unlearned - AUC_retain) / AUC_retain * 100: about 0 is ideal, -100 a memorised forget set."""
+    if auc_retain <= 0:
+        raise ValueError("privleak: the retain model's AUC is 0; the ratio is undefined")
+    return (auc_unlearned - auc_retain) / auc_retain * 100.0

@@ -18,10 +18,12 @@ from harness import models as MD
 from harness import world
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import load_split
-from harness.evaluate import evaluate_sets, tofu_metrics
+from harness.evaluate import evaluate_sets, mia_aucs, tofu_metrics
 from harness.io import atomic_dir, read_jsonl, stable_hash, write_json_atomic, write_jsonl
 from harness.prompts import PromptFormatter
-from harness.provenance import peak_rss_mb, provenance
+from harness.cost import cost_record
+from harness.provenance import provenance
+from harness.stats import bootstrap
 from harness.registry import get_method
 from harness.tasks import Task, get_task
 from harness.unlearn import Diverged, unlearn
@@ -118,25 +120,38 @@ def load_data(r: Resolved, source: str) -> dict:
     t = r.task
     data = {"forget": load_split(source, t.splits.forget), "retain": load_split(source, t.splits.retain)}
     data["eval"] = {kind: load_split(source, split) for kind, split in t.eval.items()}
+    data["eval"]["holdout"] = load_split(source, t.splits.holdout)  # membership inference
     return data
 
 
-def reference_forget_ratios(retain_ref: str, forget_rows: list[dict], cfg: RunConfig) -> list[float]:
-    """The retain model's per-item truth ratios on the forget split, computed by the harness and
-    cached by (retain model, items, eval settings)."""
-    key = stable_hash({"retain": retain_ref, "meta": _meta_key(retain_ref),
-                       "items": [(r["id"], r["question"], r["paraphrased_answer"], r["perturbed_answer"])
-                                 for r in forget_rows], "eval": to_dict(cfg.eval)})
+def reference_numbers(retain_ref: str, data: dict, cfg: RunConfig) -> dict:
+    """The retain model's per-item truth ratios on the forget split and its membership-inference AUCs
+    (forget vs holdout), measured by the harness and cached by (retain model, items, eval settings)."""
+    forget, holdout = data["eval"]["forget"], data["eval"]["holdout"]
+    key = stable_hash({"retain": retain_ref, "meta": _meta_key(retain_ref), "v": 2,
+                       "items": [(r["id"], r["question"], r["answer"], r["paraphrased_answer"], r["perturbed_answer"])
+                                 for r in forget], "holdout": [(r["question"], r["answer"]) for r in holdout],
+                       "eval": to_dict(cfg.eval)})
     path = MD.cache_root() / "reference" / f"{key}.json"
     if path.exists():
-        return json.loads(path.read_text())["ratios"]
+        return json.loads(path.read_text())
     model = MD.load_model(retain_ref, cfg.model.dtype, cfg.model.device)
     tok = MD.load_tokenizer(retain_ref)
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
-    _, agg = evaluate_sets(model, fmt, {"forget": forget_rows}, cfg.eval, _pad(tok), with_generation=False,
-                           progress=False)
-    write_json_atomic(path, {"retain_model": retain_ref, "ratios": agg["forget"]["ratios"]})
-    return agg["forget"]["ratios"]
+    _, agg = evaluate_sets(model, fmt, {"forget": forget, "holdout": holdout}, cfg.eval, _pad(tok),
+                           with_generation=False, progress=False)
+    out = {"retain_model": retain_ref, "ratios": agg["forget"]["ratios"], "auc": mia_aucs(agg)}
+    write_json_atomic(path, out)
+    return out
+
+
+def _retrain_cost(retain_ref: str) -> dict | None:
+    """What producing the retain model cost (the exact-unlearning baseline), when the harness trained it."""
+    meta = Path(retain_ref) / MD.META
+    if not meta.exists():
+        return None
+    t = json.loads(meta.read_text())["train"]
+    return {"retrain_s": t["seconds"], "retrain_flops": 6 * t["params"] * t["tokens"]}
 
 
 def _meta_key(ref: str):
@@ -156,7 +171,7 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
     source = MD.dataset_source(cfg, r.task)
     data = load_data(r, source)
     paths = MD.prepare_models(cfg, r.task, progress)
-    ref_ratios = reference_forget_ratios(paths["retain"], data["eval"]["forget"], cfg)
+    reference = reference_numbers(paths["retain"], data, cfg)
     start_ref = paths[cfg.start]
     model = MD.load_model(start_ref, cfg.model.dtype, cfg.model.device)
     tok = MD.load_tokenizer(start_ref)
@@ -186,11 +201,15 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
     if status == "complete":
         t0 = time.perf_counter()
         items, agg = evaluate_sets(model, fmt, data["eval"], cfg.eval, pad, progress=progress)
-        metrics = tofu_metrics(agg, ref_ratios)
+        metrics = tofu_metrics(agg, reference)
         compute["eval_s"] = time.perf_counter() - t0
-        for rec, ref in zip([i for i in items if i["set"] == "forget"], ref_ratios):
+        compute["tokens_eval"] = agg["_tokens"]
+        forget_items = [i for i in items if i["set"] == "forget"]
+        for rec, ref in zip(forget_items, reference["ratios"]):
             rec["retain_model_truth_ratio"] = ref
-    compute["peak_rss_mb"] = peak_rss_mb()
+        for m, ci in bootstrap(items, reference["ratios"], cfg.eval.bootstrap, cfg.seed).items():
+            metrics[f"{m}_ci"] = ci
+    compute.update(cost_record(compute, _retrain_cost(paths["retain"]), next(model.parameters()).device))
     with atomic_dir(r.folder) as tmp:
         (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         (tmp / "task.yaml").write_text(Path(r.task.path).read_text())

@@ -14,12 +14,16 @@ EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")
 KNOWN_METRICS = {"forget_quality", "ks_stat", "model_utility", "forget_truth_ratio", "forget_rouge",
                  "forget_prob", "retain_truth_ratio", "retain_rouge", "retain_prob",
                  "real_authors_truth_ratio", "real_authors_rouge", "real_authors_prob",
-                 "world_facts_truth_ratio", "world_facts_rouge", "world_facts_prob"}
+                 "world_facts_truth_ratio", "world_facts_rouge", "world_facts_prob",
+                 "exact_memorization", "extraction_strength", "retain_exact_memorization",
+                 "retain_extraction_strength", "mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k",
+                 "mia_auc_min_k_pp", "privleak"}
+DIRECTIONS = ("higher", "lower", "zero")  # zero: closer to 0 is better (privleak)
 
 
 @dataclass
 class MetricSpec:
-    direction: str = "higher"  # higher | lower: which way is better
+    direction: str = "higher"  # higher | lower | zero (closer to 0): which way is better
     role: str = "forget"       # forget | utility
     description: str = ""
 
@@ -57,8 +61,8 @@ def _check(task: Task, where: str) -> Task:
             close = difflib.get_close_matches(name, sorted(KNOWN_METRICS), n=1)
             raise ConfigError(f"{where}: unknown metric '{name}'" + (f"; did you mean '{close[0]}'?" if close else ""))
         s = from_dict(MetricSpec, spec, where=f"{where}: metrics.{name}")
-        if s.direction not in ("higher", "lower") or s.role not in ("forget", "utility"):
-            raise ConfigError(f"{where}: metrics.{name} needs direction higher|lower and role forget|utility")
+        if s.direction not in DIRECTIONS or s.role not in ("forget", "utility"):
+            raise ConfigError(f"{where}: metrics.{name} needs direction {'|'.join(DIRECTIONS)} and role forget|utility")
         specs[name] = s
     if not specs:
         raise ConfigError(f"{where}: 'metrics' is empty")

@@ -28,16 +28,26 @@ def test_grid_writes_every_row(grid_results):
         {n for n, m in load_methods().items() if not m.requires_adapter}
     assert set(df["method"]) == expected
     for col in ["task", "method", "model", "seed", "forget_quality", "ks_stat", "model_utility",
-                "forget_truth_ratio", "forget_rouge", "forget_prob", "unlearn_s", "eval_s"]:
-        assert col in df.columns
+                "forget_truth_ratio", "forget_rouge", "forget_prob", "unlearn_s", "eval_s",
+                "exact_memorization", "extraction_strength", "mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k",
+                "mia_auc_min_k_pp", "privleak", "flops", "peak_mem_mb", "cost_vs_retrain", "n_seeds",
+                "model_utility_ci", "forget_quality_ci"]:
+        assert col in df.columns, col
+    assert (out / "results" / "leaderboard_runs.csv").exists()
     retain = df[df.method == "retain"].iloc[0]
     assert retain["forget_quality"] == pytest.approx(1.0) and retain["ks_stat"] == 0.0
+    assert retain["privleak"] == pytest.approx(0.0)  # its AUC is the reference AUC
     assert (df["status"] == "complete").all()
     assert df["model_utility"].between(0, 1).all()
     # the tiny target memorised its authors; the retain model never saw the forget authors
     target = df[df.method == "target"].iloc[0]
     assert target["forget_rouge"] > 0.6 and target["forget_rouge"] > retain["forget_rouge"] + 0.3
     assert target["ks_stat"] > retain["ks_stat"] and target["model_utility"] > 0.3
+    # the target memorised the forget authors: lower forget loss than on unseen holdout authors
+    assert target["mia_auc_loss"] < 0.5 and target["privleak"] < 0
+    assert target["exact_memorization"] > retain["exact_memorization"]
+    ga = df[df.method == "grad_ascent"].iloc[0]
+    assert 0 < ga["cost_vs_retrain"] < 1 and ga["flops"] > 0  # cheaper than retraining
     html = (out / "results" / "leaderboard.html").read_text()
     assert "<h2>tofu_forget10</h2>" in html and "forget_quality &uarr;" in html
 
@@ -56,6 +66,12 @@ def test_run_folder_contents(grid_results):
     assert all(i["id"].startswith("forget10_perturbed:") and "retain_model_truth_ratio" in i for i in forget)
     compute = json.loads((folder / "compute.json").read_text())
     assert compute["steps"] > 0 and compute["tokens_forward"] > 0 and compute["unlearn_s"] > 0
+    assert compute["unlearn_flops"] == 2 * compute["params"] * compute["tokens_forward"] + \
+        4 * compute["params"] * compute["tokens_backward"]
+    assert compute["retrain_flops"] > 0 and compute["device_type"] in ("cpu", "cuda")
+    holdout = [i for i in items if i["set"] == "holdout"]
+    assert holdout and all(set(i["mia"]) == {"loss", "zlib", "min_k", "min_k_pp"} for i in holdout)
+    assert all("exact_memorization" in i and "extraction_strength" in i for i in forget)
     prov = json.loads((folder / "provenance.json").read_text())
     assert prov["seed"] == 0 and prov["packages"]["torch"]
 
@@ -140,3 +156,17 @@ def test_lora_adapter_saved_alone_can_be_evaluated(grid_results, tiny, tmp_path)
     a = json.loads((run / "metrics.json").read_text())
     b = json.loads((ev / "metrics.json").read_text())
     assert b["forget_rouge"] == pytest.approx(a["forget_rouge"]) and b["forget_prob"] == pytest.approx(a["forget_prob"], rel=1e-4)
+
+
+def test_seeds_are_aggregated(tmp_path, tiny):
+    grid = tmp_path / "g.yaml"
+    grid.write_text(f"tasks: [tofu_forget01]\nmethods: [grad_ascent]\nseeds: [0, 1]\noverrides: {json.dumps(tiny)}\n")
+    assert main(["grid", str(grid), f"results_dir={tmp_path / 'r'}", "--quiet"]) == 0
+    runs = pd.read_csv(tmp_path / "r" / "leaderboard_runs.csv")
+    agg = pd.read_csv(tmp_path / "r" / "leaderboard.csv")
+    assert len(runs) == 2 and len(agg) == 1
+    row = agg.iloc[0]
+    assert row["n_seeds"] == 2 and row["seed"] == "0,1"
+    assert row["forget_truth_ratio"] == pytest.approx(runs["forget_truth_ratio"].mean())
+    assert row["forget_truth_ratio_std"] == pytest.approx(runs["forget_truth_ratio"].std())
+    assert "&plusmn;" in (tmp_path / "r" / "leaderboard.html").read_text()

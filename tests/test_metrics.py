@@ -89,3 +89,66 @@ def test_answer_logprobs_score_only_answer_tokens():
     # item 0: log(0.125) + log(0.125); item 1: log(0.25)
     assert lp.seq_logp.tolist() == pytest.approx([2 * math.log(0.125), math.log(0.25)])
     assert lp.nll_mean.tolist() == pytest.approx([-math.log(0.125), -math.log(0.25)])
+
+
+def test_exact_memorization_and_extraction_strength():
+    assert M.exact_memorization([True, False, True, True]) == pytest.approx(0.75)
+    # k* = 2 (positions 2 and 3 match, position 1 does not): 1 - 2/4
+    assert M.extraction_strength([True, False, True, True]) == pytest.approx(0.5)
+    assert M.extraction_strength([True, True, True]) == 1.0   # k* = 0
+    assert M.extraction_strength([True, True, False]) == 0.0  # the last token misses: k* = |y|
+    with pytest.raises(ValueError):
+        M.exact_memorization([])
+
+
+def test_min_k_and_mia_scores():
+    lp = [-0.1, -2.0, -0.5, -4.0, -1.0]
+    # ceil(0.4 * 5) = 2 lowest: -4 and -2
+    assert M.min_k_mean(lp, 0.4) == pytest.approx(-3.0)
+    assert M.min_k_mean([-1.0], 0.4) == -1.0  # at least one token
+    z = [1.0, -1.0, 0.5, -3.0, 0.0]
+    s = M.mia_scores(lp, z, "abc", k=0.4)
+    nll = 7.6 / 5
+    import zlib
+    assert s["loss"] == pytest.approx(nll)
+    assert s["zlib"] == pytest.approx(nll / len(zlib.compress(b"abc")))
+    assert s["min_k"] == pytest.approx(3.0)      # loss-like orientation: minus the mean
+    assert s["min_k_pp"] == pytest.approx(2.0)   # lowest two z: -3, -1
+
+
+def test_mia_auc_orientation_and_privleak():
+    # memorised members have LOW loss-like scores: AUC 0; unseen members: 0.5 on ties
+    assert M.mia_auc([0.1, 0.2], [1.0, 2.0]) == 0.0
+    assert M.mia_auc([1.0, 2.0], [0.1, 0.2]) == 1.0
+    assert M.mia_auc([1.0, 1.0], [1.0, 1.0]) == 0.5
+    assert M.privleak(0.0, 0.5) == -100.0
+    assert M.privleak(0.5, 0.5) == 0.0
+    assert M.privleak(0.6, 0.5) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="holdout"):
+        M.mia_auc([0.1], [])
+
+
+def test_cost_record_flops():
+    from harness.cost import cost_record
+    c = {"params": 10, "tokens_forward": 100, "tokens_backward": 60, "tokens_eval": 50, "unlearn_s": 2.0,
+         "eval_s": 1.0}
+    out = cost_record(c, {"retrain_s": 20.0, "retrain_flops": 6 * 10 * 1000}, torch.device("cpu"))
+    # forward 2*N*100, backward 4*N*60; eval 2*N*50
+    assert out["unlearn_flops"] == 2 * 10 * 100 + 4 * 10 * 60 and out["eval_flops"] == 2 * 10 * 50
+    assert out["cost_vs_retrain"] == pytest.approx(4400 / 60000) and out["time_vs_retrain"] == pytest.approx(0.1)
+    assert out["gpu_seconds"] == 0 and out["device_type"] == "cpu"
+    assert cost_record(c, None, torch.device("cpu"))["cost_vs_retrain"] is None
+
+
+def test_bootstrap_intervals_are_reproducible_and_cover_the_estimate():
+    from harness.stats import bootstrap
+    recs = []
+    for kind in ("forget", "retain", "real_authors", "world_facts"):
+        for i in range(8):
+            recs.append({"set": kind, "prob": 0.5 + 0.05 * i, "rouge": 0.1 * i, "truth_ratio": 0.3 + 0.1 * i})
+    ref = [0.9 - 0.05 * i for i in range(8)]
+    a = bootstrap(recs, ref, 200, seed=0)
+    assert a == bootstrap(recs, ref, 200, seed=0)
+    assert a["forget_rouge"][0] <= 0.35 <= a["forget_rouge"][1]  # the mean rouge 0.1 * 3.5
+    assert 0 <= a["forget_quality"][0] <= a["forget_quality"][1] <= 1
+    assert bootstrap(recs, ref, 0, seed=0) == {}

@@ -20,7 +20,7 @@ def test_task_schema(name, tmp_path):
     assert set(t.eval) == set(EVAL_KINDS)
     assert set(t.metrics) <= KNOWN_METRICS and "forget_quality" in t.metrics and "model_utility" in t.metrics
     for spec in t.metrics.values():
-        assert spec.direction in ("higher", "lower") and spec.role in ("forget", "utility")
+        assert spec.direction in ("higher", "lower", "zero") and spec.role in ("forget", "utility")
     if t.dataset == "synthetic":  # every split it names exists in the world and validates
         d = world.build(tmp_path, "tiny", 0)
         for split in [t.splits.full, t.splits.forget, t.splits.retain, t.splits.holdout, *t.eval.values()]:
@@ -35,9 +35,9 @@ def test_bad_task_files(tmp_path):
     with pytest.raises(ConfigError, match="unknown metric 'forget_rogue'; did you mean 'forget_rouge'"):
         load_task_file(f)
     f.write_text(text.replace("direction: lower", "direction: down", 1))
-    with pytest.raises(ConfigError, match="direction higher|lower"):
+    with pytest.raises(ConfigError, match=r"direction higher\|lower\|zero"):
         load_task_file(f)
-    f.write_text(text.replace("version: 1", "version: 0"))
+    f.write_text(text.replace("version: 2", "version: 0"))
     with pytest.raises(ConfigError, match="version"):
         load_task_file(f)
     with pytest.raises(ConfigError, match="did you mean 'tofu_forget10'"):
