@@ -62,7 +62,9 @@ def load_tokenizer(ref: str):
 
 
 def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
+    import transformers
     from transformers import AutoModelForCausalLM
+    transformers.utils.logging.disable_progress_bar()
     dev = resolve_device(device)
     if (Path(ref) / "adapter_config.json").exists():  # a LoRA adapter saved alone: base + adapter
         from peft import AutoPeftModelForCausalLM as AutoModelForCausalLM  # noqa: N814
