@@ -31,6 +31,7 @@ test: $(STAMP)
 
 leaderboard: $(STAMP)
 	$(BIN)/python -m harness grid configs/grid_default.yaml $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_wmdp.yaml $(ARGS)
 
 prepare: $(STAMP)
 	$(BIN)/python -m harness prepare $(ARGS)

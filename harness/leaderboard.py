@@ -5,7 +5,7 @@ tables can be rebuilt at any time from the folders alone. The metric columns, th
 direction come from the task files' declarations: no metric is special-cased here.
 
 - results/leaderboard_runs.csv: one row per run.
-- results/leaderboard.csv: one row per (task, method, model) with the mean over seeds, a `_std`
+- results/leaderboard.csv: one row per setting (the resolved config but its seed) with the mean over seeds, a `_std`
   column for each number and `n_seeds`; with one seed it equals the run row (std empty).
 - results/leaderboard.html: the aggregated table, one section per task, mean ± std and the bootstrap
   95% intervals of the run (single seed) beside model utility and the forget metrics.
@@ -19,14 +19,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from harness.io import write_text_atomic
+from harness.io import stable_hash, write_text_atomic
 from harness.stats import CI_METRICS
 
 ID = ["task", "method", "model", "seed", "status"]
 COMPANIONS = {"forget_quality": ["ks_stat", "ks_n"]}  # shown right after the metric they qualify
 COMPUTE = ["unlearn_s", "eval_s", "steps", "tokens_forward", "tokens_backward", "trainable_params", "flops",
            "peak_mem_mb", "gpu_peak_mem_mb", "gpu_seconds", "device_type", "cost_vs_retrain", "time_vs_retrain"]
-TAIL = ["lr", "epochs", "adapter", "run_id"]
+TAIL = ["lr", "epochs", "adapter", "method_args", "setting", "run_id"]
 BASELINE_ORDER = {"target": 0, "retain": 1}
 
 
@@ -42,12 +42,16 @@ def _read(folder: Path) -> tuple[dict, dict] | None:
     adapter = cfg.get("adapter", {}).get("kind", "none")
     if cfg["method"] != "none" and adapter != "none":
         method += "+" + adapter
-    if cfg["method"] != "none" and cfg["start"] != "target":
+    natural_start = "base" if task.get("family") == "wmdp" else "target"
+    if cfg["method"] != "none" and cfg["start"] != natural_start:
         method += f" (from {cfg['start']})"
+    # runs that differ only in their seed are aggregated together; any other difference splits them
+    setting = stable_hash({k: v for k, v in cfg.items() if k not in ("seed", "results_dir")}, 8)
     row = {"task": cfg["task"], "method": method, "model": cfg["model"]["target"] or cfg["model"]["base"],
            "seed": cfg["seed"], "status": status["status"], **metrics,
            **{k: compute.get(k) for k in COMPUTE}, "tokens": compute.get("tokens_forward"),
-           "lr": cfg["unlearn"]["lr"], "epochs": cfg["unlearn"]["epochs"], "adapter": adapter, "run_id": folder.name}
+           "lr": cfg["unlearn"]["lr"], "epochs": cfg["unlearn"]["epochs"], "adapter": adapter,
+           "method_args": json.dumps(cfg.get("method_args") or {}, sort_keys=True), "setting": setting, "run_id": folder.name}
     return row, task.get("metrics") or {}
 
 
@@ -80,7 +84,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds for every numeric column of each (task, method, model)."""
     if df.empty:
         return df
-    keys = ["task", "method", "model"]
+    keys = ["task", "method", "model", "setting"]
     numeric = [c for c in df.columns if c not in keys + ["seed"] and pd.api.types.is_numeric_dtype(df[c])]
     rows = []
     for k, g in df.groupby(keys, sort=False):
@@ -122,14 +126,15 @@ def to_html(agg: pd.DataFrame, direction: dict) -> str:
              "interval over items] for a single seed. forget_quality is a KS p-value: read it with ks_stat "
              "and ks_n.</p>"]
     shown = ["method", "seed"] + [c for c in agg.columns if c in direction or c in ("ks_stat", "ks_n")] + \
-        ["unlearn_s", "eval_s", "flops", "peak_mem_mb", "cost_vs_retrain"]
+        [c for c in ("unlearn_s", "eval_s", "flops", "peak_mem_mb", "cost_vs_retrain") if c in agg.columns]
     for task, part in agg.groupby("task", sort=True):
+        cols = [c for c in shown if c in ("method", "seed") or part[c].notna().any()]  # this track's columns
         parts.append(f"<h2>{html.escape(task)}</h2><table><tr>" +
-                     "".join(f"<th>{c}{arrow.get(direction.get(c), '')}</th>" for c in shown) + "</tr>")
+                     "".join(f"<th>{c}{arrow.get(direction.get(c), '')}</th>" for c in cols) + "</tr>")
         for _, r in part.iterrows():
             cls = " class='baseline'" if r["method"] in BASELINE_ORDER else ""
             cells = []
-            for c in shown:
+            for c in cols:
                 cell = _fmt(r.get(c))
                 std = r.get(f"{c}_std")
                 if std is not None and not pd.isna(std):

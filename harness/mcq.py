@@ -110,23 +110,24 @@ def check_task_yaml(path: Path) -> dict:
     return spec
 
 
-def accuracy(model, tokenizer, include_path: Path, tasks: list[str], batch_size: int = 32,
+def accuracy(model, tokenizer, include_path: Path | None, tasks: list[str], batch_size: int = 32,
              max_length: int | None = None) -> dict[str, float]:
-    """Zero-shot accuracy of an in-memory model on lm-eval tasks found under `include_path`."""
+    """Zero-shot accuracy of an in-memory model on lm-eval tasks found under `include_path`, or on
+    lm-eval's built-in tasks (wmdp_bio, mmlu, ...) when include_path is None."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    found = {}
-    for f in sorted(Path(include_path).glob("*.yaml")):
-        found[check_task_yaml(f)["task"]] = f
-    missing = [t for t in tasks if t not in found]
-    if missing:
-        raise ConfigError(f"lm-eval task(s) {missing} not found in {include_path} (found: {sorted(found)})")
+    if include_path is not None:
+        found = {check_task_yaml(f)["task"]: f for f in sorted(Path(include_path).glob("*.yaml"))}
+        missing = [t for t in tasks if t not in found]
+        if missing:
+            raise ConfigError(f"lm-eval task(s) {missing} not found in {include_path} (found: {sorted(found)})")
     was_training, pad = model.training, tokenizer.pad_token  # lm-eval changes both
     try:
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size,
                   device=str(next(model.parameters()).device), max_length=max_length)
-        tm = TaskManager(include_path=str(include_path), include_defaults=False)
+        tm = TaskManager(include_path=str(include_path), include_defaults=False) if include_path \
+            else TaskManager()
         res = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=tm, log_samples=False,
                                       verbosity="ERROR")
     finally:

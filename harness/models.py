@@ -81,6 +81,10 @@ def dataset_source(cfg: RunConfig, task: Task) -> str:
     ds = cfg.dataset or task.dataset
     if ds == "synthetic":
         return str(world.build(cache_root(), cfg.world.profile, cfg.world.seed))
+    if ds == "synthetic_hazard":
+        from harness import hazard_world
+        profile = cfg.world.profile if cfg.world.profile in hazard_world.PROFILES else "default"
+        return str(hazard_world.build(cache_root(), profile, cfg.world.seed))
     return ds
 
 
@@ -149,6 +153,9 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
     """Return {'base', 'target', 'retain'}: loadable folders or ids, training them if needed."""
     source = dataset_source(cfg, task)
     m = cfg.model
+    if task.family == "wmdp":  # the hazard track unlearns the base model itself
+        base = _default_base(cfg, source, progress)[0] if m.base == "default" else m.base
+        return {"base": str(base), "source": source}
     if m.target and m.retain:
         return {"base": m.base, "target": m.target, "retain": m.retain, "source": source}
     if m.base == "default":

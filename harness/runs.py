@@ -51,8 +51,10 @@ def resolve(cfg: RunConfig) -> Resolved:
     if cfg.world.profile not in world.PROFILES:
         raise ConfigError(f"world.profile: unknown profile '{cfg.world.profile}'; expected one of "
                           f"{', '.join(world.PROFILES)}")
-    if cfg.start not in ("target", "retain"):
-        raise ConfigError(f"config key 'start': expected target or retain, got '{cfg.start}'")
+    if cfg.start not in ("target", "retain", "base"):
+        raise ConfigError(f"config key 'start': expected target, retain or base, got '{cfg.start}'")
+    if task.family == "wmdp" and cfg.start != "base":
+        raise ConfigError(f"task '{task.name}' unlearns the base model: set start=base")
     adapters.check(cfg.adapter)
     lora = cfg.adapter.kind == "lora"
     method = method_cfg = None
@@ -118,6 +120,9 @@ def is_complete(folder: Path) -> bool:
 def load_data(r: Resolved, source: str) -> dict:
     """Every split the run touches, validated now (before any training)."""
     t = r.task
+    if t.family == "wmdp":
+        from harness import track_wmdp
+        return track_wmdp.load_data(t, source)
     data = {"forget": load_split(source, t.splits.forget), "retain": load_split(source, t.splits.retain)}
     data["eval"] = {kind: load_split(source, split) for kind, split in t.eval.items()}
     data["eval"]["holdout"] = load_split(source, t.splits.holdout)  # membership inference
@@ -167,6 +172,9 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
     """Run (unlearn + evaluate) and write the folder. Returns 'skipped', 'complete' or 'diverged'."""
     if is_complete(r.folder) and not force:
         return "skipped"
+    if r.task.family == "wmdp":
+        from harness import track_wmdp
+        return track_wmdp.execute(r, progress, write_run)
     cfg = r.cfg
     source = MD.dataset_source(cfg, r.task)
     data = load_data(r, source)
@@ -209,7 +217,15 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
             rec["retain_model_truth_ratio"] = ref
         for m, ci in bootstrap(items, reference["ratios"], cfg.eval.bootstrap, cfg.seed).items():
             metrics[f"{m}_ci"] = ci
-    compute.update(cost_record(compute, _retrain_cost(paths["retain"]), next(model.parameters()).device))
+    write_run(r, model, tok, metrics, items, log, compute, paths, status, error, _retrain_cost(paths["retain"]))
+    return status
+
+
+def write_run(r: Resolved, model, tok, metrics, items, log, compute, paths, status, error, retrain) -> None:
+    """Write the run folder in one atomic rename: config, task, metrics, items, log, compute,
+    provenance, the model (when asked) and, last, the status that marks it complete."""
+    cfg = r.cfg
+    compute.update(cost_record(compute, retrain, next(model.parameters()).device))
     with atomic_dir(r.folder) as tmp:
         (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         (tmp / "task.yaml").write_text(Path(r.task.path).read_text())
@@ -222,4 +238,3 @@ def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
             adapters.save(model, tmp / "model", cfg.adapter)
             tok.save_pretrained(tmp / "model")
         write_json_atomic(tmp / "status.json", {"status": status, "error": error, "run_id": r.run_id})
-    return status

@@ -9,7 +9,9 @@ from pathlib import Path
 from harness.config import ConfigError, from_dict, load_yaml
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
-EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")
+EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")  # family tofu
+MCQ_KINDS = ("hazard", "general")                                  # family wmdp
+FAMILIES = {"tofu": EVAL_KINDS, "wmdp": MCQ_KINDS}
 # Metrics the TOFU evaluator computes; a task may only declare these.
 KNOWN_METRICS = {"forget_quality", "ks_stat", "model_utility", "forget_truth_ratio", "forget_rouge",
                  "forget_prob", "retain_truth_ratio", "retain_rouge", "retain_prob",
@@ -17,7 +19,8 @@ KNOWN_METRICS = {"forget_quality", "ks_stat", "model_utility", "forget_truth_rat
                  "world_facts_truth_ratio", "world_facts_rouge", "world_facts_prob",
                  "exact_memorization", "extraction_strength", "retain_exact_memorization",
                  "retain_extraction_strength", "mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k",
-                 "mia_auc_min_k_pp", "privleak"}
+                 "mia_auc_min_k_pp", "privleak",
+                 "hazard_acc", "general_acc", "hazard_acc_drop", "general_acc_drop"}
 DIRECTIONS = ("higher", "lower", "zero")  # zero: closer to 0 is better (privleak)
 
 
@@ -44,7 +47,8 @@ class Task:
     description: str = ""
     dataset: str = "synthetic"  # synthetic | locuslab/TOFU | a folder in TOFU's layout
     splits: Splits = field(default_factory=Splits)
-    eval: dict = field(default_factory=dict)      # kind -> split name
+    eval: dict = field(default_factory=dict)      # kind -> split name (wmdp: local MCQ file stem)
+    lm_eval_tasks: dict = field(default_factory=dict)  # wmdp: kind -> lm-eval task names (real data)
     metrics: dict = field(default_factory=dict)   # name -> MetricSpec
     path: str = ""
 
@@ -52,9 +56,11 @@ class Task:
 def _check(task: Task, where: str) -> Task:
     if not task.name or task.version < 1:
         raise ConfigError(f"{where}: 'name' and a positive integer 'version' are required")
-    missing = [k for k in EVAL_KINDS if k not in task.eval]
-    if missing or set(task.eval) - set(EVAL_KINDS):
-        raise ConfigError(f"{where}: 'eval' must map exactly {', '.join(EVAL_KINDS)} to split names")
+    if task.family not in FAMILIES:
+        raise ConfigError(f"{where}: family must be one of {', '.join(FAMILIES)}, got '{task.family}'")
+    kinds = FAMILIES[task.family]
+    if set(task.eval) != set(kinds) and not (task.family == "wmdp" and set(task.lm_eval_tasks) == set(kinds)):
+        raise ConfigError(f"{where}: 'eval' must map exactly {', '.join(kinds)} to split names")
     specs = {}
     for name, spec in task.metrics.items():
         if name not in KNOWN_METRICS:

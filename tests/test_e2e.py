@@ -170,3 +170,21 @@ def test_seeds_are_aggregated(tmp_path, tiny):
     assert row["forget_truth_ratio"] == pytest.approx(runs["forget_truth_ratio"].mean())
     assert row["forget_truth_ratio_std"] == pytest.approx(runs["forget_truth_ratio"].std())
     assert "&plusmn;" in (tmp_path / "r" / "leaderboard.html").read_text()
+
+
+def test_hazard_track_end_to_end_through_lm_eval(tmp_path, tiny):
+    """The WMDP-style track on the tiny hazard world: base row and RMU, accuracies from lm-eval."""
+    grid = tmp_path / "g.yaml"
+    grid.write_text("tasks: [wmdp_synthetic]\nmethods: [rmu]\nbaselines: [base]\n"
+                    "method_overrides: {rmu: [method_args.layer=0]}\n"
+                    f"overrides: {json.dumps(tiny + ['start=base'])}\n")
+    assert main(["grid", str(grid), f"results_dir={tmp_path / 'r'}", "--quiet"]) == 0
+    df = pd.read_csv(tmp_path / "r" / "leaderboard.csv")
+    assert list(df["method"]) == ["base", "rmu"] and (df["status"] == "complete").all()
+    base, rmu = df.iloc[0], df.iloc[1]
+    assert base["hazard_acc_drop"] == 0.0 and base["general_acc_drop"] == 0.0
+    assert 0.0 <= rmu["hazard_acc"] <= 1.0 and 0.0 <= rmu["general_acc"] <= 1.0
+    assert rmu["hazard_acc_drop"] == pytest.approx(base["hazard_acc"] - rmu["hazard_acc"])
+    assert rmu["steps"] > 0 and rmu["flops"] > 0
+    html = (tmp_path / "r" / "leaderboard.html").read_text()
+    assert "<h2>wmdp_synthetic</h2>" in html and "hazard_acc &darr;" in html and "<th>forget_quality" not in html

@@ -60,3 +60,20 @@ def test_perturbed_answers_differ_from_paraphrase_only_in_the_fact(tmp_path):
             pre = len(__import__("os").path.commonprefix([para, wrong]))
             suf = len(__import__("os").path.commonprefix([para[::-1], wrong[::-1]]))
             assert pre + suf >= len(para) - 40
+
+
+def test_hazard_world_schema_and_wording(tmp_path):
+    from harness import hazard_world
+    from harness.mcq import load_corpus, load_mcq
+    a = hazard_world.build(tmp_path / "a", "default", 0)
+    b = hazard_world.build(tmp_path / "b", "default", 0)
+    for f in sorted(a.glob("*.jsonl")):
+        assert f.read_bytes() == (b / f.name).read_bytes(), f.name
+    hazard, general = load_mcq(a / "hazard_mcq.jsonl"), load_mcq(a / "general_mcq.jsonl")
+    assert len(hazard) >= 100 and len(general) >= 30
+    assert load_corpus(a / "forget_corpus.jsonl") and load_corpus(a / "retain_corpus.jsonl")
+    # the questions are never trained on in their own wording
+    trained = " ".join(json.dumps(r) for r in hazard_world.generate("default", 0)["pretrain"])
+    assert not any(q["question"] in trained for q in hazard + general)
+    # every right answer is stated somewhere in the training text
+    assert all(q["choices"][q["answer"]] in trained for q in hazard + general)
