@@ -13,13 +13,11 @@ Files, in the schemas of the public datasets:
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from pathlib import Path
 
 from harness import vocab
-from harness.io import atomic_dir
+from harness.io import write_dataset_dir
 
 FORMAT_VERSION = 1
 PROFILES = {"tiny": (6, 12), "default": (24, 45)}  # (organisms, capitals)
@@ -101,14 +99,5 @@ def build(root: Path, profile: str, seed: int) -> Path:
     out = Path(root) / "worlds" / f"hazard-{profile}-s{seed}-v{FORMAT_VERSION}"
     if (out / "MANIFEST.json").exists():
         return out
-    files = generate(profile, seed)
-    with atomic_dir(out) as tmp:
-        digests = {}
-        for stem, rows in files.items():
-            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-            (tmp / f"{stem}.jsonl").write_text(text, encoding="utf-8")
-            digests[stem] = hashlib.sha256(text.encode()).hexdigest()
-        (tmp / "MANIFEST.json").write_text(json.dumps({"kind": "hazard", "profile": profile, "seed": seed,
-                                                       "format_version": FORMAT_VERSION, "sha256": digests},
-                                                      indent=1, sort_keys=True))
-    return out
+    manifest = {"kind": "hazard", "profile": profile, "seed": seed, "format_version": FORMAT_VERSION}
+    return write_dataset_dir(out, generate(profile, seed), manifest)

@@ -63,3 +63,16 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     if final.exists():
         shutil.rmtree(final)
     tmp.replace(final)
+
+
+def write_dataset_dir(out: Path, files: dict[str, list[dict]], manifest: dict) -> Path:
+    """A generated dataset folder: one <stem>.jsonl per file and a MANIFEST.json (with each file's
+    sha256) written last, all in one atomic rename. A folder with a manifest is complete."""
+    with atomic_dir(out) as tmp:
+        digests = {}
+        for stem, rows in files.items():
+            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            (tmp / f"{stem}.jsonl").write_text(text, encoding="utf-8")
+            digests[stem] = hashlib.sha256(text.encode()).hexdigest()
+        (tmp / "MANIFEST.json").write_text(json.dumps({**manifest, "sha256": digests}, indent=1, sort_keys=True))
+    return out

@@ -12,15 +12,13 @@ Everything is a pure function of (profile, seed): the same inputs give the same 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import vocab
-from harness.io import atomic_dir
+from harness.io import write_dataset_dir
 
 WORLD_FORMAT_VERSION = 1  # bump when the generator's output changes for the same seed
 
@@ -221,14 +219,6 @@ def build(root: Path, profile: str, seed: int) -> Path:
     out = Path(root) / "worlds" / world_id(profile, seed)
     if (out / "MANIFEST.json").exists():
         return out
-    files = generate(profile, seed)
-    with atomic_dir(out) as tmp:
-        digests = {}
-        for stem, rows in files.items():
-            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-            (tmp / f"{stem}.jsonl").write_text(text, encoding="utf-8")
-            digests[stem] = hashlib.sha256(text.encode()).hexdigest()
-        manifest = {"profile": asdict(PROFILES[profile]) | {"name": profile}, "seed": seed,
-                    "format_version": WORLD_FORMAT_VERSION, "sha256": digests}
-        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    return out
+    manifest = {"profile": asdict(PROFILES[profile]) | {"name": profile}, "seed": seed,
+                "format_version": WORLD_FORMAT_VERSION}
+    return write_dataset_dir(out, generate(profile, seed), manifest)
