@@ -1,7 +1,6 @@
 """Multiple-choice evaluation through lm-eval, and the loaders of the WMDP schemas.
 
-Building blocks of the hazardous-knowledge track (issue 4); the track itself (synthetic hazard world,
-task file, leaderboard rows) is not wired in yet.
+Used by the hazardous-knowledge track (harness/track_wmdp.py).
 
 - `load_mcq`: rows in the schema of `cais/wmdp` (`question`, 4 `choices`, `answer` index 0-3); a bad
   row is reported with its file and line number.
