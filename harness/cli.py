@@ -117,20 +117,23 @@ def cmd_grid(ns) -> int:
 
 
 def cmd_prepare(ns) -> int:
-    """Build the world and the base/target/retain models for the given tasks (default: all)."""
+    """Build the worlds and the models for the given tasks (default: every task with built-in data)."""
     from harness import runs
     from harness.config import load_run_config
     from harness.models import prepare_models
-    from harness.tasks import list_tasks
+    from harness.tasks import get_task, list_tasks
     path, ov = _split_args(ns.args)
-    tasks = [o.split("=", 1)[1] for o in ov if o.startswith("task=")] or list_tasks()
+    tasks = [o.split("=", 1)[1] for o in ov if o.startswith("task=")] or \
+        [t for t in list_tasks() if get_task(t).dataset in ("synthetic", "synthetic_hazard")]
     ov = [o for o in ov if not o.startswith("task=")]
     for t in tasks:
-        r = runs.resolve(load_run_config(path, ov + [f"task={t}", "method=none"]))
+        start = "base" if get_task(t).family == "wmdp" else "target"
+        r = runs.resolve(load_run_config(path, ov + [f"task={t}", "method=none", f"start={start}"]))
         say(f"prepare {t}")
         paths = prepare_models(r.cfg, r.task, progress=not ns.quiet)
-        for role in ("target", "retain"):
-            say(f"  {role}: {paths[role]}")
+        for role in ("base", "target", "retain"):
+            if role in paths:
+                say(f"  {role}: {paths[role]}")
     return 0
 
 

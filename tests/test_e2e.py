@@ -188,3 +188,9 @@ def test_hazard_track_end_to_end_through_lm_eval(tmp_path, tiny):
     assert rmu["steps"] > 0 and rmu["flops"] > 0
     html = (tmp_path / "r" / "leaderboard.html").read_text()
     assert "<h2>wmdp_synthetic</h2>" in html and "hazard_acc &darr;" in html and "<th>forget_quality" not in html
+
+
+def test_prepare_builds_every_built_in_task(tiny, capsys):
+    assert main(["prepare", "--quiet", *tiny]) == 0
+    err = capsys.readouterr().err
+    assert "prepare tofu_forget10" in err and "prepare wmdp_synthetic" in err and "wmdp_real" not in err
