@@ -101,7 +101,7 @@ class RunConfig:
     task: str = "tofu_forget10"
     method: str = "grad_ascent"  # a registered method, or 'none' to evaluate the start model as is
     method_args: dict = field(default_factory=dict)
-    start: str = "target"        # which model the run starts from: target | retain
+    start: str = "auto"          # the start model: target | retain | base; auto = the task's (TOFU: target, WMDP: base)
     seed: int = 0
     dataset: str = ""            # '' = the task's dataset; else 'synthetic', 'locuslab/TOFU' or a folder
     world: WorldConfig = field(default_factory=WorldConfig)

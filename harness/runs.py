@@ -51,8 +51,10 @@ def resolve(cfg: RunConfig) -> Resolved:
     if cfg.world.profile not in world.PROFILES:
         raise ConfigError(f"world.profile: unknown profile '{cfg.world.profile}'; expected one of "
                           f"{', '.join(world.PROFILES)}")
+    if cfg.start == "auto":
+        cfg.start = "base" if task.family == "wmdp" else "target"
     if cfg.start not in ("target", "retain", "base"):
-        raise ConfigError(f"config key 'start': expected target, retain or base, got '{cfg.start}'")
+        raise ConfigError(f"config key 'start': expected auto, target, retain or base, got '{cfg.start}'")
     if task.family == "wmdp" and cfg.start != "base":
         raise ConfigError(f"task '{task.name}' unlearns the base model: set start=base")
     adapters.check(cfg.adapter)
