@@ -1,50 +1,60 @@
 """Typed run configuration: dataclasses loaded from YAML plus `key=value` overrides.
 
-Every key is checked against the dataclass before anything runs: an unknown key or a value of the
-wrong type stops with one line naming the key, what was expected, and the closest valid key.
+Every field declares its valid values where it is declared (harness/schema.py: `Literal` choices,
+`num` bounds, `text` checks), and every key is checked before anything runs: an unknown key, a value
+of the wrong type or out of range stops with one line naming the key, what it expects and the value.
 """
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from harness.schema import ConfigError, from_dict, num, text, validate  # noqa: F401 (re-exported)
 
-class ConfigError(ValueError):
-    """A bad configuration value or key; raised before any compute is spent."""
+
+def _device_name(v: str) -> str | None:
+    return None if re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v) else "auto, cpu, cuda, cuda:N or mps"
+
+
+def _nonempty(v: str) -> str | None:
+    return None if v.strip() else "a non-empty string"
 
 
 @dataclass
 class WorldConfig:
-    profile: str = "default"  # tiny | default | full (TOFU size: 200 authors x 20 QA)
-    seed: int = 0
+    profile: Literal["tiny", "default", "full"] = "default"  # full = TOFU's size: 200 authors x 20 QA
+    seed: int = num(0, ge=0)
 
 
 @dataclass
 class ArchConfig:
     """Shape of the from-scratch Llama used when model.base=default."""
-    hidden_size: int = 128
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_size: int = 384
-    vocab_size: int = 2048      # target; the trained tokenizer may come out smaller
-    max_position: int = 128
+    hidden_size: int = num(128, ge=8)
+    num_layers: int = num(2, ge=1)
+    num_heads: int = num(4, ge=1)
+    intermediate_size: int = num(384, ge=1)
+    vocab_size: int = num(2048, ge=260, note="256 bytes + 4 special tokens at least")  # the trained tokenizer may come out smaller
+    max_position: int = num(128, ge=16)
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"config key 'model.arch.num_heads': hidden_size {self.hidden_size} is not "
+                              f"divisible by num_heads {self.num_heads}")
 
 
 @dataclass
 class TrainRecipe:
     """How base/target/retain models are trained (TOFU: 5 epochs, lr 1e-5, batch 32, wd 0.01)."""
-    epochs: int = 30
-    lr: float = 5e-3
-    batch_size: int = 32
-    weight_decay: float = 0.01
-    warmup_frac: float = 0.05
+    epochs: int = num(30, ge=1)
+    lr: float = num(5e-3, gt=0)
+    batch_size: int = num(32, ge=1)
+    weight_decay: float = num(0.01, ge=0)
+    warmup_frac: float = num(0.05, ge=0, le=1)
     replay: bool = True  # mix the base's pretraining corpus into fine-tuning (keeps world knowledge)
 
 
@@ -53,8 +63,9 @@ class ModelConfig:
     base: str = "default"   # 'default' = train from scratch, or any HF model id / local path
     target: str = ""        # '' = fine-tune base on the task's full split; or a model id / path
     retain: str = ""        # '' = fine-tune base on the task's retain split; or a model id / path
-    dtype: str = "auto"     # auto | float32 | bfloat16 | float16
-    device: str = "auto"    # auto | cpu | cuda | cuda:N
+    evaluate: str = ""      # `eval` command: a saved model evaluated as is (method=none), labelled by its name
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = text("auto", check=_device_name)
     arch: ArchConfig = field(default_factory=ArchConfig)
     pretrain: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=60, replay=False))
     finetune: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=45))
@@ -62,111 +73,73 @@ class ModelConfig:
 
 @dataclass
 class UnlearnConfig:
-    lr: float | None = None      # None: the method's registered default
-    epochs: int | None = None    # None: the method's registered default
-    batch_size: int = 8
-    retain_batch_size: int = 8
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    max_grad_norm: float | None = None  # None: the method's default (1.0; RMU: 0 = no clipping)
-    max_steps: int = 0           # 0: no cap
+    lr: float | None = num(None, gt=0)         # None: the method's registered default
+    epochs: int | None = num(None, ge=1)       # None: the method's registered default
+    batch_size: int = num(8, ge=1)
+    retain_batch_size: int = num(8, ge=1)
+    weight_decay: float = num(0.0, ge=0)
+    warmup_steps: int = num(0, ge=0)
+    max_grad_norm: float | None = num(None, ge=0, note="0 = no clipping")  # None: the method's default
+    max_steps: int = num(0, ge=0, note="0 = no cap")
     save_model: bool = True
+    refusals: str = ""           # IdkDPO's refusal file; '' = the dataset's idontknow file, else built in
 
 
 @dataclass
 class AdapterConfig:
     """LoRA as a switch for every method (peft): only the adapters train; the reference model is the
     same network with the adapters switched off."""
-    kind: str = "none"           # none | lora
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.0
-    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                          "gate_proj", "up_proj", "down_proj"])
-    save: str = "merged"         # merged (a plain model folder) | adapter (the adapter alone)
+    kind: Literal["none", "lora"] = "none"
+    rank: int = num(8, ge=1)
+    alpha: float = num(16.0, gt=0)
+    dropout: float = num(0.0, ge=0, lt=1)
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        metadata={"check": lambda v: None if v and all(x.strip() for x in v) else "a non-empty list of module names"})
+    save: Literal["merged", "adapter"] = "merged"  # merged: a plain model folder; adapter: the adapter alone
 
 
 @dataclass
 class EvalConfig:
-    batch_size: int = 64
-    max_new_tokens: int = 48     # TOFU uses 200; the default world's answers are < 30 tokens
-    max_length: int = 256
-    prompt_style: str = "auto"   # auto (chat template if the tokenizer has one) | plain | chat
-    min_k: float = 0.4           # k of the Min-K% and Min-K%++ attacks (privleak uses Min-40%)
-    bootstrap: int = 1000        # resamples for the 95% intervals (0 = none)
+    batch_size: int = num(64, ge=1)
+    max_new_tokens: int = num(48, ge=1)  # TOFU uses 200; the default world's answers are < 30 tokens
+    max_length: int = num(256, ge=8)
+    prompt_style: Literal["auto", "plain", "chat"] = "auto"  # auto: the chat template if the tokenizer has one
+    min_k: float = num(0.4, gt=0, le=1)  # k of the Min-K% and Min-K%++ attacks (privleak uses Min-40%)
+    bootstrap: int = num(1000, ge=0, note="0 = no intervals")  # resamples for the 95% intervals
 
 
 @dataclass
 class RunConfig:
-    task: str = "tofu_forget10"
-    method: str = "grad_ascent"  # a registered method, or 'none' to evaluate the start model as is
+    task: str = text("tofu_forget10", check=_nonempty)
+    method: str = text("grad_ascent", check=_nonempty)  # a registered method, or 'none' (evaluate as is)
     method_args: dict = field(default_factory=dict)
-    start: str = "auto"          # the start model: target | retain | base; auto = the task's (TOFU: target, WMDP: base)
-    seed: int = 0
+    start: Literal["auto", "target", "retain", "base"] = "auto"  # auto: the task's (TOFU: target, WMDP: base)
+    seed: int = num(0, ge=0)
     dataset: str = ""            # '' = the task's dataset; else 'synthetic', 'locuslab/TOFU' or a folder
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    results_dir: str = "results"
+    results_dir: str = text("results", check=_nonempty)
 
 
-def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
-    """Check (and gently coerce: int -> float) a value against a type annotation."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            ok, v = _type_ok(value, arg)
-            if ok:
-                return True, v
-        return False, value
-    if tp is type(None):
-        return value is None, value
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "5e-4" (no dot) as a string
-            try:
-                return True, float(value)
-            except ValueError:
-                pass
-        return False, value
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if tp in (str, bool, dict, list):
-        return isinstance(value, tp), value
-    if origin in (dict, list):
-        return isinstance(value, origin), value
-    return True, value
+def _adapters(v: list) -> str | None:
+    return None if v and set(v) <= {"none", "lora"} else "a non-empty list of none, lora"
 
 
-def _type_name(tp: Any) -> str:
-    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
-
-
-def from_dict(cls: type, data: Any, where: str = "") -> Any:
-    """Build dataclass `cls` from a dict, rejecting unknown keys and wrong types with one line."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean '{(where + '.') if where else ''}{close[0]}'?" if close else ""
-            raise ConfigError(f"unknown config key '{path}'{hint} (valid: {', '.join(names)})")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = from_dict(tp, value, path)
-            continue
-        ok, coerced = _type_ok(value, tp)
-        if not ok:
-            raise ConfigError(f"config key '{path}': expected {_type_name(tp)}, got {value!r}")
-        kwargs[key] = coerced
-    return cls(**kwargs)
+@dataclass
+class GridSpec:
+    """A grid file (configs/grid_*.yaml): tasks x seeds x (baselines + methods x adapters)."""
+    tasks: list[str] = field(default_factory=list)
+    methods: Literal["all"] | list[str] = "all"
+    adapters: list[str] = field(default_factory=lambda: ["none"], metadata={"check": _adapters})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={
+        "check": lambda v: None if v and all(x >= 0 for x in v) else "a non-empty list of seeds >= 0"})
+    baselines: list[Literal["target", "retain", "base"]] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)  # key=value for every run
+    method_overrides: dict = field(default_factory=dict)  # method -> [key=value, ...]
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -205,7 +178,9 @@ def load_yaml(path: Path) -> dict:
     if not path.exists():
         raise ConfigError(f"config file '{path}' not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark else ""

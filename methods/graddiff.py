@@ -7,12 +7,13 @@ descending on retain answers, so retained knowledge is actively kept.
 from dataclasses import dataclass
 
 from harness.registry import register_method
+from harness.schema import num
 
 
 @dataclass
 class GradDiffConfig:
-    gamma: float = 1.0  # weight of the forget (ascent) term
-    alpha: float = 1.0  # weight of the retain NLL term
+    gamma: float = num(1.0, ge=0)  # weight of the forget (ascent) term
+    alpha: float = num(1.0, ge=0)  # weight of the retain NLL term
 
 
 @register_method("graddiff", config=GradDiffConfig, needs=("forget", "retain"), lr=1e-3, epochs=5, lora_lr=3e-3)

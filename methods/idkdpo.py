@@ -11,12 +11,13 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from harness.registry import register_method
+from harness.schema import num
 
 
 @dataclass
 class IdkDPOConfig:
-    beta: float = 0.1
-    alpha: float = 1.0  # weight of the retain NLL term
+    beta: float = num(0.1, gt=0)   # inverse temperature of the DPO loss
+    alpha: float = num(1.0, ge=0)  # weight of the retain NLL term
 
 
 def dpo_loss(logp_win, ref_win, logp_lose, ref_lose, beta: float):

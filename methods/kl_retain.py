@@ -3,19 +3,20 @@
 Paper: the "KL Min" baseline of TOFU (Maini et al., 2024). Loss:
 L = gamma * (-NLL_mean(D_f)) + alpha * KL(pi_ref || pi_theta) on retain inputs, the KL taken over the
 next-token distributions at answer positions only (a public implementation took it over prompt and
-padding positions too; see ../shared/REFERENCE.md pitfalls), averaged over those positions.
+padding positions too, which mixes in terms no answer depends on), averaged over those positions.
 """
 from dataclasses import dataclass
 
 import torch.nn.functional as F
 
 from harness.registry import register_method
+from harness.schema import num
 
 
 @dataclass
 class KLRetainConfig:
-    gamma: float = 1.0  # weight of the forget (ascent) term
-    alpha: float = 1.0  # weight of the retain KL term
+    gamma: float = num(1.0, ge=0)  # weight of the forget (ascent) term
+    alpha: float = num(1.0, ge=0)  # weight of the retain KL term
 
 
 def answer_kl(ref, cur) -> "torch.Tensor":  # noqa: F821

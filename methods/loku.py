@@ -17,14 +17,15 @@ from dataclasses import dataclass
 import torch
 
 from harness.registry import register_method
+from harness.schema import num
 from harness.tensors import answer_logprobs, collate
 
 
 @dataclass
 class LoKUConfig:
-    alpha: float = 1.0        # weight of the retain NLL term
-    fisher_batches: int = 4   # batches of each set used to estimate the Fisher information
-    fisher_batch_size: int = 8
+    alpha: float = num(1.0, ge=0)       # weight of the retain NLL term
+    fisher_batches: int = num(4, ge=1)  # batches of each set used to estimate the Fisher information
+    fisher_batch_size: int = num(8, ge=1)
 
 
 def inverted_hinge(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

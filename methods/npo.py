@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from harness.registry import register_method
+from harness.schema import num
 
 
 @dataclass
 class NPOConfig:
-    beta: float = 0.1   # inverse temperature (paper: 0.1)
-    alpha: float = 1.0  # weight of the retain NLL term (0 = NPO without retain term)
+    beta: float = num(0.1, gt=0)   # inverse temperature (paper: 0.1)
+    alpha: float = num(1.0, ge=0)  # weight of the retain NLL term (0 = NPO without retain term)
 
 
 def npo_loss(logp, ref_logp, beta: float):

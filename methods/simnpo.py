@@ -1,22 +1,26 @@
 """SimNPO: simple, reference-free, length-normalised NPO.
 
 Paper: Fan, Liu, Lin, Jia, Zhang, Mei, Liu (2024) "Simplicity Prevails: Rethinking Negative Preference
-Optimization for LLM Unlearning". Loss (../shared/REFERENCE.md section 4):
+Optimization for LLM Unlearning". The paper writes the forget loss with a reward margin gamma:
+    -(2/beta) * log sigmoid(-(beta/|y|) * log pi(y|x) - gamma)
+      = -(2/beta) * log sigmoid(beta * (NLL_sum/|y| - gamma/beta)),
+so with delta = gamma/beta (a margin in NLL units):
     L = -(2/beta) * mean_{D_f} log sigmoid(beta * (NLL_sum/|y| - delta)) + alpha * NLL_mean(D_r)
-No reference model: the length-normalised NLL replaces NPO's reference log-ratio; delta is a margin.
+No reference model: the length-normalised NLL replaces NPO's reference log-ratio.
 """
 from dataclasses import dataclass
 
 import torch.nn.functional as F
 
 from harness.registry import register_method
+from harness.schema import num
 
 
 @dataclass
 class SimNPOConfig:
-    beta: float = 2.5   # paper's TOFU setting
-    delta: float = 0.0  # margin gamma/delta (paper: 0 on TOFU)
-    alpha: float = 1.0  # weight of the retain NLL term
+    beta: float = num(2.5, gt=0)   # inverse temperature (paper's TOFU setting)
+    delta: float = num(0.0)        # margin in NLL units: the paper's gamma/beta (paper: gamma = 0 on TOFU)
+    alpha: float = num(1.0, ge=0)  # weight of the retain NLL term
 
 
 def simnpo_loss(nll_mean, beta: float, delta: float):
