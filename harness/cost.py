@@ -1,31 +1,45 @@
-"""Compute cost of a run, and its ratio to the cost of retraining (the retain model, exact unlearning).
+"""Compute cost of a run, and its ratio to the cost of retraining (the retain model: exact unlearning).
 
-FLOPs are the usual estimates: 2 * N * tokens for a forward pass, 4 * N * tokens for the backward
-pass, so 6 * N * tokens for a training step, N the model's parameters (under LoRA the backward pass
-still runs through the whole network, so N stays the full count).
+FLOPs are counted by harness/meter.py (forward 2·|W|·n for each weight matrix that runs; backward
+2·|W|·n for each activation gradient and each weight gradient actually computed), for unlearning,
+evaluation and the training of the retain model alike, so `cost_vs_retrain` compares like with like.
+Wall seconds and the run's own peak memory come from the run (harness/runs.py).
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 
-from harness.provenance import peak_rss_mb
+from harness.meter import matmul_params
+
+
+def retrain_cost(retain_ref: str, meta_name: str, start_model) -> dict | None:
+    """What producing the retain model cost, when the harness trained it (its meta file says). Models
+    trained before FLOPs were metered carry tokens only: full fine-tuning then costs exactly
+    6·|W|·n per matrix, |W| summed over the start model's matrices (the same architecture)."""
+    meta = Path(retain_ref) / meta_name
+    if not meta.exists():
+        return None
+    t = json.loads(meta.read_text())["train"]
+    flops = t.get("flops") or 6 * matmul_params(start_model) * t["tokens"]
+    return {"retrain_s": t["seconds"], "retrain_flops": flops}
 
 
 def cost_record(c: dict, retrain: dict | None, device: torch.device) -> dict:
-    n = c["params"]
-    unlearn_flops = 2 * n * c["tokens_forward"] + 4 * n * c["tokens_backward"]
-    eval_flops = 2 * n * c.get("tokens_eval", 0)
+    """FLOPs, GPU-seconds and the ratios to retraining, from the counts in `c`."""
+    unlearn_flops = c.get("flops_forward", 0) + c.get("flops_backward", 0)
+    eval_flops = c.get("eval_flops", 0)
     cuda = device.type == "cuda"
     out = {
         "unlearn_flops": unlearn_flops, "eval_flops": eval_flops, "flops": unlearn_flops + eval_flops,
-        "peak_mem_mb": peak_rss_mb(),
-        "gpu_peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None,
         "device_type": device.type, "device_count": torch.cuda.device_count() if cuda else 1,
-        "gpu_seconds": (c["unlearn_s"] + c.get("eval_s", 0.0)) * (1 if cuda else 0),
+        "gpu_seconds": (c.get("unlearn_s", 0.0) + c.get("eval_s", 0.0)) * (1 if cuda else 0),
         "retrain_s": None, "retrain_flops": None, "cost_vs_retrain": None, "time_vs_retrain": None,
     }
     if retrain:  # known when the harness trained the retain model itself
         out.update(retrain)
         out["cost_vs_retrain"] = unlearn_flops / retrain["retrain_flops"]
-        out["time_vs_retrain"] = c["unlearn_s"] / retrain["retrain_s"]
+        out["time_vs_retrain"] = c.get("unlearn_s", 0.0) / retrain["retrain_s"]
     return out

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import platform
-import resource
 import subprocess
 import sys
 from importlib import metadata
@@ -30,11 +29,6 @@ def versions() -> dict:
         except metadata.PackageNotFoundError:
             out[p] = None
     return out
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def provenance(seed: int, extra: dict | None = None) -> dict:

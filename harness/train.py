@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from harness.meter import FlopMeter
 from harness.progress import bar
 from harness.config import TrainRecipe
 from harness.prompts import Encoded
@@ -28,22 +29,23 @@ def finetune(model, examples: list[Encoded], recipe: TrainRecipe, seed: int, pad
     model.train()
     steps, tokens, loss_ema = 0, 0, None
     pbar = bar(total, desc, progress)
-    for _ in range(recipe.epochs):
-        order = torch.randperm(len(examples), generator=gen).tolist()
-        for i in range(0, len(order), recipe.batch_size):
-            batch = collate([examples[j] for j in order[i:i + recipe.batch_size]], pad_id)
-            lp = answer_logprobs(model, batch)
-            loss = -lp.token_logps.sum() / lp.mask.sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            steps += 1
-            tokens += int(batch["attention_mask"].sum())
-            loss_ema = loss.item() if loss_ema is None else 0.9 * loss_ema + 0.1 * loss.item()
-            pbar.update(1)
-            pbar.set_postfix(loss=f"{loss_ema:.3f}", refresh=False)
+    with FlopMeter(model) as meter:  # the same count as unlearning's: cost ratios compare like with like
+        for _ in range(recipe.epochs):
+            order = torch.randperm(len(examples), generator=gen).tolist()
+            for i in range(0, len(order), recipe.batch_size):
+                batch = collate([examples[j] for j in order[i:i + recipe.batch_size]], pad_id)
+                lp = answer_logprobs(model, batch)
+                loss = -lp.token_logps.sum() / lp.mask.sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                steps += 1
+                tokens += int(batch["attention_mask"].sum())
+                loss_ema = loss.item() if loss_ema is None else 0.9 * loss_ema + 0.1 * loss.item()
+                pbar.update(1)
+                pbar.set_postfix(loss=f"{loss_ema:.3f}", refresh=False)
     pbar.close()
     model.eval()
-    return {"steps": steps, "tokens": tokens, "final_loss": loss_ema}
+    return {"steps": steps, "tokens": tokens, "final_loss": loss_ema, "flops": meter.total}

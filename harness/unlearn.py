@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.config import UnlearnConfig
+from harness.meter import FlopMeter
 from harness.progress import bar
 from harness.prompts import Encoded
 from harness.registry import Method
 from harness.supply import supply
-
-
-class Diverged(RuntimeError):
-    """The loss became NaN or infinite; the run is marked diverged and the grid goes on."""
 
 
 @dataclass
@@ -30,15 +27,42 @@ class UnlearnStats:
     steps: int = 0
     tokens_forward: int = 0    # tokens through any forward pass (trained and reference)
     tokens_backward: int = 0   # tokens through the trained model's backward pass
-    seconds: float = 0.0
+    seconds: float = 0.0       # the whole loop, the method's init hook (LoKU's Fisher pass) included
     trainable_params: int = 0
+    flops_forward: int = 0     # counted by harness/meter.py: matmuls that actually ran ...
+    flops_backward: int = 0    # ... and the gradients that were actually computed
     log: list = field(default_factory=list)
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite. Carries the stats up to that step (log, steps, tokens, FLOPs,
+    seconds), so the run folder records what was spent before it diverged; the grid goes on."""
+
+    def __init__(self, message: str, stats: UnlearnStats):
+        super().__init__(message)
+        self.stats = stats
 
 
 def _index_batches(n: int, size: int, gen: torch.Generator):
     order = torch.randperm(n, generator=gen).tolist()
     for i in range(0, n, size):
         yield order[i:i + size]
+
+
+def _forget_batches(items: list[Encoded], size: int, gen: torch.Generator):
+    """One epoch of forget batches. With one group (every task but a multi-corpus hazard task) this is
+    a shuffled pass. With several (e.g. the bio and cyber corpora), batches never mix groups and
+    alternate between them round-robin, as the RMU paper's code alternates its corpora."""
+    groups = sorted({e.group for e in items})
+    if len(groups) == 1:
+        yield from _index_batches(len(items), size, gen)
+        return
+    members = {g: [i for i, e in enumerate(items) if e.group == g] for g in groups}
+    queues = {g: [[members[g][j] for j in b] for b in _index_batches(len(members[g]), size, gen)] for g in groups}
+    while any(queues.values()):
+        for g in groups:
+            if queues[g]:
+                yield queues[g].pop(0)
 
 
 def _cycle(n: int, size: int, gen: torch.Generator):
@@ -84,31 +108,47 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
         raise ValueError(f"unlearn: method '{method.name}' needs one refusal answer per forget item")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()  # the reference copy is part of a method's cost
     ref = reference if reference is not None else make_reference(model, method)
-    if method.init is not None:
+    stats = UnlearnStats()
+    with FlopMeter(model, ref) as meter:
+        try:
+            _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats)
+        finally:
+            stats.seconds = time.perf_counter() - t0
+            stats.flops_forward, stats.flops_backward = meter.forward, meter.backward
+            model.eval()
+    return stats
+
+
+def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats) -> None:
+    if method.init is not None:  # inside the timed and metered region: its passes are part of the cost
         method.init(model, forget, retain, method_cfg, pad_id)
     params = select_trainable(model, method, method_cfg)
+    stats.trainable_params = sum(p.numel() for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total = cfg.epochs * math.ceil(len(forget) / cfg.batch_size)
+    per_epoch = sum(math.ceil(sum(e.group == g for e in forget) / cfg.batch_size) for g in {e.group for e in forget})
+    total = cfg.epochs * per_epoch
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
     warm = max(1, cfg.warmup_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+    needs_retain = any("retain" in n for n in method.needs)
     retain_iter = _cycle(len(retain), cfg.retain_batch_size, gen) if needs_retain else None
-    stats = UnlearnStats(trainable_params=sum(p.numel() for p in params))
     model.train()
-    t0 = time.perf_counter()
     pbar = bar(total, f"unlearn {method.name}", progress)
     while stats.steps < total:
-        for fi in _index_batches(len(forget), cfg.batch_size, gen):
+        for fi in _forget_batches(forget, cfg.batch_size, gen):
             ri = next(retain_iter) if retain_iter else None
             batches = {"forget": [forget[i] for i in fi],
                        "retain": [retain[i] for i in ri] if ri else None,
                        "idk": [idk[i] for i in fi] if idk else None}
             inputs, fwd, bwd = supply(method, method_cfg, model, ref, batches, pad_id)
+            stats.tokens_forward += fwd
             loss, logs = method.loss(inputs, method_cfg)
             if not torch.isfinite(loss):
-                raise Diverged(f"loss became {loss.item()} at step {stats.steps}")
+                pbar.close()
+                raise Diverged(f"loss became {loss.item()} at step {stats.steps}", stats)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm:
@@ -116,7 +156,6 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
             opt.step()
             sched.step()
             stats.steps += 1
-            stats.tokens_forward += fwd
             stats.tokens_backward += bwd
             stats.log.append({"step": stats.steps, "loss": loss.item(), **logs})
             pbar.update(1)
@@ -124,6 +163,3 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
             if stats.steps >= total:
                 break
     pbar.close()
-    model.eval()
-    stats.seconds = time.perf_counter() - t0
-    return stats

@@ -1,5 +1,4 @@
 """Contract tests over every registered method, plus the registry and the loop's guarantees."""
-import copy
 from dataclasses import dataclass
 
 import pytest
@@ -136,3 +135,34 @@ def test_empty_forget_set_is_rejected():
     m = get_method("grad_ascent")
     with pytest.raises(ValueError, match="forget set is empty"):
         unlearn(tiny_model(), m, m.parse_args({}), [], [], UnlearnConfig(lr=1e-3, epochs=1), 0, 0, False)
+
+
+def test_several_forget_corpora_alternate_and_never_mix():
+    """Forget items from two corpora (e.g. WMDP's bio and cyber text): each batch is from one corpus,
+    batches alternate between them, and RMU steers each corpus towards its own direction."""
+    from harness.unlearn import _forget_batches
+    items = [Encoded([1], [2], group=0) for _ in range(6)] + [Encoded([1], [3], group=1) for _ in range(4)]
+    batches = list(_forget_batches(items, 2, torch.Generator().manual_seed(0)))
+    groups = [{items[i].group for i in b} for b in batches]
+    assert all(len(g) == 1 for g in groups)
+    assert [g.pop() for g in groups] == [0, 1, 0, 1, 0]
+    assert sorted(i for b in batches for i in b) == list(range(10))
+    one = [Encoded([1], [2]) for _ in range(5)]
+    assert sorted(i for b in _forget_batches(one, 2, torch.Generator().manual_seed(0)) for i in b) == list(range(5))
+    from methods.rmu import control_vector
+    like = torch.zeros(1)
+    assert not torch.allclose(control_vector(8, 0, like), control_vector(8, 1, like))
+
+
+def test_loku_fisher_initialisation_is_timed_and_counted():
+    """The Fisher passes are part of LoKU's cost: more Fisher batches, more FLOPs, same steps."""
+    def cost(batches):
+        m = get_method("loku")
+        model = adapters.apply(tiny_model(), AdapterConfig(kind="lora", rank=4), seed=0)
+        cfg = UnlearnConfig(lr=1e-3, epochs=1, batch_size=4, retain_batch_size=4, max_steps=1)
+        return unlearn(model, m, m.parse_args({"fisher_batches": batches, "fisher_batch_size": 4}), data(8, 1),
+                       data(8, 2), cfg, 0, pad_id=0, progress=False)
+    one, two = cost(1), cost(2)
+    assert one.steps == two.steps == 1
+    assert two.flops_forward > one.flops_forward and two.flops_backward > one.flops_backward
+    assert one.seconds > 0

@@ -1,0 +1,146 @@
+"""What a block of work costs: its own peak memory and the FLOPs of its matrix multiplications.
+
+Peak memory (`PeakMemory`): a run's own peak, not the process's lifetime peak (a grid runs many runs
+in one process). On a GPU, the CUDA allocator's peak counters are reset when the block starts and
+read when it ends. On a CPU there is no allocator counter, so a background thread samples the
+process's resident set size (/proc/self/statm) every `interval` seconds during the block: the peak
+of those samples is the block's peak RSS, and `start` is what the process already held when the
+block began (cached models, the interpreter), so `peak - start` is what the block added. A spike
+shorter than the interval can be missed. Where /proc is missing (macOS), the lifetime peak
+(getrusage) is the only number available and is reported as such.
+
+FLOPs (`FlopMeter`): hooks on every `nn.Linear` count, for each pass, with n the real (non-padding)
+tokens of the pass and |W| the size of the weight matrix:
+- forward: 2·|W|·n for every matrix that runs;
+- backward, only for a matrix whose output receives a gradient (it lies between a trained parameter
+  and the loss): 2·|W|·n for the gradient with respect to its input when that input needs one (some
+  trained parameter lies below it), plus 2·|W|·n for the weight gradient when W itself trains.
+So full fine-tuning costs 6·|W|·n per matrix, a frozen matrix above trained ones 4·|W|·n (forward and
+the activation gradient it passes down), a frozen matrix below every trained one 2·|W|·n; LoRA pays
+the activation gradients through the frozen network plus the small adapter matrices; RMU's backward
+stops at its lowest trained layer and never touches the layers above the steered one. Embedding
+lookups, norms and the attention score products (which grow with sequence length) are not counted,
+as in the usual 6·N·D estimate. tests/test_cost.py checks the counts against torch's FlopCounterMode.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import threading
+
+import torch
+
+
+def _rss_mb() -> float | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class PeakMemory:
+    """Context manager: `.peak_mb`, `.start_mb` (RSS) and `.gpu_peak_mb` of the block."""
+
+    def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005):
+        self.device = torch.device(device)
+        self.interval = interval
+        self.start_mb = self.peak_mb = self.gpu_peak_mb = None
+        self.method = "sampled RSS"
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = _rss_mb()
+            if now is not None and now > self.peak_mb:
+                self.peak_mb = now
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.start_mb = _rss_mb()
+        if self.start_mb is None:  # no /proc: only the lifetime peak exists
+            self.method = "lifetime peak RSS (getrusage; no /proc on this system)"
+        else:
+            self.peak_mb = self.start_mb
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.start_mb is None:
+            self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        else:
+            self._stop.set()
+            self._thread.join()
+            end = _rss_mb()
+            self.peak_mb = max(self.peak_mb, end or 0.0)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.gpu_peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    def record(self, prefix: str = "") -> dict:
+        return {f"{prefix}peak_mem_mb": self.peak_mb, f"{prefix}rss_start_mb": self.start_mb,
+                f"{prefix}gpu_peak_mem_mb": self.gpu_peak_mb}
+
+
+def _real_tokens(args, kwargs) -> int:
+    """Real positions of a forward call: the attention mask's ones when it covers exactly the input
+    (a scoring or training pass); otherwise every input position (a generation step with a cache)."""
+    ids = kwargs.get("input_ids", args[0] if args else None)
+    mask = kwargs.get("attention_mask")
+    if ids is None:
+        emb = kwargs.get("inputs_embeds")
+        return int(emb.shape[0] * emb.shape[1]) if emb is not None else 0
+    if mask is not None and mask.shape == ids.shape:
+        return int(mask.sum())
+    return int(ids.numel())
+
+
+class FlopMeter:
+    """Count matmul FLOPs of every forward and backward pass of the given models while active."""
+
+    def __init__(self, *models):
+        self.models = [m for m in models if m is not None]
+        self.forward = 0
+        self.backward = 0
+        self._n = 0
+        self._handles = []
+
+    @property
+    def total(self) -> int:
+        return self.forward + self.backward
+
+    def _pre(self, module, args, kwargs):
+        self._n = _real_tokens(args, kwargs)
+
+    def _linear(self, module, inputs, out):
+        size, n = module.weight.numel(), self._n
+        self.forward += 2 * size * n
+        if torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.requires_grad:
+            factor = int(inputs[0].requires_grad) + int(module.weight.requires_grad)
+
+            def on_grad(_grad, cost=2 * size * n * factor):
+                self.backward += cost
+            out.register_hook(on_grad)
+
+    def __enter__(self) -> "FlopMeter":
+        seen = set()
+        for model in self.models:
+            self._handles.append(model.register_forward_pre_hook(self._pre, with_kwargs=True))
+            for m in model.modules():
+                if isinstance(m, torch.nn.Linear) and id(m) not in seen:
+                    seen.add(id(m))
+                    self._handles.append(m.register_forward_hook(self._linear))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+def matmul_params(model) -> int:
+    """Parameters of the weight matrices a forward pass multiplies by (every nn.Linear, each once)."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))

@@ -1,0 +1,116 @@
+"""The FLOP count (harness/meter.py) against torch's own operator-level count, and the per-run peak
+memory against a run that allocates a known amount."""
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from harness import adapters
+from harness.config import AdapterConfig
+from harness.meter import FlopMeter, PeakMemory, matmul_params
+
+MATMUL_OPS = {"mm", "addmm"}  # the linear layers; attention's score products are bmm / sdpa
+
+
+def tiny_llama():
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
+                                        tie_word_embeddings=True, attn_implementation="eager"))
+
+
+def torch_count(model, loss_fn, ids):
+    """(forward, backward) FLOPs of the linear layers as torch's FlopCounterMode counts them."""
+    def linear(counter):
+        counts = counter.get_flop_counts().get("Global", {})
+        return sum(v for k, v in counts.items() if str(k).split(".")[-1] in MATMUL_OPS)
+    with FlopCounterMode(display=False) as fwd:
+        loss = loss_fn(model, ids)
+    with FlopCounterMode(display=False) as bwd:
+        loss.backward()
+    return linear(fwd), linear(bwd)
+
+
+def meter_count(model, loss_fn, ids):
+    with FlopMeter(model) as m:
+        loss = loss_fn(model, ids)
+        loss.backward()
+    return m.forward, m.backward
+
+
+def logits_loss(model, ids):
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float().logsumexp(-1).mean()
+
+
+def layer_loss(layer):
+    def fn(model, ids):
+        out = {}
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        h = inner.model.layers[layer].register_forward_hook(lambda m, i, o: out.__setitem__("h", o[0] if isinstance(o, tuple) else o))
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+        h.remove()
+        return out["h"].pow(2).mean()
+    return fn
+
+
+IDS = torch.randint(1, 64, (2, 7))  # no padding: every position is a real token
+
+
+@pytest.mark.parametrize("case", ["full", "lora", "rmu_layer1", "frozen_below"])
+def test_meter_matches_torchs_count(case):
+    model = tiny_llama()
+    loss = logits_loss
+    if case == "lora":
+        model = adapters.apply(model, AdapterConfig(kind="lora", rank=4), seed=0)
+    elif case == "rmu_layer1":  # RMU: only down_proj of layers 0..1 train, loss at layer 1's output
+        for n, p in model.named_parameters():
+            p.requires_grad_(bool(__import__("re").search(r"layers\.(0|1)\.mlp\.down_proj", n)))
+        loss = layer_loss(1)
+    elif case == "frozen_below":  # only the top layer trains: nothing below it needs a gradient
+        for n, p in model.named_parameters():
+            p.requires_grad_("layers.2." in n)
+    ours = meter_count(model, loss, IDS)
+    model.zero_grad(set_to_none=True)
+    theirs = torch_count(model, loss, IDS)
+    assert ours == theirs, (case, ours, theirs)
+
+
+def test_formula_by_hand():
+    """Full fine-tuning: 2|W| forward + 2|W| activation gradient + 2|W| weight gradient per token,
+    for every matrix (the embedding trains, so every matrix's input needs a gradient): 6 N_mm n."""
+    model = tiny_llama()
+    n_tokens = IDS.numel()
+    fwd, bwd = meter_count(model, logits_loss, IDS)
+    assert fwd == 2 * matmul_params(model) * n_tokens
+    assert bwd == 4 * matmul_params(model) * n_tokens
+    # RMU at layer 0 (down_proj of layer 0 only): one weight gradient, nothing passed below it
+    model = tiny_llama()
+    for n, p in model.named_parameters():
+        p.requires_grad_("layers.0.mlp.down_proj" in n)
+    _, bwd = meter_count(model, layer_loss(0), IDS)
+    assert bwd == 2 * model.model.layers[0].mlp.down_proj.weight.numel() * n_tokens
+
+
+def test_padding_is_not_counted():
+    model = tiny_llama()
+    ids = torch.randint(1, 64, (2, 7))
+    mask = torch.ones_like(ids)
+    mask[1, 4:] = 0  # 3 padding positions
+    with FlopMeter(model) as m:
+        model(input_ids=ids, attention_mask=mask)
+    assert m.forward == 2 * matmul_params(model) * 11
+
+
+def test_peak_memory_is_the_blocks_own():
+    """A block that allocates ~200 MB, then one that allocates nothing: the second must not report the
+    first's peak (a process-lifetime peak would)."""
+    with PeakMemory() as big:
+        x = torch.ones(50_000_000)  # 200 MB
+        x.add_(1)
+        __import__("time").sleep(0.05)
+        del x
+    with PeakMemory() as small:
+        __import__("time").sleep(0.05)
+    assert big.peak_mb - big.start_mb > 150
+    assert small.peak_mb - small.start_mb < 50
+    assert small.peak_mb < big.peak_mb - 100
