@@ -18,9 +18,12 @@ from harness.config import EvalConfig
 from harness.prompts import PromptFormatter
 from harness.tensors import answer_logprobs, collate, left_pad
 
-# Which sets are "forget" style (paraphrased answer as the right one, min(R,1/R)) and which are
-# utility style (options normalised, max(0, 1-R)).
-FORGET_STYLE = {"forget", "retain"}
+# Sets in TOFU's *_perturbed schema (forget and retain): the truth ratio's right side is the
+# paraphrased answer and the probability is P~(answer) itself. The others (real-authors, world-facts)
+# use the original answer as the right side and normalise the probability over the options. How the
+# truth ratio is aggregated is a separate choice: mean(min(R, 1/R)) on the forget split only,
+# mean(max(0, 1 - R)) on every other set (see _aggregate).
+PARAPHRASED_SETS = {"forget", "retain"}
 
 
 def token_stats(lp) -> dict[str, torch.Tensor]:
@@ -87,7 +90,7 @@ def _variants(kind: str, row: dict) -> list[tuple[str, str]]:
     out = [("answer", row["answer"])]
     if kind == "holdout":  # membership inference needs the answer only
         return out
-    if kind in FORGET_STYLE:
+    if kind in PARAPHRASED_SETS:
         out.append(("paraphrased", row["paraphrased_answer"]))
     out += [(f"wrong{j}", w) for j, w in enumerate(row["perturbed_answer"])]
     return out
@@ -135,9 +138,10 @@ def _item(kind: str, row: dict, n: dict, generation: str | None, k: float) -> di
     rec = {"set": kind, "id": row["id"], "question": row["question"], "answer": row["answer"], "nll_mean": nll}
     if kind != "holdout":
         wrong = [v for k, v in nll.items() if k.startswith("wrong")]
-        right = nll["paraphrased"] if kind in FORGET_STYLE else nll["answer"]
-        rec["truth_ratio"] = M.truth_ratio(right, wrong)
-        rec["prob"] = M.length_normalised_prob(nll["answer"]) if kind in FORGET_STYLE \
+        right = nll["paraphrased"] if kind in PARAPHRASED_SETS else nll["answer"]
+        rec["log_truth_ratio"] = M.log_truth_ratio(right, wrong)
+        rec["truth_ratio"] = M.truth_ratio(right, wrong)  # None when beyond a float (collapsed model)
+        rec["prob"] = M.length_normalised_prob(nll["answer"]) if kind in PARAPHRASED_SETS \
             else M.normalised_option_prob(nll["answer"], wrong)
     if generation is not None:
         rec["generation"] = generation
@@ -153,9 +157,9 @@ def _item(kind: str, row: dict, n: dict, generation: str | None, k: float) -> di
 def _aggregate(kind: str, recs: list[dict]) -> dict:
     out = {"n": len(recs)}
     if kind != "holdout":
-        ratios = [r["truth_ratio"] for r in recs]
-        out["ratios"] = ratios
-        out["truth_ratio"] = M.forget_truth_ratio_stat(ratios) if kind == "forget" else M.utility_truth_ratio_stat(ratios)
+        logs = [r["log_truth_ratio"] for r in recs]
+        out["log_ratios"] = {r["id"]: r["log_truth_ratio"] for r in recs}
+        out["truth_ratio"] = M.forget_truth_ratio_stat(logs) if kind == "forget" else M.utility_truth_ratio_stat(logs)
         out["prob"] = float(np.mean([r["prob"] for r in recs]))
     if recs and "rouge" in recs[0]:
         out["rouge"] = float(np.mean([r["rouge"] for r in recs]))
@@ -171,10 +175,22 @@ def mia_aucs(agg: dict) -> dict:
     return {k: M.mia_auc(agg["forget"]["mia"][k], agg["holdout"]["mia"][k]) for k in M.MIA_ATTACKS}
 
 
+def aligned(ids: list[str], by_id: dict[str, float], what: str) -> list[float]:
+    """Values of `by_id` in the order of `ids`, joined by item id; a missing or extra item fails
+    loudly (a positional join silently compares different items when one is dropped)."""
+    missing = [i for i in ids if i not in by_id]
+    extra = sorted(set(by_id) - set(ids))
+    if missing or extra:
+        raise RuntimeError(f"{what} do not cover the evaluated forget items: {len(missing)} missing"
+                           f"{f' (e.g. {missing[0]})' if missing else ''}, {len(extra)} extra"
+                           f"{f' (e.g. {extra[0]})' if extra else ''}")
+    return [by_id[i] for i in ids]
+
+
 def tofu_metrics(agg: dict, reference: dict | None) -> dict:
     """Headline numbers. The retain model's forget truth ratios and MIA AUCs (`reference`, measured
     by the harness) are required: a missing input fails the run, never a silent None."""
-    if not reference or not reference.get("ratios") or not reference.get("auc"):
+    if not reference or not reference.get("log_ratios") or not reference.get("auc"):
         raise RuntimeError("forget_quality and privleak need the retain model's truth ratios and MIA AUCs "
                            "on this forget split, and they are missing")
     out = {}
@@ -185,7 +201,9 @@ def tofu_metrics(agg: dict, reference: dict | None) -> dict:
             if m in a:
                 out[f"{kind}_{m}"] = a[m]
         out[f"{kind}_n"] = a["n"]
-    out.update(M.forget_quality(agg["forget"]["ratios"], reference["ratios"]))
+    ours = agg["forget"]["log_ratios"]
+    theirs = aligned(list(ours), reference["log_ratios"], "the retain model's truth ratios")
+    out.update(M.forget_quality(list(ours.values()), theirs))
     out["model_utility"] = M.model_utility(out)
     out["exact_memorization"] = out["forget_exact_memorization"]
     out["extraction_strength"] = out["forget_extraction_strength"]

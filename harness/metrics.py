@@ -1,7 +1,11 @@
-"""TOFU metric formulas as pure functions (../shared/REFERENCE.md section 1).
+"""The metric formulas as pure functions, each checked against hand-computed values in
+tests/test_metrics.py. Definitions and papers: docs/metrics.md.
 
 Inputs are mean token NLLs (NLL_mean = NLL_sum / |y|) so every formula can be checked by hand.
 P~(y|x) = exp(-NLL_mean) is the length-normalised probability.
+
+Everything that divides probabilities is computed in log space: a collapsed model (NLLs in the
+hundreds or thousands) must get its extreme numbers, not an overflow, a division by zero or a NaN.
 """
 from __future__ import annotations
 
@@ -10,34 +14,47 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import stats
+from scipy.special import logsumexp
+
+LOG_MAX = 709.0  # exp(x) overflows a float64 above about 709.78
 
 
 def length_normalised_prob(nll_mean: float) -> float:
-    return math.exp(-nll_mean)
+    return math.exp(-nll_mean)  # underflows gracefully to 0.0 for a collapsed model
 
 
 def normalised_option_prob(nll_right: float, nll_wrong: list[float]) -> float:
-    """P~(a) / (P~(a) + sum_j P~(a_j)): probability over options (real-authors, world-facts)."""
-    right = math.exp(-nll_right)
-    return right / (right + sum(math.exp(-w) for w in nll_wrong))
+    """P~(a) / (P~(a) + sum_j P~(a_j)) over options (real-authors, world-facts), as a softmax of the
+    negative NLLs, so it stays defined when every P~ underflows."""
+    logits = -np.asarray([nll_right, *nll_wrong], dtype=np.float64)
+    return float(math.exp(logits[0] - logsumexp(logits)))
 
 
-def truth_ratio(nll_right: float, nll_wrong: list[float]) -> float:
-    """R = P~_wrong / P~_right with P~_wrong the geometric mean over the wrong answers:
-    exp(-mean_j NLL_mean(wrong_j)) / exp(-NLL_mean(right))."""
+def log_truth_ratio(nll_right: float, nll_wrong: list[float]) -> float:
+    """log R, R = P~_wrong / P~_right with P~_wrong the geometric mean over the wrong answers:
+    log R = NLL_mean(right) - mean_j NLL_mean(wrong_j)."""
     if not nll_wrong:
         raise ValueError("truth_ratio: no perturbed answers")
-    return math.exp(nll_right - float(np.mean(nll_wrong)))
+    return float(nll_right - np.mean(nll_wrong))
 
 
-def forget_truth_ratio_stat(ratios: list[float]) -> float:
-    """Forget split: mean(min(R, 1/R)); 1 means right and wrong answers are equally likely."""
-    return float(np.mean([min(r, 1.0 / r) for r in ratios]))
+def truth_ratio(nll_right: float, nll_wrong: list[float]) -> float | None:
+    """R itself, or None where it is beyond a float (use the log for anything computed from it)."""
+    lr = log_truth_ratio(nll_right, nll_wrong)
+    return math.exp(lr) if abs(lr) <= LOG_MAX else None
 
 
-def utility_truth_ratio_stat(ratios: list[float]) -> float:
-    """Retain/real-authors/world-facts: mean(max(0, 1 - R)); 1 means the right answer dominates."""
-    return float(np.mean([max(0.0, 1.0 - r) for r in ratios]))
+def forget_truth_ratio_stat(log_ratios: list[float]) -> float:
+    """Forget split: mean(min(R, 1/R)) = mean(exp(-|log R|)); 1 means right and wrong answers are
+    equally likely."""
+    return float(np.mean(np.exp(-np.abs(np.asarray(log_ratios, dtype=np.float64)))))
+
+
+def utility_truth_ratio_stat(log_ratios: list[float]) -> float:
+    """Retain/real-authors/world-facts: mean(max(0, 1 - R)); 1 means the right answer dominates.
+    max(0, 1 - R) is 0 for log R >= 0 and -expm1(log R) below, so R is never formed."""
+    lr = np.asarray(log_ratios, dtype=np.float64)
+    return float(np.mean(np.where(lr >= 0, 0.0, -np.expm1(np.minimum(lr, 0.0)))))
 
 
 @lru_cache(maxsize=1)
@@ -51,14 +68,16 @@ def rouge_l_recall(prediction: str, reference: str) -> float:
     return float(_scorer().score(reference, prediction)["rougeL"].recall)
 
 
-def forget_quality(unlearned_ratios: list[float], retain_ratios: list[float]) -> dict:
+def forget_quality(unlearned: list[float], retain: list[float]) -> dict:
     """Two-sample KS test between per-item truth ratios of the unlearned and the retain model on the
-    same forget split. The p-value depends on n, so the statistic and n are reported beside it."""
-    if not unlearned_ratios or not retain_ratios:
+    same forget split. The p-value depends on n, so the statistic and n are reported beside it.
+    Given log truth ratios: the KS statistic depends only on the order of the values, so the test on
+    log R is the test on R (and cannot overflow)."""
+    if not unlearned or not retain:
         raise ValueError("forget_quality: empty truth-ratio list (is the retain model's evaluation missing?)")
-    res = stats.ks_2samp(unlearned_ratios, retain_ratios)
+    res = stats.ks_2samp(unlearned, retain)
     return {"forget_quality": float(res.pvalue), "ks_stat": float(res.statistic),
-            "ks_n": len(unlearned_ratios), "ks_n_retain": len(retain_ratios)}
+            "ks_n": len(unlearned), "ks_n_retain": len(retain)}
 
 
 UTILITY_PARTS = [f"{s}_{m}" for s in ("retain", "real_authors", "world_facts")

@@ -22,6 +22,7 @@ def test_normalised_option_prob():
 
 def test_truth_ratio_is_geometric_mean_over_wrong_answers():
     # wrong NLL_means 2 and 3 -> P~_wrong = exp(-2.5); right NLL_mean 1 -> R = exp(1 - 2.5)
+    assert M.log_truth_ratio(1.0, [2.0, 3.0]) == pytest.approx(-1.5)
     assert M.truth_ratio(1.0, [2.0, 3.0]) == pytest.approx(math.exp(-1.5))
     # equal likelihoods -> R = 1
     assert M.truth_ratio(0.7, [0.7, 0.7, 0.7]) == pytest.approx(1.0)
@@ -30,10 +31,29 @@ def test_truth_ratio_is_geometric_mean_over_wrong_answers():
 
 
 def test_truth_ratio_aggregations():
-    # forget: mean(min(R, 1/R)) of [0.5, 2, 1] = (0.5 + 0.5 + 1) / 3
-    assert M.forget_truth_ratio_stat([0.5, 2.0, 1.0]) == pytest.approx(2 / 3)
-    # utility: mean(max(0, 1 - R)) of [0.5, 2, 0.25] = (0.5 + 0 + 0.75) / 3
-    assert M.utility_truth_ratio_stat([0.5, 2.0, 0.25]) == pytest.approx(1.25 / 3)
+    # forget: mean(min(R, 1/R)) of R = [0.5, 2, 1] = (0.5 + 0.5 + 1) / 3
+    logs = [math.log(0.5), math.log(2.0), 0.0]
+    assert M.forget_truth_ratio_stat(logs) == pytest.approx(2 / 3)
+    # utility: mean(max(0, 1 - R)) of R = [0.5, 2, 0.25] = (0.5 + 0 + 0.75) / 3
+    assert M.utility_truth_ratio_stat([math.log(0.5), math.log(2.0), math.log(0.25)]) == pytest.approx(1.25 / 3)
+
+
+def test_collapsed_model_gets_extreme_numbers_not_errors():
+    """NLLs of a collapsed model: R = exp(1000) overflows a float, exp(-1000) underflows to 0, and
+    every option probability underflows. In log space every number is still defined."""
+    assert M.log_truth_ratio(1001.0, [1.0]) == pytest.approx(1000.0)
+    assert M.truth_ratio(1001.0, [1.0]) is None and M.truth_ratio(1.0, [1001.0]) is None
+    # min(R, 1/R) = exp(-1000) ~ 0; max(0, 1 - R) = 0 for R huge, 1 - exp(-1000) ~ 1 for R tiny
+    assert M.forget_truth_ratio_stat([1000.0, -1000.0]) == 0.0
+    assert M.utility_truth_ratio_stat([1000.0]) == 0.0 and M.utility_truth_ratio_stat([-1000.0]) == 1.0
+    # every P~ = exp(-2000) underflows; the softmax over options is still 1/2 for equal NLLs ...
+    assert M.normalised_option_prob(2000.0, [2000.0]) == pytest.approx(0.5)
+    # ... and e^-1 / (e^-1 + e^-0) style ratios hold at any offset: NLLs 2001 vs 2000 -> 1 / (1 + e)
+    assert M.normalised_option_prob(2001.0, [2000.0]) == pytest.approx(1 / (1 + math.e))
+    # KS on log ratios = KS on ratios (it depends on order only): disjoint samples, D = 1
+    fq = M.forget_quality([900.0, 950.0, 1000.0], [-1.0, 0.0, 1.0])
+    assert fq["ks_stat"] == 1.0 and 0 < fq["forget_quality"] < 1
+    assert M.length_normalised_prob(5000.0) == 0.0
 
 
 def test_rouge_l_recall():
@@ -130,12 +150,10 @@ def test_mia_auc_orientation_and_privleak():
 
 def test_cost_record_flops():
     from harness.cost import cost_record
-    c = {"params": 10, "tokens_forward": 100, "tokens_backward": 60, "tokens_eval": 50, "unlearn_s": 2.0,
-         "eval_s": 1.0}
-    out = cost_record(c, {"retrain_s": 20.0, "retrain_flops": 6 * 10 * 1000}, torch.device("cpu"))
-    # forward 2*N*100, backward 4*N*60; eval 2*N*50
-    assert out["unlearn_flops"] == 2 * 10 * 100 + 4 * 10 * 60 and out["eval_flops"] == 2 * 10 * 50
-    assert out["cost_vs_retrain"] == pytest.approx(4400 / 60000) and out["time_vs_retrain"] == pytest.approx(0.1)
+    c = {"flops_forward": 4000, "flops_backward": 3000, "eval_flops": 500, "unlearn_s": 2.0, "eval_s": 1.0}
+    out = cost_record(c, {"retrain_s": 20.0, "retrain_flops": 70000}, torch.device("cpu"))
+    assert out["unlearn_flops"] == 7000 and out["eval_flops"] == 500 and out["flops"] == 7500
+    assert out["cost_vs_retrain"] == pytest.approx(0.1) and out["time_vs_retrain"] == pytest.approx(0.1)
     assert out["gpu_seconds"] == 0 and out["device_type"] == "cpu"
     assert cost_record(c, None, torch.device("cpu"))["cost_vs_retrain"] is None
 
@@ -145,10 +163,15 @@ def test_bootstrap_intervals_are_reproducible_and_cover_the_estimate():
     recs = []
     for kind in ("forget", "retain", "real_authors", "world_facts"):
         for i in range(8):
-            recs.append({"set": kind, "prob": 0.5 + 0.05 * i, "rouge": 0.1 * i, "truth_ratio": 0.3 + 0.1 * i})
-    ref = [0.9 - 0.05 * i for i in range(8)]
+            recs.append({"set": kind, "prob": 0.5 + 0.05 * i, "rouge": 0.1 * i,
+                         "log_truth_ratio": math.log(0.3 + 0.1 * i)})
+    ref = [math.log(0.9 - 0.05 * i) for i in range(8)]
     a = bootstrap(recs, ref, 200, seed=0)
     assert a == bootstrap(recs, ref, 200, seed=0)
     assert a["forget_rouge"][0] <= 0.35 <= a["forget_rouge"][1]  # the mean rouge 0.1 * 3.5
-    assert 0 <= a["forget_quality"][0] <= a["forget_quality"][1] <= 1
+    # an interval for the KS statistic (an effect size), none for the p-value
+    ks = M.forget_quality([r["log_truth_ratio"] for r in recs if r["set"] == "forget"], ref)["ks_stat"]
+    assert "forget_quality" not in a and 0 <= a["ks_stat"][0] <= ks <= a["ks_stat"][1] <= 1
     assert bootstrap(recs, ref, 0, seed=0) == {}
+    with pytest.raises(ValueError, match="aligned"):
+        bootstrap(recs, ref[:-1], 10, seed=0)
