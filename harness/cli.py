@@ -24,14 +24,24 @@ def _split_args(args: list[str]) -> tuple[str | None, list[str]]:
     return (files[0] if files else None), [a for a in args if "=" in a]
 
 
-def _run_many(configs, force: bool, progress: bool) -> int:
-    """Resolve and validate every run first (no compute), then execute them one by one."""
+def _resolve_all(configs) -> list:
+    """Resolve and validate every run, and load its data (no compute): every bad input surfaces now,
+    before any model trains."""
     from harness import runs
-    from harness.models import dataset_source
     resolved = [runs.resolve(c) for c in configs]
-    for r in resolved:  # data problems surface now, before any model trains
-        runs.load_data(r, dataset_source(r.cfg, r.task))
-    failed = 0
+    seen: dict = {}
+    for r in resolved:
+        key = (r.task.name, r.cfg.dataset, r.cfg.world.profile, r.cfg.world.seed, r.cfg.unlearn.refusals,
+               bool(r.method and r.method.needs & {"idk", "ref_idk"}))
+        if key not in seen:
+            seen[key] = runs.load_data(r)
+    return resolved
+
+
+def _run_many(resolved: list, force: bool, progress: bool) -> dict:
+    """Execute resolved runs one by one; a run that fails with an error does not stop a grid."""
+    from harness import runs
+    counts: dict = {}
     for i, r in enumerate(resolved, 1):
         say(f"run {i}/{len(resolved)}: {r.run_id}")
         try:
@@ -39,51 +49,69 @@ def _run_many(configs, force: bool, progress: bool) -> int:
         except Exception as e:  # noqa: BLE001 - one broken run must not stop the grid
             if len(resolved) == 1:
                 raise
-            failed += 1
+            status = "failed"
             say(f"  FAILED: {type(e).__name__}: {e}")
-            continue
-        say(f"  {status}: {r.folder}")
-    return 1 if failed else 0
+        else:
+            say(f"  {status}: {r.folder}")
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _single(cfg, ns) -> int:
+    """`run` and `eval`: exit 0 when the run is complete (or already was), 1 when it diverged."""
+    (r,) = _resolve_all([cfg])
+    counts = _run_many([r], ns.force, not ns.quiet)
+    if counts.get("diverged"):
+        import json
+        error = json.loads((r.folder / "status.json").read_text())["error"]
+        say(f"diverged: {error} (folder written with the train log and cost up to that step)")
+        return 1
+    return 0
 
 
 def cmd_run(ns) -> int:
     from harness.config import load_run_config
     path, ov = _split_args(ns.args)
-    return _run_many([load_run_config(path, ov)], ns.force, not ns.quiet)
+    return _single(load_run_config(path, ov), ns)
 
 
 def cmd_eval(ns) -> int:
     """Evaluate a saved model (a folder or HF id) on a task: a run with method=none."""
     from harness.config import load_run_config
     model, ov = (ns.args[0], ns.args[1:]) if ns.args and "=" not in ns.args[0] else (None, ns.args)
-    extra = ["method=none", "start=target"] + ([f"model.target={model}"] if model else [])
-    return _run_many([load_run_config(None, extra + ov)], ns.force, not ns.quiet)
+    extra = ["method=none"] + ([f"model.evaluate={model}"] if model else [])
+    return _single(load_run_config(None, extra + ov), ns)
+
+
+GRID_KEYS = ("tasks", "methods", "adapters", "seeds", "baselines")
 
 
 def grid_configs(path: str, overrides: list[str]):
-    from harness.config import ConfigError, load_run_config, load_yaml
+    """The run configs of a grid file. key=value overrides apply to every run, except the grid's own
+    keys (tasks=, methods=, adapters=, seeds=, baselines=), which replace the file's lists."""
+    from harness.config import ConfigError, GridSpec, from_dict, load_run_config, load_yaml, parse_overrides
     from harness.registry import get_method, load_methods
-    spec = load_yaml(Path(path))
-    valid = ["tasks", "methods", "adapters", "seeds", "baselines", "overrides", "method_overrides"]
-    unknown = set(spec) - set(valid)
-    if unknown:
-        raise ConfigError(f"{path}: unknown grid keys {sorted(unknown)} (valid: {', '.join(valid)})")
-    methods = spec.get("methods", "all")
-    methods = sorted(load_methods()) if methods == "all" else list(methods)
-    base_ov = list(spec.get("overrides") or []) + overrides
-    per_method = spec.get("method_overrides") or {}
+    data = load_yaml(Path(path))
+    grid_ov = [o for o in overrides if o.split("=", 1)[0] in GRID_KEYS]
+    data.update(parse_overrides(grid_ov))
+    try:
+        spec = from_dict(GridSpec, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}".replace("config key", "grid key")) from None
+    methods = sorted(load_methods()) if spec.methods == "all" else list(spec.methods)
+    base_ov = list(spec.overrides) + [o for o in overrides if o not in grid_ov]
     out = []
-    for task in spec.get("tasks") or []:
-        for seed in spec.get("seeds") or [0]:
+    for task in spec.tasks:
+        for seed in spec.seeds:
             common = [f"task={task}", f"seed={seed}"] + base_ov
-            for b in spec.get("baselines") or []:
-                out.append(load_run_config(None, [f"method=none", f"start={b}"] + common))
+            for b in spec.baselines:
+                out.append(load_run_config(None, ["method=none", f"start={b}"] + common))
             for m in methods:
-                for a in spec.get("adapters") or ["none"]:
+                for a in spec.adapters:
                     if a == "none" and get_method(m).requires_adapter:
                         continue  # LoRA-native methods have no full fine-tuning variant
                     out.append(load_run_config(None, [f"method={m}", f"adapter.kind={a}"] + common
-                                               + list(per_method.get(m, []))))
+                                               + list(spec.method_overrides.get(m, []))))
     if not out:
         raise ConfigError(f"{path}: the grid is empty (give tasks and methods)")
     return out
@@ -103,17 +131,25 @@ def _shard(configs: list, spec: str | None) -> list:
 
 
 def cmd_grid(ns) -> int:
+    """Every run of the grid (validated first), then the leaderboard of the results folder the runs
+    were written to. Exit 1 if a run failed with an error; a diverged run is a result, not a failure."""
     from harness import leaderboard
+    from harness.config import ConfigError
     path, ov = _split_args(ns.args)
     configs = _shard(grid_configs(path or "configs/grid_default.yaml", ov), ns.shard)
     if ns.count:
         print(len(configs))
         return 0
-    rc = _run_many(configs, ns.force, not ns.quiet)
-    results = Path(next((o.split("=", 1)[1] for o in ov if o.startswith("results_dir=")), "results"))
-    df = leaderboard.build(results)
-    say(f"leaderboard: {len(df)} rows -> {results / 'leaderboard.csv'} and .html")
-    return rc
+    dirs = sorted({c.results_dir for c in configs})
+    if len(dirs) > 1:
+        raise ConfigError(f"the grid writes to several results folders {dirs}: give one results_dir")
+    resolved = _resolve_all(configs)
+    counts = _run_many(resolved, ns.force, not ns.quiet)
+    say("grid: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    results = Path(dirs[0]) if dirs else Path("results")
+    report = leaderboard.build(results)
+    say(f"leaderboard: {report.rows} rows -> {results / 'leaderboard.csv'} and .html")
+    return 1 if counts.get("failed") else 0
 
 
 def cmd_prepare(ns) -> int:
@@ -127,8 +163,7 @@ def cmd_prepare(ns) -> int:
         [t for t in list_tasks() if get_task(t).dataset in ("synthetic", "synthetic_hazard")]
     ov = [o for o in ov if not o.startswith("task=")]
     for t in tasks:
-        start = "base" if get_task(t).family == "wmdp" else "target"
-        r = runs.resolve(load_run_config(path, ov + [f"task={t}", "method=none", f"start={start}"]))
+        r = runs.resolve(load_run_config(path, ov + [f"task={t}", "method=none"]))
         say(f"prepare {t}")
         paths = prepare_models(r.cfg, r.task, progress=not ns.quiet)
         for role in ("base", "target", "retain"):
@@ -138,11 +173,16 @@ def cmd_prepare(ns) -> int:
 
 
 def cmd_leaderboard(ns) -> int:
+    """Rebuild the tables and the page from a results folder; a missing folder is an error, a broken
+    run folder is skipped and reported."""
     from harness import leaderboard
-    df = leaderboard.build(Path(ns.results))
-    cols = ["task", "method", "status", "forget_quality", "ks_stat", "model_utility", "forget_rouge", "unlearn_s"]
-    print(df[cols].to_string(index=False) if len(df) else "no complete runs yet")
-    say(f"wrote {Path(ns.results) / 'leaderboard.csv'} and leaderboard.html ({len(df)} rows)")
+    results = Path(ns.results)
+    report = leaderboard.build(results)
+    if report.rows:
+        print(report.summary())
+    else:
+        print("no complete runs yet")
+    say(f"wrote {results / 'leaderboard.csv'} and leaderboard.html ({report.rows} rows)")
     return 0
 
 

@@ -6,7 +6,6 @@ empty split stops with one line naming the file, the row and what was expected.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from harness.io import read_jsonl
@@ -19,6 +18,15 @@ UTILITY_COLUMNS = {**QA_COLUMNS, "perturbed_answer": list}
 
 class DataError(ValueError):
     """Bad or missing data; raised before any training."""
+
+
+def read_text(path: Path) -> str:
+    """A data file's text; a file that is not UTF-8 is a one-line DataError naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                        f"convert it, e.g. iconv -t UTF-8") from None
 
 
 def columns_for(split: str) -> dict:
@@ -55,7 +63,7 @@ def _read_local(folder: Path, split: str) -> tuple[list[dict], str]:
         path = folder / f"{split}{ext}"
         if not path.exists():
             continue
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         if text.lstrip().startswith("["):
             try:
                 return json.loads(text), str(path)
@@ -63,7 +71,7 @@ def _read_local(folder: Path, split: str) -> tuple[list[dict], str]:
                 raise DataError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
         try:
             return read_jsonl(path), str(path)
-        except ValueError as e:
+        except (ValueError, UnicodeDecodeError) as e:
             raise DataError(str(e)) from None
     raise DataError(f"{folder}: no file '{split}.jsonl' or '{split}.json' (TOFU config '{split}')")
 
@@ -94,3 +102,47 @@ def load_split(source: str, split: str, allow_empty: bool = False) -> list[dict]
         rows, where = _read_hub(source, split)
     validate_rows(rows, columns_for(split), where, allow_empty)
     return [{**r, "id": f"{split}:{i}"} for i, r in enumerate(rows)]
+
+
+REFUSAL_FILES = ("idontknow.jsonl", "idontknow.json", "idontknow.txt")
+
+
+def load_refusals(source: str, explicit: str = "") -> tuple[list[str], str]:
+    """Refusal answers for IdkDPO and where they came from: `explicit` (unlearn.refusals), else the
+    dataset folder's idontknow file, else the built-in list. TOFU's own file (idontknow.jsonl in its
+    code repository) is plain text, one refusal a line; a line may also be a JSON string or an object
+    with an 'answer' (or 'text'), and a file may be a JSON array of those."""
+    from harness.vocab import REFUSALS
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise DataError(f"unlearn.refusals: file '{explicit}' does not exist")
+    else:
+        folder = Path(source)
+        path = next((folder / f for f in REFUSAL_FILES if folder.is_dir() and (folder / f).is_file()), None)
+        if path is None:
+            return list(REFUSALS), "built-in list (harness/vocab.py)"
+    text = read_text(path)
+    entries: list = []
+    if text.lstrip().startswith("["):
+        try:
+            entries = list(enumerate(json.loads(text), 1))
+        except json.JSONDecodeError:
+            entries = []  # not a JSON array after all: read it line by line
+    if not entries:
+        entries = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+    out = []
+    for i, e in entries:
+        if isinstance(e, str) and e[:1] in '{"':
+            try:
+                e = json.loads(e)
+            except json.JSONDecodeError:
+                pass  # plain text that happens to start with a quote or brace
+        if isinstance(e, dict):
+            e = e.get("answer", e.get("text"))
+        if not isinstance(e, str) or not e.strip():
+            raise DataError(f"{path}:{i}: expected a refusal (a line of text, or an object with an 'answer')")
+        out.append(e.strip())
+    if not out:
+        raise DataError(f"{path}: no refusals")
+    return out, str(path)

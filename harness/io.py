@@ -50,9 +50,10 @@ def read_jsonl(path: Path) -> list[dict]:
 @contextlib.contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a scratch folder; on success it replaces `final` in one rename, on error it is removed."""
+    from harness.claim import scratch_name
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    tmp = scratch_name(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:

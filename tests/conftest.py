@@ -30,3 +30,19 @@ def harness_cache(tmp_path_factory):
 @pytest.fixture
 def tiny():
     return list(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_grid(tmp_path_factory, harness_cache):
+    """One tiny grid for the whole session: tofu_forget10, every method full and LoRA, target and
+    retain rows. Tests that only read it share it; tests that change run folders copy them."""
+    import json
+
+    from harness.cli import main
+    out = tmp_path_factory.mktemp("grid")
+    grid = out / "grid.yaml"
+    grid.write_text("tasks: [tofu_forget10]\nmethods: all\nadapters: [none, lora]\nseeds: [0]\n"
+                    "baselines: [target, retain]\nmethod_overrides: {rmu: [method_args.layer=0]}\n"
+                    f"overrides: {json.dumps(TINY)}\n")
+    rc = main(["grid", str(grid), f"results_dir={out / 'results'}", "--quiet"])
+    return out, rc, grid

@@ -18,15 +18,17 @@ def _err(capsys, argv):
     (["run", "task=tofu_forget11"], "unknown task 'tofu_forget11'"),
     (["run", "unlearn.bach_size=2"], "unknown config key 'unlearn.bach_size'; did you mean 'unlearn.batch_size'"),
     (["run", "seed=one"], "config key 'seed': expected int, got 'one'"),
-    (["run", "unlearn.lr=-1"], "config key 'unlearn.lr': expected a positive number"),
-    (["run", "start=middle"], "config key 'start': expected auto, target, retain or base"),
+    (["run", "unlearn.lr=-1"], "config key 'unlearn.lr': expected a finite number > 0, got -1"),
+    (["run", "start=middle"], "config key 'start': expected one of auto, target, retain, base"),
     (["run", "task=wmdp_synthetic", "start=target"], "task 'wmdp_synthetic' unlearns the base model: set start=base"),
     (["run", "method=graddiff", "method_args.beta=1"], "unknown config key 'method_args.beta'"),
     (["run", "model.target=/no/such/model"], "folder '/no/such/model' does not exist"),
     (["run", "dataset=/no/such/data"], "dataset folder '/no/such/data' does not exist"),
-    (["run", "world.profile=huge"], "world.profile: unknown profile 'huge'"),
+    (["run", "world.profile=huge"], "config key 'world.profile': expected one of tiny, default, full"),
     (["run", "method=loku"], "method 'loku' trains LoRA adapters only: set adapter.kind=lora"),
-    (["run", "adapter.kind=qlora"], "'adapter.kind': expected none or lora"),
+    (["run", "adapter.kind=qlora"], "'adapter.kind': expected one of none, lora"),
+    (["run", "method=idkdpo", "task=wmdp_synthetic"], "needs refusal answers to questions"),
+    (["run", "method=npo", "model.evaluate=./x"], "model.evaluate names a model to evaluate as is"),
     (["run", "method=none", "adapter.kind=lora"], "method=none evaluates a model as is"),
 ])
 def test_one_line_errors(capsys, argv, expected, tmp_path):
@@ -64,7 +66,7 @@ def test_grid_file_errors(capsys, tmp_path):
     g = tmp_path / "g.yaml"
     g.write_text("tasks: [tofu_forget10]\nmethod: [graddiff]\n")
     rc, line = _err(capsys, ["grid", str(g)])
-    assert rc == 2 and "unknown grid keys ['method']" in line
+    assert rc == 2 and "unknown grid key 'method'; did you mean 'methods'" in line
     rc, line = _err(capsys, ["run", "a.yaml", "b.yaml"])
     assert rc == 2 and "at most one config file" in line
 

@@ -67,3 +67,46 @@ def test_hub_id_offline_fails_in_one_line():
 def test_missing_local_folder():
     with pytest.raises(DataError, match="does not exist"):
         load_split("./no/such/folder", "forget10")
+
+
+def test_a_data_file_that_is_not_utf8_is_one_line(tmp_path):
+    (tmp_path / "forget10.json").write_bytes('{"question": "Qui?", "answer": "Ren\xe9e"}\n'.encode("latin-1"))
+    with pytest.raises(DataError, match=r"forget10.json: not UTF-8 text \(byte 35"):
+        load_split(str(tmp_path), "forget10")
+
+
+def test_refusal_files_in_every_format(tmp_path):
+    """TOFU ships idontknow.jsonl as plain text, one refusal a line; JSON lines and arrays work too."""
+    from harness.data import load_refusals
+    (tmp_path / "idontknow.jsonl").write_text("I'm not certain about that.\n\nI have no idea.\n")
+    got, where = load_refusals(str(tmp_path))
+    assert got == ["I'm not certain about that.", "I have no idea."] and where.endswith("idontknow.jsonl")
+    (tmp_path / "idontknow.jsonl").write_text('{"answer": "No idea."}\n"Not sure."\n')
+    assert load_refusals(str(tmp_path))[0] == ["No idea.", "Not sure."]
+    (tmp_path / "idontknow.jsonl").unlink()
+    (tmp_path / "idontknow.json").write_text('["Unknown to me.", {"text": "Cannot say."}]')
+    assert load_refusals(str(tmp_path)) == (["Unknown to me.", "Cannot say."], str(tmp_path / "idontknow.json"))
+    (tmp_path / "idontknow.json").write_text('[{"answer": ""}]')
+    with pytest.raises(DataError, match=r"idontknow.json:1: expected a refusal"):
+        load_refusals(str(tmp_path))
+    (tmp_path / "idontknow.json").unlink()
+    builtin, where = load_refusals(str(tmp_path))
+    assert len(builtin) >= 10 and where.startswith("built-in")
+    with pytest.raises(DataError, match="unlearn.refusals: file '/no/such' does not exist"):
+        load_refusals(str(tmp_path), "/no/such")
+    (tmp_path / "mine.txt").write_text("Nope.\n")
+    assert load_refusals(str(tmp_path), str(tmp_path / "mine.txt")) == (["Nope."], str(tmp_path / "mine.txt"))
+
+
+def test_bad_refusal_file_stops_idkdpo_before_training(tmp_path, capsys, tiny, harness_cache):
+    import os
+
+    from harness.cli import main
+    bad = tmp_path / "idk.json"
+    bad.write_text('[{"answer": 3}]')
+    before = set(os.listdir(harness_cache / "models")) if (harness_cache / "models").exists() else set()
+    rc = main(["run", "method=idkdpo", f"unlearn.refusals={bad}", f"results_dir={tmp_path / 'r'}", *tiny,
+               "world.profile=default"])
+    assert rc == 2 and "idk.json:1: expected a refusal" in capsys.readouterr().err.strip().splitlines()[-1]
+    after = set(os.listdir(harness_cache / "models")) if (harness_cache / "models").exists() else set()
+    assert after == before and not (tmp_path / "r" / "runs").exists()
