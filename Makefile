@@ -13,7 +13,7 @@ ARGS    ?=
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup test leaderboard prepare run list clean
+.PHONY: setup test leaderboard prepare run list clean screenshot
 
 $(STAMP): requirements.txt
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -27,7 +27,8 @@ $(STAMP): requirements.txt
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	@test -x "$${HARNESS_CHROMIUM:-/usr/bin/chromium}" || echo "[make] Chromium not found: the browser test of the leaderboard page will be SKIPPED (apt-get install chromium)"
+	$(BIN)/python -m pytest -q -rs tests
 
 leaderboard: $(STAMP)
 	$(BIN)/python -m harness grid configs/grid_default.yaml $(ARGS)
@@ -41,6 +42,9 @@ run: $(STAMP)
 
 list: $(STAMP)
 	$(BIN)/python -m harness list
+
+screenshot: $(STAMP)
+	$(BIN)/python scripts/screenshot.py results/leaderboard.html docs/leaderboard.png
 
 clean:
 	rm -rf results

@@ -1,157 +1,179 @@
 """The leaderboard: a pure function of results/runs/. Nothing else is read.
 
-Each run folder carries its resolved config, its task file, metrics, compute record and status, so the
-tables can be rebuilt at any time from the folders alone. The metric columns, their order and their
-direction come from the task files' declarations: no metric is special-cased here.
+Each run folder carries its resolved config, its task file, metrics, compute record, provenance and
+status, so the tables can be rebuilt at any time from the folders alone. Metric columns, their order,
+direction, headline flag and seed aggregation come from the task files' declarations: no metric is
+special-cased here. A broken folder (unreadable JSON, a missing file) is skipped and reported.
 
-- results/leaderboard_runs.csv: one row per run.
-- results/leaderboard.csv: one row per setting (the resolved config but its seed) with the mean over seeds, a `_std`
-  column for each number and `n_seeds`; with one seed it equals the run row (std empty).
-- results/leaderboard.html: the aggregated table, one section per task, mean ± std and the bootstrap
-  95% intervals of the run (single seed) beside model utility and the forget metrics.
+- results/leaderboard_runs.csv: one row per run (diverged runs included, with their error);
+- results/leaderboard.csv: one row per setting (the resolved config but its seed): the mean (or the
+  declared aggregate, e.g. the median of p-values) over the seeds that completed, a `_std` column for
+  each number, `n_seeds` (completed seeds) and `n_diverged`;
+- results/leaderboard.html: the page (harness/page.py).
 """
 from __future__ import annotations
 
-import html
 import json
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from harness.config import ConfigError
 from harness.io import stable_hash, write_text_atomic
 from harness.stats import CI_METRICS
 
 ID = ["task", "method", "model", "seed", "status"]
-COMPANIONS = {"forget_quality": ["ks_stat", "ks_n"]}  # shown right after the metric they qualify
 COMPUTE = ["unlearn_s", "eval_s", "steps", "tokens_forward", "tokens_backward", "trainable_params", "flops",
-           "peak_mem_mb", "gpu_peak_mem_mb", "gpu_seconds", "device_type", "cost_vs_retrain", "time_vs_retrain"]
-TAIL = ["lr", "epochs", "adapter", "method_args", "setting", "run_id"]
-BASELINE_ORDER = {"target": 0, "retain": 1}
+           "unlearn_flops", "peak_mem_mb", "gpu_peak_mem_mb", "gpu_seconds", "device_type", "cost_vs_retrain",
+           "time_vs_retrain"]
+TAIL = ["lr", "epochs", "adapter", "method_args", "setting", "run_id", "error"]
+REFERENCE_ROWS = {"target": 0, "retain": 1, "base": 1}  # evaluated as they are: reference lines
 
 
-def _read(folder: Path) -> tuple[dict, dict] | None:
-    if not (folder / "status.json").exists():
-        return None  # incomplete or in progress: not a result
+@dataclass
+class Report:
+    runs: pd.DataFrame
+    table: pd.DataFrame
+    specs: dict            # task -> {metric: spec dict} (declaration order)
+    details: dict          # run_id -> {config, compute, provenance, status, error}
+    broken: list = field(default_factory=list)  # (folder, reason) skipped
+
+    @property
+    def rows(self) -> int:
+        return len(self.table)
+
+    def summary(self) -> str:
+        cols = [c for c in ["task", "method", "n_seeds", "status", "forget_quality", "ks_stat", "model_utility",
+                            "forget_rouge", "hazard_acc", "general_acc", "cost_vs_retrain"] if c in self.table]
+        return self.table[cols].to_string(index=False)
+
+
+def row_label(cfg: dict, family: str) -> str:
+    """The method column: the method (+adapter), 'eval <model>' for an evaluated model, or the start
+    model's role (target, retain, base) for a reference row."""
+    if cfg["method"] == "none":
+        evaluated = (cfg.get("model") or {}).get("evaluate")
+        if evaluated:
+            from harness.runs import model_label
+            return f"eval {model_label(evaluated)}"
+        return cfg["start"]
+    label = cfg["method"]
+    adapter = (cfg.get("adapter") or {}).get("kind", "none")
+    if adapter != "none":
+        label += "+" + adapter
+    natural = "base" if family == "wmdp" else "target"
+    if cfg["start"] not in (natural, "auto"):
+        label += f" (from {cfg['start']})"
+    return label
+
+
+def _read(folder: Path) -> tuple[dict, dict, dict]:
+    """(row, task spec, details) of one complete run folder; raises on a broken one."""
+    status = json.loads((folder / "status.json").read_text())
     cfg = yaml.safe_load((folder / "config.yaml").read_text())
     task = yaml.safe_load((folder / "task.yaml").read_text())
     metrics = json.loads((folder / "metrics.json").read_text())
     compute = json.loads((folder / "compute.json").read_text())
-    status = json.loads((folder / "status.json").read_text())
-    method = cfg["method"] if cfg["method"] != "none" else cfg["start"]
-    adapter = cfg.get("adapter", {}).get("kind", "none")
-    if cfg["method"] != "none" and adapter != "none":
-        method += "+" + adapter
-    natural_start = "base" if task.get("family") == "wmdp" else "target"
-    if cfg["method"] != "none" and cfg["start"] != natural_start:
-        method += f" (from {cfg['start']})"
+    prov_path = folder / "provenance.json"
+    prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
+    if not isinstance(cfg, dict) or not isinstance(task, dict) or not isinstance(metrics, dict):
+        raise ValueError("config.yaml, task.yaml or metrics.json is not a mapping")
     # runs that differ only in their seed are aggregated together; any other difference splits them
     setting = stable_hash({k: v for k, v in cfg.items() if k not in ("seed", "results_dir")}, 8)
-    row = {"task": cfg["task"], "method": method, "model": cfg["model"]["target"] or cfg["model"]["base"],
-           "seed": cfg["seed"], "status": status["status"], **metrics,
+    model = cfg["model"].get("evaluate") or cfg["model"]["target"] or cfg["model"]["base"]
+    row = {"task": str(cfg["task"]), "method": row_label(cfg, task.get("family", "tofu")), "model": str(model),
+           "seed": cfg["seed"], "status": status["status"], "error": status.get("error"),
+           **{k: v for k, v in metrics.items()},
            **{k: compute.get(k) for k in COMPUTE}, "tokens": compute.get("tokens_forward"),
-           "lr": cfg["unlearn"]["lr"], "epochs": cfg["unlearn"]["epochs"], "adapter": adapter,
-           "method_args": json.dumps(cfg.get("method_args") or {}, sort_keys=True), "setting": setting, "run_id": folder.name}
-    return row, task.get("metrics") or {}
+           "lr": cfg["unlearn"]["lr"], "epochs": cfg["unlearn"]["epochs"],
+           "adapter": (cfg.get("adapter") or {}).get("kind", "none"),
+           "method_args": json.dumps(cfg.get("method_args") or {}, sort_keys=True), "setting": setting,
+           "run_id": folder.name, "reference_row": cfg["method"] == "none" and not cfg["model"].get("evaluate")}
+    details = {"config": cfg, "compute": compute, "provenance": prov, "status": status["status"],
+               "error": status.get("error")}
+    return row, {"family": task.get("family", "tofu"), "version": task.get("version", 0),
+                 "metrics": task.get("metrics") or {}}, details
 
 
-def _declared(specs: list[dict]) -> tuple[list[str], dict]:
-    """Metric columns in declaration order (first task file wins), and name -> direction."""
-    cols, direction = [], {}
-    for spec in specs:
-        for name, s in spec.items():
-            if name not in direction:
-                direction[name] = s.get("direction", "higher")
-                cols += [name] + COMPANIONS.get(name, [])
-    return cols, direction
-
-
-def collect(results_dir: Path) -> tuple[pd.DataFrame, dict]:
-    """Per-run rows and metric directions."""
-    read = [r for f in sorted((Path(results_dir) / "runs").glob("*"))
-            if f.is_dir() and not f.name.startswith(".") for r in [_read(f)] if r]
-    metric_cols, direction = _declared([t for _, t in read])
-    ci = [f"{m}_ci" for m in CI_METRICS]
-    cols = ID + metric_cols + ["tokens"] + COMPUTE + ci + TAIL
-    df = pd.DataFrame([row for row, _ in read], columns=list(dict.fromkeys(cols)))
+def collect(results_dir: Path) -> tuple[pd.DataFrame, dict, dict, list]:
+    """Per-run rows, task specs, run details and the broken folders that were skipped."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ConfigError(f"results folder '{results_dir}' does not exist")
+    rows, specs, details, broken = [], {}, {}, []
+    for f in sorted((results_dir / "runs").glob("*")):
+        if not f.is_dir() or f.name.startswith(".") or not (f / "status.json").exists():
+            continue  # scratch folders and runs in progress are not results
+        try:
+            row, spec, det = _read(f)
+        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
+            broken.append((str(f), f"{type(e).__name__}: {str(e)[:160]}"))
+            continue
+        rows.append(row)
+        details[row["run_id"]] = det
+        have = specs.get(row["task"])
+        if have is None or spec["version"] > have["version"]:  # the newest task version's declaration
+            specs[row["task"]] = spec
+    df = pd.DataFrame(rows)
     if not df.empty:
-        df["_o"] = df["method"].map(lambda m: BASELINE_ORDER.get(m, 2))
+        df["_o"] = df.apply(lambda r: REFERENCE_ROWS.get(r["method"], 2) if r["reference_row"] else 2, axis=1)
         df = df.sort_values(["task", "_o", "method", "seed"]).drop(columns="_o").reset_index(drop=True)
-    return df, direction
+    return df, specs, details, broken
 
 
-def aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds for every numeric column of each (task, method, model)."""
+def _numeric(df: pd.DataFrame, c: str) -> bool:
+    return pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+
+
+def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
+    """One row per (task, method, model, setting): completed seeds only, with each metric's declared
+    aggregate (mean, or median for p-values), a std, `n_seeds` (completed) and `n_diverged`."""
     if df.empty:
         return df
     keys = ["task", "method", "model", "setting"]
-    numeric = [c for c in df.columns if c not in keys + ["seed"] and pd.api.types.is_numeric_dtype(df[c])]
+    numeric = [c for c in df.columns if c not in keys + ["seed"] and _numeric(df, c)]
     rows = []
     for k, g in df.groupby(keys, sort=False):
+        done = g[g["status"] == "complete"]
         row = dict(zip(keys, k))
         row["seed"] = ",".join(str(s) for s in sorted(g["seed"]))
-        row["n_seeds"] = len(g)
-        row["status"] = ",".join(sorted(set(g["status"])))
+        row["n_seeds"] = len(done)
+        row["n_diverged"] = int((g["status"] == "diverged").sum())
+        statuses = g["status"].value_counts()
+        row["status"] = statuses.index[0] if len(statuses) == 1 else \
+            ", ".join(f"{n} {s}" for s, n in statuses.items())
+        how = {m: s.get("aggregate", "mean") for m, s in specs.get(k[0], {}).get("metrics", {}).items()}
         for c in numeric:
-            vals = g[c].dropna()
-            row[c] = vals.mean() if len(vals) else None
+            vals = done[c].dropna() if len(done) else g[c].dropna()  # a diverged-only setting keeps its cost
+            row[c] = (vals.median() if how.get(c) == "median" else vals.mean()) if len(vals) else None
             row[f"{c}_std"] = vals.std() if len(vals) > 1 else None
         for c in df.columns:
             if c not in row and c not in numeric:
-                row[c] = g[c].iloc[0] if len(g) == 1 else None  # e.g. CI lists of a single run
+                one = done if len(done) else g
+                row[c] = one[c].iloc[0] if len(one) == 1 else None  # e.g. CI lists of a single run
+        row["run_ids"] = list(g["run_id"])
         rows.append(row)
     out = pd.DataFrame(rows)
-    lead = ["task", "method", "model", "seed", "n_seeds", "status"]
+    lead = ["task", "method", "model", "seed", "n_seeds", "n_diverged", "status"]
     return out[lead + [c for c in out.columns if c not in lead]]
 
 
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return ""
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    if isinstance(v, float):
-        return f"{v:.3g}" if (abs(v) < 1e-3 and v != 0) or abs(v) >= 1e4 else f"{v:.3f}"
-    return html.escape(str(v))
+def build(results_dir: Path = Path("results")) -> Report:
+    """Write the two CSV files and the page; return what was built (and what was skipped)."""
+    from harness.page import render
+    runs, specs, details, broken = collect(results_dir)
+    table = aggregate(runs, specs)
+    for folder, why in broken:
+        print(f"[harness] leaderboard: skipped broken run folder {folder} ({why})", file=sys.stderr)
+    report = Report(runs, table, specs, details, broken)
+    results_dir = Path(results_dir)
+    write_text_atomic(results_dir / "leaderboard_runs.csv", runs.to_csv(index=False))
+    write_text_atomic(results_dir / "leaderboard.csv", table.drop(columns=["run_ids"], errors="ignore").to_csv(index=False))
+    write_text_atomic(results_dir / "leaderboard.html", render(report))
+    return report
 
 
-def to_html(agg: pd.DataFrame, direction: dict) -> str:
-    arrow = {"higher": " &uarr;", "lower": " &darr;", "zero": " &rarr;0"}
-    parts = ["<!doctype html><meta charset='utf-8'><title>Unlearning leaderboard</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
-             "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}th{background:#eee}"
-             "td:nth-child(-n+2){text-align:left}tr.baseline{background:#f6f6ff}small{color:#777}</style>",
-             "<h1>Unlearning leaderboard</h1><p>Built from results/runs/. &uarr; higher is better, &darr; lower "
-             "is better, &rarr;0 closer to zero is better. Mean &plusmn; std over seeds; [95% bootstrap "
-             "interval over items] for a single seed. forget_quality is a KS p-value: read it with ks_stat "
-             "and ks_n.</p>"]
-    shown = ["method", "seed"] + [c for c in agg.columns if c in direction or c in ("ks_stat", "ks_n")] + \
-        [c for c in ("unlearn_s", "eval_s", "flops", "peak_mem_mb", "cost_vs_retrain") if c in agg.columns]
-    for task, part in agg.groupby("task", sort=True):
-        cols = [c for c in shown if c in ("method", "seed") or part[c].notna().any()]  # this track's columns
-        parts.append(f"<h2>{html.escape(task)}</h2><table><tr>" +
-                     "".join(f"<th>{c}{arrow.get(direction.get(c), '')}</th>" for c in cols) + "</tr>")
-        for _, r in part.iterrows():
-            cls = " class='baseline'" if r["method"] in BASELINE_ORDER else ""
-            cells = []
-            for c in cols:
-                cell = _fmt(r.get(c))
-                std = r.get(f"{c}_std")
-                if std is not None and not pd.isna(std):
-                    cell += f" &plusmn; {_fmt(std)}"
-                ci = r.get(f"{c}_ci")
-                if isinstance(ci, (list, tuple)):
-                    cell += f" <small>{_fmt(ci)}</small>"
-                cells.append(f"<td>{cell}</td>")
-            parts.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
-    return "\n".join(parts) + "\n"
-
-
-def build(results_dir: Path = Path("results")) -> pd.DataFrame:
-    runs, direction = collect(results_dir)
-    agg = aggregate(runs)
-    write_text_atomic(Path(results_dir) / "leaderboard_runs.csv", runs.to_csv(index=False))
-    write_text_atomic(Path(results_dir) / "leaderboard.csv", agg.to_csv(index=False))
-    write_text_atomic(Path(results_dir) / "leaderboard.html", to_html(agg, direction))
-    return agg
+__all__ = ["build", "collect", "aggregate", "Report", "CI_METRICS"]
