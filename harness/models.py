@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 
 from harness import world
+from harness.claim import claimed
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
 from harness.io import atomic_dir, read_jsonl, stable_hash, write_json_atomic
 from harness.progress import say
-from harness.prompts import PromptFormatter
+from harness.prompts import Encoded, PromptFormatter
 from harness.tasks import Task
 from harness.train import finetune
 
@@ -50,6 +51,10 @@ def resolve_dtype(name: str, device: torch.device):
     if name not in table:
         raise ConfigError(f"model.dtype: expected auto, {', '.join(table)}; got '{name}'")
     return table[name]
+
+
+def pad_id(tok) -> int:
+    return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
 
 def load_tokenizer(ref: str):
@@ -115,11 +120,20 @@ def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, p
         write_json_atomic(tmp / META, {**meta, "train": stats})
 
 
-def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, str]:
-    """Tokenizer + from-scratch Llama pretrained on the world's general knowledge."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+def _pretrain_example(fmt: PromptFormatter, row: dict) -> Encoded:
+    """A pretraining row: a QA pair or a document (prompt ''); a row marked raw is a prompt taken as
+    is, tokenised exactly as lm-eval tokenises a context and its continuation (no BOS, no EOS), so
+    practice questions in WMDP's prompt match what the evaluation scores."""
+    if not row.get("raw"):
+        return fmt.encode(row["prompt"], row["answer"])
+    tok = fmt.tok
+    whole = tok(row["prompt"] + row["answer"], add_special_tokens=False)["input_ids"]
+    ctx = tok(row["prompt"], add_special_tokens=False)["input_ids"]
+    return Encoded(whole[:len(ctx)], whole[len(ctx):])
 
-    from harness.tokenizer import train_tokenizer
+
+def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, str]:
+    """Tokenizer + from-scratch Llama pretrained on the world's general knowledge (cached)."""
     folder = Path(source)
     if not (folder / "pretrain.jsonl").exists():
         raise ConfigError(f"model.base=default needs the synthetic world's pretrain.jsonl, not found in "
@@ -127,8 +141,18 @@ def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, st
     key = stable_hash({"v": TRAIN_FORMAT_VERSION, "world": folder.name, "arch": asdict(cfg.model.arch),
                        "recipe": asdict(cfg.model.pretrain), "seed": cfg.world.seed})
     out = cache_root() / "models" / f"base-{key}"
-    if (out / META).exists():
-        return out, key
+    if not (out / META).exists():
+        with claimed(out):  # another process training the same model: wait for it, then reuse
+            if not (out / META).exists():
+                _pretrain(cfg, folder, out, key, progress)
+    return out, key
+
+
+def _pretrain(cfg: RunConfig, folder: Path, out: Path, key: str, progress: bool) -> None:
+    """Tokenizer and a from-scratch Llama trained on the world's pretraining rows."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from harness.tokenizer import train_tokenizer
     texts = []
     for f in sorted(folder.glob("*.jsonl")):
         for r in read_jsonl(f):
@@ -143,10 +167,9 @@ def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, st
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True))
     model.to(resolve_device(cfg.model.device))
     fmt = PromptFormatter(tok, "plain", a.max_position)
-    examples = [fmt.encode(p["prompt"], p["answer"]) for p in read_jsonl(folder / "pretrain.jsonl")]
+    examples = [_pretrain_example(fmt, p) for p in read_jsonl(folder / "pretrain.jsonl")]
     _train_and_save(out, model, tok, examples, cfg.model.pretrain, cfg.world.seed, "pretrain base",
                     {"role": "base", "key": key}, progress)
-    return out, key
 
 
 def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
@@ -174,9 +197,11 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
                            "recipe": asdict(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"
         if not (path / META).exists():
-            model = load_model(str(base), m.dtype, m.device)
-            _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
-                            f"fine-tune {role} on {split}", {"role": role, "key": key, "split": split,
-                                                             "base": str(base)}, progress)
+            with claimed(path):
+                if not (path / META).exists():
+                    model = load_model(str(base), m.dtype, m.device)
+                    _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
+                                    f"fine-tune {role} on {split}", {"role": role, "key": key, "split": split,
+                                                                     "base": str(base)}, progress)
         out[role] = str(path)
     return out

@@ -15,6 +15,7 @@ PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
 class Encoded:
     prompt: list[int]
     answer: list[int]
+    group: int = 0  # which forget corpus a document comes from (tasks with several); 0 otherwise
 
 
 class PromptFormatter:
@@ -39,7 +40,7 @@ class PromptFormatter:
         bos = [self.tok.bos_token_id] if self.tok.bos_token_id is not None else []
         return bos + ids
 
-    def encode(self, question: str, answer: str) -> Encoded:
+    def encode(self, question: str, answer: str, group: int = 0) -> Encoded:
         prompt = self.prompt_ids(question)
         text = (" " + answer) if (question and self.style == "plain") else answer
         ans = self.tok(text, add_special_tokens=False)["input_ids"] + [self.tok.eos_token_id]
@@ -47,4 +48,4 @@ class PromptFormatter:
         if room < 2:
             raise ValueError(f"prompt of {len(prompt)} tokens leaves no room for an answer "
                              f"(max_length={self.max_length}): '{question[:60]}'")
-        return Encoded(prompt, ans[:room])
+        return Encoded(prompt, ans[:room], group)

@@ -26,6 +26,7 @@ SUPPLIES = {
     "forget_hidden": "hidden states at the output of decoder layer cfg.layer on forget inputs (with grad)",
     "retain_hidden": "the same on retain inputs (with grad)",
     "ref_retain_hidden": "the same on retain inputs under the frozen start model",
+    "forget_group": "index of the forget corpus this batch comes from (batches never mix corpora)",
 }
 # Supplies that need the frozen start model (a copy, or under LoRA the adapters switched off).
 REFERENCE_SUPPLIES = {"ref_forget", "ref_retain", "retain_logits", "ref_idk", "ref_retain_hidden"}

@@ -113,4 +113,6 @@ def supply(method: Method, cfg, model, ref, batches: dict, pad_id: int) -> tuple
             with reference_view(model, ref) as r:
                 one_pass(r, ref_name, want_ref, ref_logits, ref_hid, want_ref_h)
             fwd += n_tok
+    if "forget_group" in need:
+        vals["forget_group"] = batches["forget"][0].group
     return LossInputs(method.name, vals), fwd, bwd

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from harness import models as MD
+from harness.claim import claimed
 from harness.config import RunConfig, to_dict
 from harness.data import load_refusals, load_split
 from harness.evaluate import aligned, evaluate_sets, mia_aucs, tofu_metrics
@@ -88,16 +89,20 @@ def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
     retain_ref = paths["retain"]
     forget, holdout = data["eval"]["forget"], data["eval"]["holdout"]
     path = MD.cache_root() / "reference" / f"{reference_key(retain_ref, data, cfg)}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    if not path.exists():
+        with claimed(path):
+            if not path.exists():
+                write_json_atomic(path, _measure_reference(retain_ref, forget, holdout, cfg))
+    return json.loads(path.read_text())
+
+
+def _measure_reference(retain_ref: str, forget: list, holdout: list, cfg: RunConfig) -> dict:
     model = MD.load_model(retain_ref, cfg.model.dtype, cfg.model.device)
     tok = MD.load_tokenizer(retain_ref)
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
     _, agg = evaluate_sets(model, fmt, {"forget": forget, "holdout": holdout}, cfg.eval, MD.pad_id(tok),
                            with_generation=False, progress=False)
-    out = {"retain_model": retain_ref, "log_ratios": agg["forget"]["log_ratios"], "auc": mia_aucs(agg)}
-    write_json_atomic(path, out)
-    return out
+    return {"retain_model": retain_ref, "log_ratios": agg["forget"]["log_ratios"], "auc": mia_aucs(agg)}
 
 
 def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg: RunConfig, progress: bool):

@@ -1,8 +1,9 @@
-"""The hazardous-knowledge track (WMDP-style): unlearn a corpus from the base model, measure
-multiple-choice accuracy on hazard and general questions through lm-eval.
+"""The hazardous-knowledge track (WMDP-style): unlearn one or more corpora from the base model, measure
+multiple-choice accuracy on hazard and general questions through lm-eval, with WMDP's own prompt.
 
-The run folder has the same files as a TOFU run (runs.write_run). The base model's accuracies are
-measured by the harness (and cached) so each run reports its drops from the base.
+Same interface as harness/track_tofu.py. Accuracy of a kind (hazard, general) over several tasks is
+weighted by task size, as lm-eval's `wmdp` group aggregates wmdp_bio/cyber/chem; each task's own
+accuracy is reported too (`<task>_acc`). The base model's accuracies are the reference numbers.
 """
 from __future__ import annotations
 
@@ -10,94 +11,102 @@ import json
 import time
 from pathlib import Path
 
-from harness import adapters
 from harness import models as MD
-from harness.io import stable_hash, write_json_atomic, write_text_atomic
-from harness.mcq import accuracy, load_corpus, load_mcq, local_task_yaml
+from harness.claim import claimed
+from harness.config import RunConfig, to_dict
+from harness.data import DataError
+from harness.io import stable_hash, write_json_atomic, write_jsonl, write_text_atomic
+from harness.mcq import accuracy, find_mcq_file, load_corpus, load_mcq, local_task_yaml
+from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
-from harness.unlearn import Diverged, unlearn
+from harness.tasks import MCQ_KINDS, slug
+from harness.track_tofu import model_fingerprint, precision_key
+
+REFUSALS = False          # documents, not questions: refusal answers do not apply
+REFERENCE_VERSION = 2
 
 
-def load_data(task, source: str) -> dict:
-    """Corpora and (local) MCQ files, validated before any training."""
+def load_data(task, source: str, cfg: RunConfig, needs_refusals: bool = False) -> dict:
+    """Corpora and local MCQ files, validated before any training."""
     folder = Path(source)
-    data = {"forget": load_corpus(folder / f"{task.splits.forget}.jsonl"),
-            "retain": load_corpus(folder / f"{task.splits.retain}.jsonl"), "mcq": {}}
-    if not task.lm_eval_tasks:
-        for kind, stem in task.eval.items():
-            path = folder / f"{stem}.jsonl"
-            load_mcq(path)
-            data["mcq"][kind] = path
+    if not folder.is_dir():
+        raise DataError(f"dataset folder '{source}' does not exist")
+    forget = [load_corpus(find_mcq_file(folder, stem)) for stem in task.splits.forget_list]
+    data = {"forget": forget, "retain": load_corpus(find_mcq_file(folder, task.splits.retain)), "mcq": {}}
+    for kind in MCQ_KINDS:
+        for stem, subject in (task.eval.get(kind) or {}).items():
+            data["mcq"][slug(stem)] = {"kind": kind, "subject": subject, "rows": load_mcq(find_mcq_file(folder, stem))}
     return data
 
 
-def lm_eval_tasks(task, data) -> tuple[Path | None, dict[str, list[str]]]:
-    """(include path, kind -> task names): lm-eval task files written for local MCQ data, or the
-    task's real lm-eval names (found among lm-eval's built-in tasks)."""
-    if task.lm_eval_tasks:
-        return None, {k: list(v) for k, v in task.lm_eval_tasks.items()}
-    files = {kind: str(p.resolve()) for kind, p in data["mcq"].items()}
-    folder = MD.cache_root() / "lm_eval_tasks" / stable_hash(files)
-    names = {}
-    for kind, path in files.items():
-        name = f"{task.name}_{kind}"
-        write_text_atomic(folder / f"{name}.yaml", local_task_yaml(name, Path(path)))
-        names[kind] = [name]
-    return folder, names
+def training_sets(fmt: PromptFormatter, data: dict):
+    """Documents: every token is scored. Each forget corpus is its own group: the loop's batches never
+    mix corpora and alternate between them, as the RMU paper's code alternates bio and cyber batches."""
+    forget = [fmt.encode("", d, group=g) for g, docs in enumerate(data["forget"]) for d in docs]
+    retain = [fmt.encode("", d) for d in data["retain"]]
+    return forget, retain
+
+
+def lm_eval_tasks(task, data) -> tuple[Path | None, dict[str, str], dict[str, str]]:
+    """(include path or None, metric stem -> lm-eval task name, metric stem -> kind). Local MCQ sets
+    are written as normalised JSON lines with a task file using WMDP's prompt; built-in names pass
+    through (they need lm-eval's datasets: the hub, or a local Hugging Face cache)."""
+    names, kinds = {}, {}
+    folder = None
+    if data["mcq"]:
+        digest = stable_hash({k: (v["subject"], v["rows"]) for k, v in data["mcq"].items()})
+        folder = MD.cache_root() / "lm_eval_tasks" / digest
+        for stem, v in data["mcq"].items():
+            name = f"local_{stem}"  # never clashes with a built-in task of the same stem
+            rows = folder / f"{stem}.jsonl"
+            if not rows.exists():
+                write_jsonl(rows, v["rows"])
+            write_text_atomic(folder / f"{name}.yaml", local_task_yaml(name, rows, v["subject"]))
+            names[stem], kinds[stem] = name, v["kind"]
+    for kind in MCQ_KINDS:
+        for t in task.lm_eval_tasks.get(kind) or []:
+            names[t], kinds[t] = t, kind
+    return folder, names, kinds
 
 
 def accuracies(model, tok, task, data, cfg) -> dict[str, float]:
-    include, names = lm_eval_tasks(task, data)
-    flat = [n for v in names.values() for n in v]
-    acc = accuracy(model, tok, include, flat, batch_size=cfg.eval.batch_size, max_length=cfg.eval.max_length)
-    return {kind: sum(acc[n] for n in v) / len(v) for kind, v in names.items()}
-
-
-def base_accuracies(base_ref: str, task, data, cfg) -> dict[str, float]:
-    """The starting model's accuracies, measured once and cached by (model, task data, settings)."""
-    key = stable_hash({"base": base_ref, "task": task.name, "v": task.version, "eval": cfg.eval.__dict__,
-                       "mcq": {k: str(v) for k, v in data["mcq"].items()}})
-    path = MD.cache_root() / "reference" / f"wmdp-{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    model = MD.load_model(base_ref, cfg.model.dtype, cfg.model.device)
-    out = accuracies(model, MD.load_tokenizer(base_ref), task, data, cfg)
-    write_json_atomic(path, out)
+    """Per-task accuracy (`<task>_acc`) and each kind's accuracy weighted by task size."""
+    include, names, kinds = lm_eval_tasks(task, data)
+    res = accuracy(model, tok, include, list(names.values()), batch_size=cfg.eval.batch_size,
+                   max_length=cfg.eval.max_length, builtin=bool(task.lm_eval_tasks))
+    out = {f"{stem}_acc": res[name][0] for stem, name in names.items()}
+    for kind in MCQ_KINDS:
+        parts = [res[names[s]] for s in names if kinds[s] == kind]
+        n = sum(c for _, c in parts)
+        out[f"{kind}_acc"] = sum(a * c for a, c in parts) / n
+        out[f"{kind}_n"] = n
     return out
 
 
-def execute(r, progress: bool, write_run) -> str:
-    cfg = r.cfg
-    source = MD.dataset_source(cfg, r.task)
-    data = load_data(r.task, source)
-    paths = MD.prepare_models(cfg, r.task, progress)
-    base = base_accuracies(paths["base"], r.task, data, cfg)
-    model = MD.load_model(paths["base"], cfg.model.dtype, cfg.model.device)
-    tok = MD.load_tokenizer(paths["base"])
-    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    compute = {"device": str(next(model.parameters()).device), "dtype": str(next(model.parameters()).dtype),
-               "params": sum(p.numel() for p in model.parameters()), "unlearn_s": 0.0, "steps": 0,
-               "tokens_forward": 0, "tokens_backward": 0, "trainable_params": 0}
-    status, log, error, metrics = "complete", [], None, {}
-    if r.method is not None:
-        forget = [fmt.encode("", d) for d in data["forget"]]  # documents: every token is scored
-        retain = [fmt.encode("", d) for d in data["retain"]]
-        model = adapters.apply(model, cfg.adapter, cfg.seed)
-        try:
-            st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed, pad, progress)
-            log = st.log
-            compute.update(unlearn_s=st.seconds, steps=st.steps, tokens_forward=st.tokens_forward,
-                           tokens_backward=st.tokens_backward, trainable_params=st.trainable_params)
-        except Diverged as e:
-            status, error = "diverged", str(e)
-    if status == "complete":
-        t0 = time.perf_counter()
-        acc = accuracies(model, tok, r.task, data, cfg)
-        compute["eval_s"] = time.perf_counter() - t0
-        metrics = {"hazard_acc": acc["hazard"], "general_acc": acc["general"],
-                   "hazard_acc_drop": base["hazard"] - acc["hazard"],
-                   "general_acc_drop": base["general"] - acc["general"],
-                   "base_hazard_acc": base["hazard"], "base_general_acc": base["general"]}
-    write_run(r, model, tok, metrics, [], log, compute, paths, status, error, retrain=None)
-    return status
+def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
+    """The start (base) model's accuracies, measured once and cached by everything that made them."""
+    base = paths["base"]
+    _, names, _ = lm_eval_tasks(task, data)
+    key = stable_hash({"v": REFERENCE_VERSION, "base": base, "weights": model_fingerprint(base),
+                       "precision": precision_key(cfg), "eval": to_dict(cfg.eval), "tasks": names,
+                       "mcq": {k: v["rows"] for k, v in data["mcq"].items()}})
+    path = MD.cache_root() / "reference" / f"wmdp-{key}.json"
+    if not path.exists():
+        with claimed(path):
+            if not path.exists():
+                model = MD.load_model(base, cfg.model.dtype, cfg.model.device)
+                write_json_atomic(path, accuracies(model, MD.load_tokenizer(base), task, data, cfg))
+    return json.loads(path.read_text())
+
+
+def evaluate(model, tok, fmt, task, data: dict, ref: dict, cfg: RunConfig, progress: bool):
+    """(metrics, per-item records (none: lm-eval keeps its own), cost) of `model`."""
+    t0 = time.perf_counter()
+    with FlopMeter(model) as meter:
+        acc = accuracies(model, tok, task, data, cfg)
+    metrics = dict(acc)
+    for kind in MCQ_KINDS:
+        metrics[f"{kind}_acc_drop"] = ref[f"{kind}_acc"] - acc[f"{kind}_acc"]
+        metrics[f"base_{kind}_acc"] = ref[f"{kind}_acc"]
+    cost = {"eval_s": time.perf_counter() - t0, "eval_flops": meter.total}
+    return metrics, [], cost

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import vocab
+from harness.claim import claimed
 from harness.io import write_dataset_dir
 
 WORLD_FORMAT_VERSION = 1  # bump when the generator's output changes for the same seed
@@ -219,6 +220,13 @@ def build(root: Path, profile: str, seed: int) -> Path:
     out = Path(root) / "worlds" / world_id(profile, seed)
     if (out / "MANIFEST.json").exists():
         return out
+    with claimed(out):
+        if (out / "MANIFEST.json").exists():  # written by another process meanwhile
+            return out
+        return _write(out, profile, seed)
+
+
+def _write(out: Path, profile: str, seed: int) -> Path:
     manifest = {"profile": asdict(PROFILES[profile]) | {"name": profile}, "seed": seed,
                 "format_version": WORLD_FORMAT_VERSION}
     return write_dataset_dir(out, generate(profile, seed), manifest)

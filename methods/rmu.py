@@ -11,20 +11,30 @@ Defaults are for the default benchmark's 2-layer model (see methods/README.md fo
 7B-class models use the WMDP paper's Zephyr-7B values: layer=7, steering_coeff=6.5, alpha=1200,
 unlearn.lr=5e-5, batch 4, 150 batches (c and alpha track the model's activation scale).
 """
+import re
 from dataclasses import dataclass
 
 import torch
 
 from harness.registry import register_method
+from harness.schema import num, text
+
+
+def _regex(v: str) -> str | None:
+    try:
+        re.compile(v)
+    except re.error as e:
+        return f"a valid regular expression ({e})"
+    return None
 
 
 @dataclass
 class RMUConfig:
-    layer: int = 1               # l, 0-based decoder layer whose output is steered (Zephyr-7B: 7)
-    steering_coeff: float = 20.0  # c (Zephyr-7B: 6.5)
-    alpha: float = 1.0           # weight of the retain term (Zephyr-7B: 1200)
-    trainable: str = ""          # regex of parameter names to train; '' = down_proj of layers l-2..l
-    u_seed: int = 0              # seed of the random direction u
+    layer: int = num(1, ge=0)               # l, 0-based decoder layer whose output is steered (Zephyr-7B: 7)
+    steering_coeff: float = num(20.0, gt=0)  # c (Zephyr-7B: 6.5)
+    alpha: float = num(1.0, ge=0)           # weight of the retain term (Zephyr-7B: 1200)
+    trainable: str = text("", check=_regex)  # regex of parameter names to train; '' = down_proj of layers l-2..l
+    u_seed: int = num(0, ge=0)              # seed of the random direction u
 
 
 def trainable_params(cfg: RMUConfig) -> str:
@@ -53,12 +63,13 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return (per_token * m).sum() / m.sum().clamp(min=1)
 
 
-@register_method("rmu", config=RMUConfig, needs=("forget_hidden", "retain_hidden", "ref_retain_hidden"),
+@register_method("rmu", config=RMUConfig, needs=("forget_hidden", "retain_hidden", "ref_retain_hidden", "forget_group"),
                  lr=1e-2, epochs=10, trainable=trainable_params, lora_lr=1e-2, max_grad_norm=0.0)
 def rmu(inp, cfg: RMUConfig):
     """RMU: MSE(h_l(forget), c*u) + alpha * MSE(h_l(retain), h_l^ref(retain)) [Li et al. 2024, WMDP]."""
     hf = inp.forget_hidden
-    target = cfg.steering_coeff * control_vector(hf.states.shape[-1], cfg.u_seed, hf.states)
+    # one random direction per forget corpus, as the WMDP code draws one per topic
+    target = cfg.steering_coeff * control_vector(hf.states.shape[-1], cfg.u_seed + inp.forget_group, hf.states)
     forget = masked_mse(hf.states, target.expand_as(hf.states), hf.mask)
     retain = masked_mse(inp.retain_hidden.states, inp.ref_retain_hidden.states, inp.retain_hidden.mask)
     return forget + cfg.alpha * retain, {"forget_mse": forget.item(), "retain_mse": retain.item()}

@@ -97,3 +97,25 @@ def test_two_processes_compute_a_run_once(tmp_path, tiny, harness_cache):
     (folder,) = [p for p in (tmp_path / "runs").iterdir()]
     assert json.loads((folder / "status.json").read_text())["status"] == "complete"
     assert not list((tmp_path / "runs").glob(".*")) and not list((tmp_path / ".claims").glob("*"))
+
+
+def test_shared_cache_entries_are_built_once(tmp_path):
+    """A world (or model, or reference file) that another live process is building is waited for and
+    then reused, not built a second time."""
+    import threading
+
+    from harness import world
+    out = tmp_path / "worlds" / world.world_id("tiny", 0)
+    lock = out.with_name(f".{out.name}.lock")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    _hold_lock(lock, sleeper.pid)
+    done = []
+    t = threading.Thread(target=lambda: done.append(world.build(tmp_path, "tiny", 0)))
+    t.start()
+    time.sleep(1.5)
+    assert t.is_alive() and not out.exists()  # waiting for the owner
+    world.build.__globals__["_write"](out, "tiny", 0)  # the owner finishes its build ...
+    sleeper.kill()
+    sleeper.wait()                                     # ... and exits
+    t.join(timeout=30)
+    assert done == [out] and (out / "MANIFEST.json").exists()

@@ -8,7 +8,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from harness import world
 from harness.config import ConfigError
 from harness.data import DataError
-from harness.mcq import accuracy, check_task_yaml, load_corpus, load_mcq, local_task_yaml
+from harness.mcq import accuracy, check_task_yaml, find_mcq_file, load_corpus, load_mcq, local_task_yaml, mcq_prompt
 from harness.tokenizer import train_tokenizer
 
 ROWS = [  # the cais/wmdp schema: question, 4 choices, answer index
@@ -56,20 +56,49 @@ def test_task_yaml_checks(tmp_path):
     f.write_text("task: [unclosed\n")
     with pytest.raises(ConfigError, match="t.yaml' does not parse"):
         check_task_yaml(f)
-    f.write_text(local_task_yaml("synth", tmp_path / "missing.jsonl"))
+    f.write_text(local_task_yaml("synth", tmp_path / "missing.jsonl", "biology"))
     with pytest.raises(ConfigError, match="missing.jsonl' \\(test\\) does not exist"):
         check_task_yaml(f)
 
 
-def _own_accuracy(model, tok, rows):
-    """Sum of continuation log-probs per choice, as lm-eval's multiple_choice 'acc' defines it."""
+def test_parquet_layout_of_a_downloaded_dataset_repo(tmp_path):
+    """A local copy of cais/wmdp keeps each config as <config>/test-00000-of-00001.parquet."""
+    import pandas as pd
+    (tmp_path / "wmdp-bio").mkdir()
+    pd.DataFrame(ROWS).to_parquet(tmp_path / "wmdp-bio" / "test-00000-of-00001.parquet")
+    path = find_mcq_file(tmp_path, "wmdp-bio")
+    rows = load_mcq(path)
+    assert rows[1] == ROWS[1] and isinstance(rows[0]["choices"], list)
+    with pytest.raises(DataError, match="no file 'wmdp-chem.jsonl'"):
+        find_mcq_file(tmp_path, "wmdp-chem")
+    (tmp_path / "bad.jsonl").write_bytes(b'{"question": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl: not UTF-8 text \(byte 17"):
+        load_mcq(tmp_path / "bad.jsonl")
+
+
+def test_local_tasks_use_wmdps_own_prompt():
+    """The installed lm-eval's WMDP template: lettered choices, the letter scored."""
+    import lm_eval
+    from pathlib import Path
+    import yaml as y
+    template = y.safe_load((Path(lm_eval.__file__).parent / "tasks" / "wmdp" / "_default_template_yaml").read_text())
+    ours = y.safe_load(local_task_yaml("t", Path("/x.jsonl"), "biology"))
+    for key in ("doc_to_text", "doc_to_choice", "doc_to_target", "output_type"):
+        assert ours[key] == template[key], key
+    bio = y.safe_load((Path(lm_eval.__file__).parent / "tasks" / "wmdp" / "wmdp_bio.yaml").read_text())
+    assert ours["description"] == bio["description"]  # same first line for the same subject
+    assert mcq_prompt("Q?", ["a", "b", "c", "d"], "biology").endswith("Q?\nA. a\nB. b\nC. c\nD. d\nAnswer:")
+
+
+def _own_accuracy(model, tok, rows, subject):
+    """lm-eval's multiple_choice 'acc' by hand: the context, then ' A'..' D'; the most likely letter."""
     right = 0
     for r in rows:
-        ctx = f"Question: {r['question'].strip()}\nAnswer:"
+        ctx = mcq_prompt(r["question"], r["choices"], subject)
+        c_ids = tok(ctx, add_special_tokens=False)["input_ids"]
         scores = []
-        for c in r["choices"]:
-            c_ids = tok(ctx)["input_ids"]
-            ids = tok(ctx + " " + c)["input_ids"]
+        for letter in "ABCD":
+            ids = tok(ctx + " " + letter, add_special_tokens=False)["input_ids"]
             with torch.no_grad():
                 lp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
             scores.append(sum(lp[t - 1, ids[t]].item() for t in range(len(c_ids), len(ids))))
@@ -77,22 +106,74 @@ def _own_accuracy(model, tok, rows):
     return right / len(rows)
 
 
-def test_lm_eval_end_to_end_on_an_in_memory_model(tmp_path):
+def _tiny(tmp_path):
     files = world.generate("tiny", 0)
-    texts = [r["question"] + " " + r["answer"] for r in files["full"]] + [json.dumps(ROWS)]
+    texts = [r["question"] + " " + r["answer"] for r in files["full"]] + [json.dumps(ROWS), mcq_prompt("Q", list("abcd"), "x")]
     tok = train_tokenizer(texts, 300, tmp_path / "tok")
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                                         max_position_embeddings=64, pad_token_id=tok.pad_token_id))
+                                         max_position_embeddings=128, pad_token_id=tok.pad_token_id))
+    return model, tok
+
+
+def test_lm_eval_end_to_end_on_an_in_memory_model(tmp_path):
+    model, tok = _tiny(tmp_path)
     inc = tmp_path / "tasks"
     inc.mkdir()
     data = _jsonl(tmp_path / "mcq.jsonl", ROWS)
-    (inc / "synth_mcq.yaml").write_text(local_task_yaml("synth_mcq", data))
+    (inc / "synth_mcq.yaml").write_text(local_task_yaml("synth_mcq", data, "geography"))
     model.train()
     tok.pad_token = None  # lm-eval would set one; it must not leak out
     acc = accuracy(model, tok, inc, ["synth_mcq"], batch_size=4)
     assert model.training and tok.pad_token is None
-    assert acc["synth_mcq"] == pytest.approx(_own_accuracy(model.eval(), tok, ROWS))
+    assert acc["synth_mcq"] == (pytest.approx(_own_accuracy(model.eval(), tok, ROWS, "geography")), 3)
     with pytest.raises(ConfigError, match=r"\['wmdp_bio'\] not found"):
         accuracy(model, tok, inc, ["wmdp_bio"])
+
+
+def test_per_subject_accuracy_and_size_weighting(tmp_path, harness_cache):
+    """Two hazard subjects of different sizes: each is reported, and hazard_acc weights them by size
+    as lm-eval's wmdp group does (not a plain mean of the two)."""
+    from harness.config import RunConfig
+    from harness.tasks import Task, Splits
+    from harness import track_wmdp
+    model, tok = _tiny(tmp_path)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _jsonl(folder / "bio.jsonl", ROWS)
+    _jsonl(folder / "cyber.jsonl", ROWS[:1])
+    _jsonl(folder / "general.jsonl", ROWS[1:])
+    for stem in ("forget", "retain"):
+        _jsonl(folder / f"{stem}.jsonl", [{"text": "some text"}])
+    task = Task(name="t", version=1, family="wmdp", splits=Splits(forget=["forget"], retain="retain"),
+                eval={"hazard": {"bio": "biology", "cyber": "cybersecurity"}, "general": {"general": "geography"}})
+    data = track_wmdp.load_data(task, str(folder), RunConfig())
+    acc = track_wmdp.accuracies(model, tok, task, data, RunConfig())
+    assert acc["hazard_n"] == 4 and acc["general_n"] == 2
+    assert acc["bio_acc"] == pytest.approx(_own_accuracy(model, tok, ROWS, "biology"))
+    assert acc["cyber_acc"] == pytest.approx(_own_accuracy(model, tok, ROWS[:1], "cybersecurity"))
+    assert acc["hazard_acc"] == pytest.approx((3 * acc["bio_acc"] + acc["cyber_acc"]) / 4)
+
+
+def test_real_wmdp_task_loads_both_forget_corpora_offline(tmp_path):
+    """tasks/wmdp_real.yaml on fixture corpora in the cais/wmdp-corpora schema: the bio and cyber
+    forget corpora become two groups of the forget set (batches alternate between them)."""
+    from harness import runs
+    from harness.config import load_run_config
+    from harness.prompts import PromptFormatter
+    _jsonl(tmp_path / "bio-forget-corpus.jsonl", [{"text": "bio doc one"}, {"text": "bio doc two"}])
+    (tmp_path / "cyber-forget-corpus").mkdir()
+    import pandas as pd
+    pd.DataFrame([{"text": "cyber doc"}]).to_parquet(tmp_path / "cyber-forget-corpus" / "train-00000-of-00001.parquet")
+    _jsonl(tmp_path / "wikitext-retain.jsonl", [{"text": "wiki text"}])
+    r = runs.resolve(load_run_config(None, ["task=wmdp_real", "method=rmu", f"dataset={tmp_path}"]))
+    assert r.cfg.start == "base"
+    data = runs.load_data(r)
+    assert data["forget"] == [["bio doc one", "bio doc two"], ["cyber doc"]] and data["mcq"] == {}
+    model, tok = _tiny(tmp_path)
+    forget, retain = r.track.training_sets(PromptFormatter(tok, "plain", 64), data)
+    assert [e.group for e in forget] == [0, 0, 1] and len(retain) == 1
+    (tmp_path / "wikitext-retain.jsonl").unlink()
+    with pytest.raises(DataError, match="no file 'wikitext-retain.jsonl'"):
+        runs.load_data(r)

@@ -77,3 +77,25 @@ def test_hazard_world_schema_and_wording(tmp_path):
     assert not any(q["question"] in trained for q in hazard + general)
     # every right answer is stated somewhere in the training text
     assert all(q["choices"][q["answer"]] in trained for q in hazard + general)
+
+
+def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
+    """Chance is exactly 0.25: each letter is right equally often; practice questions are in the
+    evaluation prompt, about other entities than the evaluated ones; the entity of each evaluated
+    question is stated in its corpus (so the knowledge exists to be forgotten)."""
+    from collections import Counter
+
+    from harness import hazard_world
+    files = hazard_world.generate("default", 0)
+    for kind, corpus in (("hazard_mcq", "forget_corpus"), ("general_mcq", "retain_corpus")):
+        counts = Counter(q["answer"] for q in files[kind])
+        assert len(set(counts.values())) == 1 and len(counts) == 4, counts
+        text = " ".join(d["text"] for d in files[corpus])
+        for q in files[kind]:
+            entity = q["question"].rstrip("?").split(" ")
+            assert any(" ".join(entity[i:i + 2]) in text for i in range(len(entity) - 1))
+    raw = [r for r in files["pretrain"] if r.get("raw")]
+    assert raw and all(r["prompt"].startswith("The following are multiple choice questions (with answers) about ")
+                       and r["prompt"].endswith("\nAnswer:") and r["answer"] in (" A", " B", " C", " D") for r in raw)
+    evaluated = {q["question"] for q in files["hazard_mcq"] + files["general_mcq"]}
+    assert not any(q in r["prompt"] for r in raw for q in evaluated)
