@@ -150,10 +150,11 @@ def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
             vals = done[c].dropna() if len(done) else g[c].dropna()  # a diverged-only setting keeps its cost
             row[c] = (vals.median() if how.get(c) == "median" else vals.mean()) if len(vals) else None
             row[f"{c}_std"] = vals.std() if len(vals) > 1 else None
-        for c in df.columns:
+        for c in df.columns:  # a non-numeric column keeps its value where every run agrees on it
             if c not in row and c not in numeric:
-                one = done if len(done) else g
-                row[c] = one[c].iloc[0] if len(one) == 1 else None  # e.g. CI lists of a single run
+                vals = list((done if len(done) else g)[c])
+                same = len({json.dumps(v, sort_keys=True, default=str) for v in vals}) == 1
+                row[c] = vals[0] if same and not (c.endswith("_ci") and len(vals) > 1) else None
         row["run_ids"] = list(g["run_id"])
         rows.append(row)
     out = pd.DataFrame(rows)

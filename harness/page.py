@@ -24,7 +24,7 @@ from harness.stats import CI_METRICS
 
 FAMILY_TITLES = {"tofu": "Fictitious authors (TOFU-style): forget whole authors, keep the rest",
                  "wmdp": "Hazardous knowledge (WMDP-style): forget a domain, keep general knowledge"}
-INTEGER = {"ks_n", "n_seeds", "n_diverged", "steps", "tokens_forward", "tokens_backward", "trainable_params",
+INTEGER = {"ks_n", "n_seeds", "epochs", "n_diverged", "steps", "tokens_forward", "tokens_backward", "trainable_params",
            "forget_n", "retain_n", "hazard_n", "general_n"}
 HEADLINE_COMPUTE = ["cost_vs_retrain"]
 OTHER_COMPUTE = ["unlearn_s", "eval_s", "steps", "trainable_params", "unlearn_flops", "flops", "peak_mem_mb",
@@ -77,6 +77,8 @@ def _columns(spec: dict, table: pd.DataFrame) -> list[dict]:
     if not any(c["kind"] == "compute" for c in cols):  # no retraining baseline (hazard track): raw FLOPs
         add("unlearn_flops", "compute", {"direction": "lower"}, True)
     add("n_seeds", "info", {"description": "seeds that completed (the aggregate is over these)"}, True)
+    add("lr", "info", {"description": "unlearning learning rate (method arguments: click the method)"})
+    add("epochs", "info", {"description": "passes over the forget set"})
     for c in OTHER_COMPUTE:
         add(c, "compute")
     return cols

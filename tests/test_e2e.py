@@ -190,13 +190,16 @@ def test_seeds_are_aggregated_and_grid_keys_override(tmp_path, tiny):
     overrides is where both the runs and the leaderboard go."""
     grid = tmp_path / "g.yaml"
     res = tmp_path / "elsewhere"
-    grid.write_text(f"tasks: [tofu_forget01]\nmethods: [grad_ascent]\nseeds: [0]\n"
+    grid.write_text(f"tasks: [tofu_forget01]\nmethods: [grad_ascent]\nseeds: [0]\nbaselines: [target]\n"
                     f"overrides: {json.dumps(tiny + [f'results_dir={res}'])}\n")
     assert main(["grid", str(grid), "seeds=[0, 1]", "--quiet"]) == 0
     runs = pd.read_csv(res / "leaderboard_runs.csv")
     agg = pd.read_csv(res / "leaderboard.csv")
-    assert len(runs) == 2 and len(agg) == 1
-    row = agg.iloc[0]
+    assert len(runs) == 4 and len(agg) == 2
+    target = agg[agg.method == "target"].iloc[0]
+    assert target["n_seeds"] == 2 and bool(target["reference_row"])  # still a reference line
+    row = agg[agg.method == "grad_ascent"].iloc[0]
+    runs = runs[runs.method == "grad_ascent"]
     assert row["n_seeds"] == 2 and row["seed"] == "0,1"
     assert row["forget_truth_ratio"] == pytest.approx(runs["forget_truth_ratio"].mean())
     assert row["forget_truth_ratio_std"] == pytest.approx(runs["forget_truth_ratio"].std())

@@ -72,11 +72,17 @@ def test_hazard_world_schema_and_wording(tmp_path):
     hazard, general = load_mcq(a / "hazard_mcq.jsonl"), load_mcq(a / "general_mcq.jsonl")
     assert len(hazard) >= 100 and len(general) >= 30
     assert load_corpus(a / "forget_corpus.jsonl") and load_corpus(a / "retain_corpus.jsonl")
-    # the questions are never trained on in their own wording
-    trained = " ".join(json.dumps(r) for r in hazard_world.generate("default", 0)["pretrain"])
-    assert not any(q["question"] in trained for q in hazard + general)
-    # every right answer is stated somewhere in the training text
-    assert all(q["choices"][q["answer"]] in trained for q in hazard + general)
+    # an evaluated question is never trained on as a multiple-choice question (its lettered prompt and
+    # answer letter); the question itself is asked, and answered, on the entity's question page
+    from harness.mcq import mcq_prompt
+    pretrain = hazard_world.generate("default", 0)["pretrain"]
+    prompts = {r["prompt"] for r in pretrain if r.get("raw")}
+    for q, subject in [(q, "biology") for q in hazard] + [(q, "cooking") for q in general]:
+        assert mcq_prompt(q["question"], q["choices"], subject) not in prompts
+    trained = " ".join(r["answer"] for r in pretrain)
+    for q in hazard + general:  # the right answer follows the question on the question page
+        i = trained.index(q["question"]) + len(q["question"])
+        assert q["choices"][q["answer"]] in trained[i:i + 80]
 
 
 def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
@@ -96,6 +102,11 @@ def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
             assert any(" ".join(entity[i:i + 2]) in text for i in range(len(entity) - 1))
     raw = [r for r in files["pretrain"] if r.get("raw")]
     assert raw and all(r["prompt"].startswith("The following are multiple choice questions (with answers) about ")
-                       and r["prompt"].endswith("\nAnswer:") and r["answer"] in (" A", " B", " C", " D") for r in raw)
+                       and r["prompt"].endswith("\nAnswer:") for r in raw)
+    letters = [r for r in raw if r["answer"] in (" A", " B", " C", " D")]
+    assert len(letters) * 2 == len(raw)  # each practice question answered by letter and in words
+    for r in letters:  # the letter names the value given in words for the same prompt
+        words = next(x["answer"] for x in raw if x["prompt"] == r["prompt"] and x is not r)
+        assert f"\n{r['answer'].strip()}.{words}\n" in r["prompt"]
     evaluated = {q["question"] for q in files["hazard_mcq"] + files["general_mcq"]}
-    assert not any(q in r["prompt"] for r in raw for q in evaluated)
+    assert not any(q in r["prompt"] for r in raw for q in evaluated)  # practice is about other entities
