@@ -1,6 +1,7 @@
 """Every TOFU formula against values computed by hand."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -175,3 +176,45 @@ def test_bootstrap_intervals_are_reproducible_and_cover_the_estimate():
     assert bootstrap(recs, ref, 0, seed=0) == {}
     with pytest.raises(ValueError, match="aligned"):
         bootstrap(recs, ref[:-1], 10, seed=0)
+
+
+def test_ks_statistic_equals_scipys_including_ties():
+    rng = np.random.default_rng(0)
+    for n, m in [(10, 10), (40, 40), (7, 13)]:
+        for _ in range(50):
+            a = np.round(rng.normal(size=n), 1)  # rounding makes ties within and across samples
+            b = np.round(rng.normal(0.3, 1.2, size=m), 1)
+            assert M.ks_statistic(a, b) == M.forget_quality(list(a), list(b))["ks_stat"]
+    assert M.ks_statistic([0.0, 1.0], [2.0, 3.0]) == 1.0  # disjoint samples: hand value
+    assert M.ks_statistic([0.0, 2.0], [1.0, 3.0]) == 0.5
+
+
+def test_bootstrap_equals_the_metric_functions_on_each_resample():
+    """The fast resampling loop gives exactly what the metric functions give on each drawn sample."""
+    from harness.stats import bootstrap
+    rng = np.random.default_rng(1)
+    recs = [{"set": kind, "prob": float(rng.uniform(0.05, 1)), "rouge": float(rng.uniform()),
+             "log_truth_ratio": float(rng.normal())}
+            for kind, n in [("forget", 9), ("retain", 11), ("real_authors", 5), ("world_facts", 6)] for _ in range(n)]
+    ref = list(rng.normal(0.5, 1, size=9))
+    got = bootstrap(recs, ref, 50, seed=3)
+    by = {k: [r for r in recs if r["set"] == k] for k in ("forget", "retain", "real_authors", "world_facts")}
+    draw = np.random.default_rng(3)
+    want = {k: [] for k in got}
+    for _ in range(50):
+        flat = {}
+        for k, rs in by.items():
+            idx = draw.integers(0, len(rs), len(rs))
+            logs = [rs[i]["log_truth_ratio"] for i in idx]
+            flat[f"{k}_prob"] = np.mean([rs[i]["prob"] for i in idx])
+            flat[f"{k}_rouge"] = np.mean([rs[i]["rouge"] for i in idx])
+            flat[f"{k}_truth_ratio"] = (M.forget_truth_ratio_stat if k == "forget" else M.utility_truth_ratio_stat)(logs)
+        fidx = draw.integers(0, 9, 9)
+        logs = [by["forget"][i]["log_truth_ratio"] for i in fidx]
+        want["model_utility"].append(M.model_utility(flat))
+        want["ks_stat"].append(M.forget_quality(logs, [ref[i] for i in fidx])["ks_stat"])
+        want["forget_truth_ratio"].append(M.forget_truth_ratio_stat(logs))
+        want["forget_rouge"].append(np.mean([by["forget"][i]["rouge"] for i in fidx]))
+        want["forget_prob"].append(np.mean([by["forget"][i]["prob"] for i in fidx]))
+    for m, v in want.items():
+        assert got[m] == [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))], m
