@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from harness import metrics as M  # noqa: E402
-from harness import models as MD  # noqa: E402
-from harness import runs  # noqa: E402
-from harness.config import load_run_config  # noqa: E402
-from harness.evaluate import MIA_SETS, _variants, evaluate_sets, generate, score  # noqa: E402
-from harness.prompts import PromptFormatter  # noqa: E402
+from harness import metrics as M
+from harness import models as MD
+from harness import runs
+from harness.config import load_run_config
+from harness.evaluate import MIA_SETS, _variants, evaluate_sets, generate, score
+from harness.prompts import PromptFormatter
 
 
 def naive(model, fmt, sets, cfg, pad):

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import runs  # noqa: E402
-from harness.config import load_run_config  # noqa: E402
-from harness.registry import load_methods  # noqa: E402
+from harness import runs
+from harness.config import load_run_config
+from harness.registry import load_methods
 
 LRS = {"none": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "lora": [3e-4, 1e-3, 2e-3, 3e-3, 1e-2]}
 EXTRA = {  # method-specific candidates, crossed with the learning rates

@@ -1,7 +1,5 @@
 """Shared fixtures: a private cache, offline hub access, and the tiny configuration every test uses."""
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -10,7 +8,6 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # datasets/lm-eval caches go to a throw-away folder, not the home folder
 os.environ.setdefault("HF_HOME", __import__("tempfile").mkdtemp(prefix="hf-home-"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # A world of 10 authors x 4 QA and a 1-layer, 64-wide Llama: a full pipeline in seconds.
 TINY = ["world.profile=tiny", "model.arch.hidden_size=64", "model.arch.num_layers=1",
