@@ -188,7 +188,8 @@ def cmd_leaderboard(ns) -> int:
 
 def cmd_list(ns) -> int:
     from harness.registry import SUPPLIES, load_methods
-    from harness.tasks import KNOWN_METRICS, get_task, list_tasks
+    from harness.tasks import get_task, list_tasks
+    from harness.tracks import load_tracks
     print("methods:")
     for name, m in sorted(load_methods().items()):
         lora = f" lora_lr={m.lora_lr:g}" if m.lora_lr else ""
@@ -199,8 +200,10 @@ def cmd_list(ns) -> int:
     print("tasks:")
     for t in list_tasks():
         task = get_task(t)
-        print(f"  {t:14s} v{task.version} dataset={task.dataset} forget={task.splits.forget}")
-    print("metrics:", ", ".join(sorted(KNOWN_METRICS)))
+        print(f"  {t:14s} v{task.version} family={task.family} dataset={task.dataset} forget={task.splits.forget}")
+    print("task families (tracks) and their metrics:")
+    for name, track in sorted(load_tracks().items()):
+        print(f"  {name:14s} {', '.join(track.metrics)}")
     print("supplies a method can declare:", ", ".join(sorted(SUPPLIES)))
     return 0
 

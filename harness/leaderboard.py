@@ -51,6 +51,13 @@ class Report:
         return self.table[cols].to_string(index=False)
 
 
+def natural_start(family: str) -> str:
+    """The start model of a family's runs ("target" for a family this installation does not know)."""
+    from harness.tracks import load_tracks
+    track = load_tracks().get(family)
+    return track.start if track is not None else "target"
+
+
 def row_label(cfg: dict, family: str) -> str:
     """The method column: the method (+adapter), 'eval <model>' for an evaluated model, or the start
     model's role (target, retain, base) for a reference row."""
@@ -64,7 +71,7 @@ def row_label(cfg: dict, family: str) -> str:
     adapter = (cfg.get("adapter") or {}).get("kind", "none")
     if adapter != "none":
         label += "+" + adapter
-    natural = "base" if family == "wmdp" else "target"
+    natural = natural_start(family)
     if cfg["start"] not in (natural, "auto"):
         label += f" (from {cfg['start']})"
     return label

@@ -176,7 +176,8 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
     """Return {'base', 'target', 'retain'}: loadable folders or ids, training them if needed."""
     source = dataset_source(cfg, task)
     m = cfg.model
-    if task.family == "wmdp":  # the hazard track unlearns the base model itself
+    from harness.tracks import get_track
+    if "target" not in get_track(task.family).roles:  # e.g. the hazard track unlearns the base model itself
         base = _default_base(cfg, source, progress)[0] if m.base == "default" else m.base
         return {"base": str(base), "source": source}
     if m.target and m.retain:

@@ -20,10 +20,9 @@ import math
 import pandas as pd
 
 from harness.plots import plots_for
+from harness.tracks import load_tracks
 from harness.stats import CI_METRICS
 
-FAMILY_TITLES = {"tofu": "Fictitious authors (TOFU-style): forget whole authors, keep the rest",
-                 "wmdp": "Hazardous knowledge (WMDP-style): forget a domain, keep general knowledge"}
 INTEGER = {"ks_n", "n_seeds", "epochs", "n_diverged", "steps", "tokens_forward", "tokens_backward", "trainable_params",
            "forget_n", "retain_n", "hazard_n", "general_n"}
 HEADLINE_COMPUTE = ["cost_vs_retrain"]
@@ -137,11 +136,11 @@ def render(report) -> str:
             spec = specs.get(task, {"family": "tofu", "metrics": {}})
             tasks.append(_task_data(task, rows, spec))
             chance = {m: s.get("chance") for m, s in (spec.get("metrics") or {}).items()}
-            plots[task] = plots_for(spec.get("family", "tofu"), rows, task, chance)
+            plots[task] = plots_for(load_tracks().get(spec.get("family", "tofu")), rows, task, chance)
     details = {k: {kk: _clean_tree(vv) for kk, vv in v.items()} for k, v in report.details.items()}
     data = {"built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "n_runs": len(report.runs), "broken": [[str(a), str(b)] for a, b in report.broken],
-            "families": FAMILY_TITLES, "tasks": tasks, "details": details}
+            "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details}
     # Plot SVGs are produced by matplotlib, which escapes every text it draws; each goes into a
     # <template> keyed by position, so no run-folder string is ever spliced into HTML here.
     templates = "".join(f"<template id='plots-{i}'>{''.join(plots[t['name']])}</template>"

@@ -26,7 +26,8 @@ from harness.progress import say
 from harness.prompts import PromptFormatter
 from harness.provenance import provenance
 from harness.registry import get_method
-from harness.tasks import Task, get_task
+from harness.tasks import Task, get_task, resolved_yaml
+from harness.tracks import get_track
 from harness.unlearn import Diverged, unlearn
 
 
@@ -41,16 +42,8 @@ class Resolved:
 
     @property
     def track(self):
-        return track_of(self.task)
-
-
-def track_of(task: Task):
-    """The module that knows a task family's data, reference numbers and evaluation."""
-    if task.family == "wmdp":
-        from harness import track_wmdp as track
-    else:
-        from harness import track_tofu as track
-    return track
+        """The plug-in that knows the task family's data, reference numbers and evaluation."""
+        return get_track(self.task.family)
 
 
 def model_label(ref: str) -> str:
@@ -60,25 +53,23 @@ def model_label(ref: str) -> str:
     return name or ref
 
 
-def natural_start(task: Task) -> str:
-    return "base" if task.family == "wmdp" else "target"
-
-
 def resolve(cfg: RunConfig) -> Resolved:
     """Validate and fill defaults; no compute. The run_id hashes the result."""
     cfg = copy.deepcopy(cfg)
     task = get_task(cfg.task)
+    track = get_track(task.family)
     if cfg.start == "auto":
-        cfg.start = natural_start(task)
-    if task.family == "wmdp" and cfg.start != "base":
-        raise ConfigError(f"task '{task.name}' unlearns the base model: set start=base")
+        cfg.start = track.start
+    if cfg.start not in track.roles:
+        raise ConfigError(f"task '{task.name}' has no {cfg.start} model (family {task.family} prepares "
+                          f"{', '.join(track.roles)}): set start={track.start}")
     lora = cfg.adapter.kind == "lora"
     method = method_cfg = None
     if cfg.method != "none":
         method = get_method(cfg.method)
         if method.requires_adapter and not lora:
             raise ConfigError(f"method '{method.name}' trains LoRA adapters only: set adapter.kind=lora")
-        if method.needs & {"idk", "ref_idk"} and not track_of(task).REFUSALS:
+        if method.needs & {"idk", "ref_idk"} and not track.refusals:
             raise ConfigError(f"method '{method.name}' needs refusal answers to questions; task '{task.name}' "
                               f"unlearns documents")
         if cfg.model.evaluate:
@@ -198,7 +189,7 @@ def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, stat
     cfg = r.cfg
     with atomic_dir(r.folder) as tmp:
         (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        (tmp / "task.yaml").write_text(Path(r.task.path).read_text())
+        (tmp / "task.yaml").write_text(resolved_yaml(r.task))
         write_json_atomic(tmp / "metrics.json", metrics)
         write_jsonl(tmp / "items.jsonl", items)
         write_jsonl(tmp / "train_log.jsonl", log)

@@ -1,30 +1,27 @@
-"""Tasks are declarative YAML files in tasks/: which splits to forget, retain and evaluate, and the
-metrics with how to read them: direction (which way is better), role (forget/utility), how seeds are
-aggregated, whether the column is a headline, its chance level and the columns shown beside it."""
+"""Tasks are short declarative YAML files in tasks/: the family (track) that runs them, which splits to
+forget, retain and evaluate, and which of the track's metrics to report. A file may start from a
+shared one (`include: _tofu.yaml`, as lm-eval's task files do): its keys are merged in, the including
+file's own keys win (mappings merged key by key). Files whose names start with '_' are shared parts,
+not tasks.
+
+Each metric is declared once, in its track (harness/tracks/): direction (which way is better), role
+(forget/utility), how seeds are aggregated, whether the column is a headline, its chance level and
+the columns shown beside it. A task's `metrics:` selects them: omitted = all the track declares; a
+list of names; or a mapping of names to presentation overrides (headline, description)."""
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
+
+import yaml
 
 from harness.config import ConfigError, from_dict, load_yaml
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
-EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")  # family tofu
-MCQ_KINDS = ("hazard", "general")                                  # family wmdp
-FAMILIES = {"tofu": EVAL_KINDS, "wmdp": MCQ_KINDS}
-# Metrics the evaluators compute; a task may only declare these (and, for the hazard track,
-# <task>_acc for each of its multiple-choice tasks).
-KNOWN_METRICS = {"forget_quality", "ks_stat", "ks_n", "model_utility", "forget_truth_ratio", "forget_rouge",
-                 "forget_prob", "retain_truth_ratio", "retain_rouge", "retain_prob",
-                 "real_authors_truth_ratio", "real_authors_rouge", "real_authors_prob",
-                 "world_facts_truth_ratio", "world_facts_rouge", "world_facts_prob",
-                 "exact_memorization", "extraction_strength", "retain_exact_memorization",
-                 "retain_extraction_strength", "mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k",
-                 "mia_auc_min_k_pp", "privleak",
-                 "hazard_acc", "general_acc", "hazard_acc_drop", "general_acc_drop"}
+OVERRIDABLE = ("headline", "description")  # what a task file may change of a declared metric
 # higher / lower: which way is better; zero: closest to 0 (privleak); retain: closest to the retain
 # model's own value (membership-inference AUCs: a model that never saw the forget set is the ideal,
 # and its AUC is not 0.5 on small splits), read from the metric named in `reference`.
@@ -66,7 +63,7 @@ class Task:
     splits: Splits = field(default_factory=Splits)
     eval: dict = field(default_factory=dict)      # tofu: kind -> split; wmdp: kind -> {file stem: subject}
     lm_eval_tasks: dict = field(default_factory=dict)  # wmdp: kind -> lm-eval built-in task names
-    metrics: dict = field(default_factory=dict)   # name -> MetricSpec
+    metrics: dict | list = field(default_factory=dict)  # names (or name -> overrides); resolved: name -> MetricSpec
     path: str = ""
 
     def mcq_tasks(self, kind: str) -> list[str]:
@@ -80,54 +77,78 @@ def slug(name: str) -> str:
 
 
 def _check(task: Task, where: str) -> Task:
+    from harness.tracks import get_track
     if not task.name or task.version < 1:
         raise ConfigError(f"{where}: 'name' and a positive integer 'version' are required")
-    if task.family not in FAMILIES:
-        raise ConfigError(f"{where}: family must be one of {', '.join(FAMILIES)}, got '{task.family}'")
-    kinds = FAMILIES[task.family]
-    known = set(KNOWN_METRICS)
-    if task.family == "tofu":
-        if set(task.eval) != set(kinds) or not all(isinstance(v, str) for v in task.eval.values()):
-            raise ConfigError(f"{where}: 'eval' must map exactly {', '.join(kinds)} to split names")
-        if not isinstance(task.splits.forget, str):
-            raise ConfigError(f"{where}: splits.forget must be one split name")
-    else:
-        for kind, v in task.eval.items():
-            if kind not in kinds or not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
-                raise ConfigError(f"{where}: eval.{kind}: expected hazard|general mapping file stems to subjects")
-        if any(k not in kinds or not isinstance(v, list) for k, v in task.lm_eval_tasks.items()):
-            raise ConfigError(f"{where}: lm_eval_tasks: expected hazard|general lists of lm-eval task names")
-        missing = [k for k in kinds if not task.mcq_tasks(k)]
-        if missing:
-            raise ConfigError(f"{where}: no multiple-choice task for {', '.join(missing)} (eval or lm_eval_tasks)")
-        known |= {f"{t}_acc" for k in kinds for t in task.mcq_tasks(k)}
+    try:
+        track = get_track(task.family)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    track.check_task(task, where)
+    declared = {**track.metrics, **track.extra_metrics(task)}
+    chosen = task.metrics if task.metrics else list(declared)
+    if isinstance(chosen, list):
+        chosen = {name: {} for name in chosen}
+    if not isinstance(chosen, dict):
+        raise ConfigError(f"{where}: 'metrics' must be a list of metric names or a mapping of names to overrides")
     specs = {}
-    for name, spec in task.metrics.items():
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            raise ConfigError(f"{where}: unknown metric '{name}'" + (f"; did you mean '{close[0]}'?" if close else ""))
+    for name, over in chosen.items():
+        if name not in declared:
+            close = difflib.get_close_matches(name, sorted(declared), n=1)
+            raise ConfigError(f"{where}: unknown metric '{name}' for family {task.family}"
+                              + (f"; did you mean '{close[0]}'?" if close else ""))
+        over = over or {}
+        bad = [k for k in (over if isinstance(over, dict) else {"?": 0}) if k not in OVERRIDABLE]
+        if bad:
+            raise ConfigError(f"{where}: metrics.{name}: only {', '.join(OVERRIDABLE)} can be set in a task file "
+                              f"(direction, role and the rest are declared by the track), got '{bad[0]}'")
         try:
-            s = from_dict(MetricSpec, spec, where=f"metrics.{name}")
+            specs[name] = from_dict(MetricSpec, {**asdict(declared[name]), **over}, where=f"metrics.{name}")
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
-        if s.direction == "retain" and not s.reference:
-            raise ConfigError(f"{where}: metrics.{name}: direction retain needs 'reference' (the retain model's value)")
-        specs[name] = s
-    if not specs:
-        raise ConfigError(f"{where}: 'metrics' is empty")
     task.metrics = specs
     return task
 
 
-def load_task_file(path: Path) -> Task:
+def _merged(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_task_data(path: Path, seen: tuple = ()) -> dict:
+    """A task file's mapping with its `include:` (a path relative to the file) merged in."""
+    if path in seen:
+        raise ConfigError(f"{path}: include cycle ({' -> '.join(str(p) for p in (*seen, path))})")
     data = load_yaml(path)
+    inc = data.pop("include", None)
+    if inc is None:
+        return data
+    if not isinstance(inc, str) or not inc:
+        raise ConfigError(f"{path}: 'include' must be the name of a task file, got {inc!r}")
+    inc_path = (path.parent / inc).resolve()
+    if not inc_path.exists():
+        raise ConfigError(f"{path}: include '{inc}' not found ({inc_path})")
+    return _merged(read_task_data(inc_path, (*seen, path)), data)
+
+
+def load_task_file(path: Path) -> Task:
+    data = read_task_data(Path(path))
     task = from_dict(Task, data, where=str(path))
     task.path = str(path)
     return _check(task, str(path))
 
 
+def resolved_yaml(task: Task) -> str:
+    """The task as it ran (includes merged, metric declarations filled in): what a run folder keeps,
+    so the leaderboard needs nothing but the folder."""
+    body = {k: v for k, v in asdict(task).items() if k != "path"}
+    return yaml.safe_dump(body, sort_keys=False)
+
+
 def list_tasks() -> list[str]:
-    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml") if not p.name.startswith("_"))
 
 
 def get_task(name: str) -> Task:

@@ -20,7 +20,7 @@ def _err(capsys, argv):
     (["run", "seed=one"], "config key 'seed': expected int, got 'one'"),
     (["run", "unlearn.lr=-1"], "config key 'unlearn.lr': expected a finite number > 0, got -1"),
     (["run", "start=middle"], "config key 'start': expected one of auto, target, retain, base"),
-    (["run", "task=wmdp_synthetic", "start=target"], "task 'wmdp_synthetic' unlearns the base model: set start=base"),
+    (["run", "task=wmdp_synthetic", "start=target"], "task 'wmdp_synthetic' has no target model (family wmdp prepares base): set start=base"),
     (["run", "method=graddiff", "method_args.beta=1"], "unknown config key 'method_args.beta'"),
     (["run", "model.target=/no/such/model"], "folder '/no/such/model' does not exist"),
     (["run", "dataset=/no/such/data"], "dataset folder '/no/such/data' does not exist"),

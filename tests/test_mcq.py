@@ -137,7 +137,7 @@ def test_per_subject_accuracy_and_size_weighting(tmp_path, harness_cache):
     as lm-eval's wmdp group does (not a plain mean of the two)."""
     from harness.config import RunConfig
     from harness.tasks import Task, Splits
-    from harness import track_wmdp
+    from harness.tracks import wmdp as track_wmdp
     model, tok = _tiny(tmp_path)
     folder = tmp_path / "data"
     folder.mkdir()

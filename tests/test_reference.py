@@ -8,7 +8,8 @@ from harness import world
 from harness.config import load_run_config
 from harness.data import load_split
 from harness.evaluate import aligned, tofu_metrics
-from harness.track_tofu import model_fingerprint, reference_key
+from harness.fingerprint import model_fingerprint
+from harness.tracks.tofu import reference_key
 
 
 def _data(tmp_path):

@@ -5,7 +5,8 @@ from harness import hazard_world, world
 from harness.mcq import load_corpus, load_mcq
 from harness.config import ConfigError
 from harness.data import load_split
-from harness.tasks import FAMILIES, KNOWN_METRICS, get_task, list_tasks, load_task_file
+from harness.tasks import get_task, list_tasks, load_task_file
+from harness.tracks import get_track
 
 TASKS = list_tasks()
 
@@ -17,8 +18,9 @@ def test_there_are_tasks():
 @pytest.mark.parametrize("name", TASKS)
 def test_task_schema(name, tmp_path):
     t = get_task(name)
-    assert t.name == name and t.version >= 1 and t.family in FAMILIES
-    kinds = set(FAMILIES[t.family])
+    track = get_track(t.family)
+    assert t.name == name and t.version >= 1
+    kinds = {"tofu": {"forget", "retain", "real_authors", "world_facts"}, "wmdp": {"hazard", "general"}}[t.family]
     if t.family == "tofu":
         assert set(t.eval) == kinds and isinstance(t.splits.forget, str)
         assert {"forget_quality", "model_utility", "forget_rouge", "privleak"} <= set(t.metrics)
@@ -26,8 +28,7 @@ def test_task_schema(name, tmp_path):
         assert all(t.mcq_tasks(k) for k in kinds)
         assert {"hazard_acc", "general_acc", "hazard_acc_drop", "general_acc_drop"} <= set(t.metrics)
         assert t.metrics["hazard_acc"].chance == 0.25
-    known = KNOWN_METRICS | {f"{x}_acc" for k in kinds if t.family == "wmdp" for x in t.mcq_tasks(k)}
-    assert set(t.metrics) <= known
+    assert set(t.metrics) <= set(track.metrics) | set(track.extra_metrics(t))
     for spec in t.metrics.values():
         assert spec.direction in ("higher", "lower", "zero", "retain") and spec.role in ("forget", "utility")
         assert spec.direction != "retain" or spec.reference.startswith("retain_model_")
@@ -54,21 +55,41 @@ def test_mia_aucs_are_read_against_the_retain_model():
     assert t.metrics["forget_quality"].companions == ["ks_stat", "ks_n"]
 
 
+def test_a_tofu_task_is_a_few_lines_over_the_shared_file():
+    text = open(get_task("tofu_forget10").path).read()
+    assert "include: _tofu.yaml" in text and len(text.strip().splitlines()) <= 10
+    assert "_tofu" not in list_tasks()  # shared parts are not tasks
+
+
 def test_bad_task_files(tmp_path):
-    good = (get_task("tofu_forget10").path)
-    text = open(good).read()
+    (tmp_path / "_base.yaml").write_text(open(get_task("tofu_forget10").path.replace("tofu_forget10", "_tofu")).read())
+    head = "include: _base.yaml\nname: t\nversion: 3\nsplits: {forget: forget10, retain: retain90, holdout: holdout10}\n" \
+           "eval: {forget: forget10_perturbed}\n"
     f = tmp_path / "t.yaml"
-    f.write_text(text.replace("forget_rouge:", "forget_rogue:"))
-    with pytest.raises(ConfigError, match="unknown metric 'forget_rogue'; did you mean 'forget_rouge'"):
+    f.write_text(head)
+    t = load_task_file(f)  # the shared file's keys merged in, every declared metric selected
+    assert t.eval["real_authors"] == "real_authors_perturbed" and t.splits.full == "full"
+    assert t.metrics["forget_quality"].aggregate == "median"
+    f.write_text(head + "metrics: [forget_quality, forget_rogue]\n")
+    with pytest.raises(ConfigError, match="unknown metric 'forget_rogue' for family tofu; did you mean 'forget_rouge'"):
         load_task_file(f)
-    f.write_text(text.replace("direction: lower", "direction: down", 1))
-    with pytest.raises(ConfigError, match=r"metrics.forget_rouge.direction': expected one of higher, lower, zero, retain"):
+    f.write_text(head + "metrics: {forget_rouge: {direction: higher}}\n")
+    with pytest.raises(ConfigError, match="only headline, description can be set in a task file"):
         load_task_file(f)
-    f.write_text(text.replace("direction: retain, reference: retain_model_mia_auc_loss,", "direction: retain,"))
-    with pytest.raises(ConfigError, match="mia_auc_loss: direction retain needs 'reference'"):
+    f.write_text(head + "metrics: {forget_rouge: {headline: maybe}}\n")
+    with pytest.raises(ConfigError, match="metrics.forget_rouge.headline"):
         load_task_file(f)
-    f.write_text(text.replace("version: 3", "version: 0"))
+    f.write_text(head.replace("version: 3", "version: 0"))
     with pytest.raises(ConfigError, match="version"):
+        load_task_file(f)
+    f.write_text(head.replace("_base.yaml", "_nope.yaml"))
+    with pytest.raises(ConfigError, match="include '_nope.yaml' not found"):
+        load_task_file(f)
+    f.write_text("include: t.yaml\n")
+    with pytest.raises(ConfigError, match="include cycle"):
+        load_task_file(f)
+    f.write_text(head + "family: tofuu\n")
+    with pytest.raises(ConfigError, match="unknown task family 'tofuu'; did you mean 'tofu'"):
         load_task_file(f)
     with pytest.raises(ConfigError, match="did you mean 'tofu_forget10'"):
         get_task("tofu_forget1O")

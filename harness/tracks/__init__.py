@@ -1,0 +1,63 @@
+"""Task families ("tracks") as plug-ins: one module per family in this folder, registered with
+@register_track and discovered automatically, so a new family edits no other file.
+
+A track is a class; the harness makes one instance of it. What the pipeline (harness/runs.py), the
+task loader (harness/tasks.py), the models (harness/models.py) and the leaderboard ask of it:
+
+    name              the family name task files give as `family:`
+    title             the heading of its section on the leaderboard page
+    start             the model a run starts from when start=auto ("target", or "base")
+    roles             the models it needs prepared ("base", "target", "retain")
+    refusals          whether refusal answers to questions make sense (IdkDPO)
+    metrics           {name: MetricSpec}: every metric it computes, each declared once, here
+    check_task(task, where)                 family-specific checks of a task file (one-line errors)
+    extra_metrics(task)                     metrics that depend on the task (e.g. one per subject)
+    load_data(task, source, cfg, needs_refusals)   every split a run touches, validated before training
+    training_sets(fmt, data)                the forget and retain examples of the unlearning loop
+    refusal_set(fmt, data, seed)            (refusals only) a refusal answer to each forget question
+    reference(task, paths, data, cfg)       cached numbers of the reference model (retain / base)
+    evaluate(model, tok, fmt, task, data, ref, cfg, progress) -> (metrics, items, cost)
+    plots(rows, task, chance)               the page's figures for one task (inline SVG strings)
+
+No base class: the contract test (tests/test_tracks.py) checks every registered track has all of it.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+
+from harness.config import ConfigError
+
+TRACKS: dict[str, object] = {}
+INTERFACE = ("name", "title", "start", "roles", "refusals", "metrics", "check_task", "extra_metrics",
+             "load_data", "training_sets", "reference", "evaluate", "plots")
+
+
+def register_track(name: str):
+    """Class decorator: register one instance of the class under `name`."""
+    def wrap(cls):
+        if name in TRACKS:
+            raise ValueError(f"track '{name}' registered twice")
+        obj = cls()
+        obj.name = name
+        TRACKS[name] = obj
+        return cls
+    return wrap
+
+
+def load_tracks() -> dict[str, object]:
+    """Import every module in this folder (each registers itself)."""
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+    return TRACKS
+
+
+def get_track(name: str):
+    tracks = load_tracks()
+    if name not in tracks:
+        close = difflib.get_close_matches(name, sorted(tracks), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown task family '{name}'{hint} (available: {', '.join(sorted(tracks))})")
+    return tracks[name]

@@ -1,0 +1,178 @@
+"""The fictitious-author track (TOFU, Maini et al. 2024): question-answer pairs of whole authors to
+forget, the retain model (never trained on them) as the gold standard. The interface every track
+offers is described in harness/tracks/__init__.py; definitions of the metrics: docs/metrics.md."""
+from __future__ import annotations
+
+import json
+import time
+
+from harness import models as MD
+from harness import plots as P
+from harness.claim import claimed
+from harness.config import ConfigError, RunConfig, to_dict
+from harness.data import load_refusals, load_split
+from harness.evaluate import aligned, evaluate_sets, mia_aucs, tofu_metrics
+from harness.fingerprint import model_fingerprint, precision_key
+from harness.io import stable_hash, write_json_atomic
+from harness.meter import FlopMeter
+from harness.prompts import PromptFormatter
+from harness.stats import bootstrap
+from harness.tasks import MetricSpec
+from harness.tracks import register_track
+
+REFERENCE_VERSION = 3     # bump when the evaluator changes what a cached reference number would be
+EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")  # task file `eval:` kind -> split
+
+
+def _m(direction: str, role: str, description: str = "", **kw) -> MetricSpec:
+    return MetricSpec(direction=direction, role=role, description=description, **kw)
+
+
+# Every metric this track computes, declared once: which way is better (higher | lower | zero: closest
+# to 0 | retain: closest to the retain model's own value, held in `reference`), its role, how seeds
+# are aggregated, whether it is a headline column, and the columns shown beside it.
+METRICS = {
+    "forget_quality": _m("higher", "forget", "KS-test p-value of forget truth ratios vs the retain model's; read "
+                         "with ks_stat and ks_n", headline=True, aggregate="median", log_scale=True,
+                         companions=["ks_stat", "ks_n"]),
+    "model_utility": _m("higher", "utility", "harmonic mean of the nine utility numbers", headline=True),
+    "forget_rouge": _m("lower", "forget", "ROUGE-L recall of greedy answers on the forget split", headline=True),
+    "privleak": _m("zero", "forget", "(AUC - AUC_retain) / AUC_retain x 100, Min-K%; ~0 ideal, -100 memorised",
+                   headline=True),
+    "ks_stat": _m("lower", "forget", "KS statistic behind forget_quality (effect size)"),
+    "forget_truth_ratio": _m("higher", "forget", "mean min(R, 1/R) on the forget split"),
+    "forget_prob": _m("lower", "forget", "length-normalised P(answer) on the forget split"),
+    **{f"{s}_{m}": _m("higher", "utility") for s in ("retain", "real_authors", "world_facts")
+       for m in ("rouge", "prob", "truth_ratio")},
+    "exact_memorization": _m("lower", "forget", "share of forget answer tokens that are the teacher-forced argmax"),
+    "extraction_strength": _m("lower", "forget", "1 - k*/|y| on forget answers (MUSE)"),
+    "retain_exact_memorization": _m("higher", "utility"),
+    "retain_extraction_strength": _m("higher", "utility"),
+    "mia_auc_loss": _m("retain", "forget", "AUC forget vs holdout, LOSS attack; ~0 memorised; ideal: the retain "
+                       "model's", reference="retain_model_mia_auc_loss"),
+    "mia_auc_zlib": _m("retain", "forget", "zlib attack", reference="retain_model_mia_auc_zlib"),
+    "mia_auc_min_k": _m("retain", "forget", "Min-K% attack (k = eval.min_k)", reference="retain_model_mia_auc_min_k"),
+    "mia_auc_min_k_pp": _m("retain", "forget", "Min-K%++ attack", reference="retain_model_mia_auc_min_k_pp"),
+}
+
+
+def check_task(task, where: str) -> None:
+    if set(task.eval) != set(EVAL_KINDS) or not all(isinstance(v, str) for v in task.eval.values()):
+        raise ConfigError(f"{where}: 'eval' must map exactly {', '.join(EVAL_KINDS)} to split names")
+    if not isinstance(task.splits.forget, str):
+        raise ConfigError(f"{where}: splits.forget must be one split name")
+    if task.lm_eval_tasks:
+        raise ConfigError(f"{where}: lm_eval_tasks does not apply to family tofu")
+
+
+def load_data(task, source: str, cfg: RunConfig, needs_refusals: bool = False) -> dict:
+    t = task
+    data = {"forget": load_split(source, t.splits.forget), "retain": load_split(source, t.splits.retain)}
+    data["eval"] = {kind: load_split(source, split) for kind, split in t.eval.items()}
+    data["eval"]["holdout"] = load_split(source, t.splits.holdout)  # membership inference
+    if needs_refusals:
+        data["refusals"], data["refusals_file"] = load_refusals(source, cfg.unlearn.refusals)
+    return data
+
+
+def training_sets(fmt: PromptFormatter, data: dict):
+    forget = [fmt.encode(x["question"], x["answer"]) for x in data["forget"]]
+    retain = [fmt.encode(x["question"], x["answer"]) for x in data["retain"]]
+    return forget, retain
+
+
+def refusal_set(fmt: PromptFormatter, data: dict, seed: int):
+    """One refusal answer to each forget question, drawn (seeded) from the refusal pool."""
+    import random
+    rng = random.Random(f"idk-{seed}")
+    return [fmt.encode(x["question"], rng.choice(data["refusals"])) for x in data["forget"]]
+
+
+def reference_key(retain_ref: str, data: dict, cfg: RunConfig) -> str:
+    forget, holdout = data["eval"]["forget"], data["eval"]["holdout"]
+    return stable_hash({"v": REFERENCE_VERSION, "retain": retain_ref, "weights": model_fingerprint(retain_ref),
+                        "precision": precision_key(cfg), "eval": to_dict(cfg.eval),
+                        "items": [(r["id"], r["question"], r["answer"], r["paraphrased_answer"], r["perturbed_answer"])
+                                  for r in forget],
+                        "holdout": [(r["id"], r["question"], r["answer"]) for r in holdout]})
+
+
+def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
+    """The retain model's per-item log truth ratios on the forget split (by item id) and its
+    membership-inference AUCs (forget vs holdout). Cached by the retain model's identity, the items,
+    the evaluation settings, dtype, device and library versions."""
+    retain_ref = paths["retain"]
+    forget, holdout = data["eval"]["forget"], data["eval"]["holdout"]
+    path = MD.cache_root() / "reference" / f"{reference_key(retain_ref, data, cfg)}.json"
+    if not path.exists():
+        with claimed(path):
+            if not path.exists():
+                write_json_atomic(path, _measure_reference(retain_ref, forget, holdout, cfg))
+    return json.loads(path.read_text())
+
+
+def _measure_reference(retain_ref: str, forget: list, holdout: list, cfg: RunConfig) -> dict:
+    model = MD.load_model(retain_ref, cfg.model.dtype, cfg.model.device)
+    tok = MD.load_tokenizer(retain_ref)
+    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+    _, agg = evaluate_sets(model, fmt, {"forget": forget, "holdout": holdout}, cfg.eval, MD.pad_id(tok),
+                           with_generation=False, progress=False)
+    return {"retain_model": retain_ref, "log_ratios": agg["forget"]["log_ratios"], "auc": mia_aucs(agg)}
+
+
+def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg: RunConfig, progress: bool):
+    """(metrics, per-item records, cost) of `model` on the task's evaluation sets."""
+    t0 = time.perf_counter()
+    with FlopMeter(model) as meter:
+        items, agg = evaluate_sets(model, fmt, data["eval"], cfg.eval, MD.pad_id(tok), progress=progress)
+    metrics = tofu_metrics(agg, ref)
+    forget_items = [i for i in items if i["set"] == "forget"]
+    theirs = aligned([i["id"] for i in forget_items], ref["log_ratios"], "the retain model's truth ratios")
+    for rec, lr in zip(forget_items, theirs):
+        rec["retain_model_log_truth_ratio"] = lr
+    for m, ci in bootstrap(items, theirs, cfg.eval.bootstrap, cfg.seed).items():
+        metrics[f"{m}_ci"] = ci
+    cost = {"eval_s": time.perf_counter() - t0, "tokens_eval": agg["_tokens"], "eval_flops": meter.total}
+    return metrics, items, cost
+
+
+def plots(rows, task: str, chance: dict) -> list[str]:
+    """Forget quality (log) against model utility, and against the cost relative to retraining."""
+    plt = P.pyplot()
+    rows = P.complete(rows)
+    out = []
+    if {"forget_quality", "model_utility"} <= set(rows.columns) and rows["forget_quality"].notna().any():
+        fig, ax = plt.subplots(figsize=(5.6, 4.0))
+        P.points(ax, rows, "model_utility", "forget_quality", floor=1e-12)
+        ax.set_yscale("log")
+        ax.set_xlabel("model utility (higher is better)")
+        ax.set_ylabel("forget quality, KS p-value (log; higher is better)")
+        ax.set_title(f"{task}: forgetting vs utility", fontsize=10)
+        out.append(P.svg(fig, f"{task}-fq-"))
+    if "cost_vs_retrain" in rows and rows["cost_vs_retrain"].notna().any():
+        fig, ax = plt.subplots(figsize=(5.6, 4.0))
+        P.points(ax, rows[~rows["reference_row"]], "cost_vs_retrain", "forget_quality", floor=1e-12)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("unlearning FLOPs / FLOPs of retraining (log; lower is cheaper)")
+        ax.set_ylabel("forget quality (log)")
+        ax.set_title(f"{task}: cost vs forgetting", fontsize=10)
+        out.append(P.svg(fig, f"{task}-cost-"))
+    return out
+
+
+@register_track("tofu")
+class Tofu:
+    title = "Fictitious authors (TOFU-style): forget whole authors, keep the rest"
+    start = "target"                       # runs unlearn the target (fine-tuned on every author)
+    roles = ("base", "target", "retain")
+    refusals = True                        # question-answer data: IdkDPO's refusal answers apply
+    metrics = METRICS
+    check_task = staticmethod(check_task)
+    extra_metrics = staticmethod(lambda task: {})
+    load_data = staticmethod(load_data)
+    training_sets = staticmethod(training_sets)
+    refusal_set = staticmethod(refusal_set)
+    reference = staticmethod(reference)
+    evaluate = staticmethod(evaluate)
+    plots = staticmethod(plots)
