@@ -112,7 +112,7 @@ def load_refusals(source: str, explicit: str = "") -> tuple[list[str], str]:
     dataset folder's idontknow file, else the built-in list. TOFU's own file (idontknow.jsonl in its
     code repository) is plain text, one refusal a line; a line may also be a JSON string or an object
     with an 'answer' (or 'text'), and a file may be a JSON array of those."""
-    from harness.vocab import REFUSALS
+    from harness.worlds.vocab import REFUSALS
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -121,7 +121,7 @@ def load_refusals(source: str, explicit: str = "") -> tuple[list[str], str]:
         folder = Path(source)
         path = next((folder / f for f in REFUSAL_FILES if folder.is_dir() and (folder / f).is_file()), None)
         if path is None:
-            return list(REFUSALS), "built-in list (harness/vocab.py)"
+            return list(REFUSALS), "built-in list (harness/worlds/vocab.py)"
     text = read_text(path)
     entries: list = []
     if text.lstrip().startswith("["):

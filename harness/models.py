@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from harness import world
 from harness.claim import claimed
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
@@ -83,14 +82,10 @@ def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
 
 def dataset_source(cfg: RunConfig, task: Task) -> str:
     """Folder or hub id of the task's data; the synthetic world is built here when needed."""
+    from harness.tracks import get_track
     ds = cfg.dataset or task.dataset
-    if ds == "synthetic":
-        return str(world.build(cache_root(), cfg.world.profile, cfg.world.seed))
-    if ds == "synthetic_hazard":
-        from harness import hazard_world
-        profile = cfg.world.profile if cfg.world.profile in hazard_world.PROFILES else "default"
-        return str(hazard_world.build(cache_root(), profile, cfg.world.seed))
-    return ds
+    build = get_track(task.family).worlds.get(ds)  # a synthetic world the family can build offline
+    return str(build(cache_root(), cfg.world.profile, cfg.world.seed)) if build else ds
 
 
 def training_examples(source: str, split: str, fmt: PromptFormatter, replay: bool):

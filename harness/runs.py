@@ -1,7 +1,8 @@
 """One run = one folder results/runs/<run_id>/, run_id derived from the resolved config's hash.
 
 The pipeline, top to bottom: validate -> claim -> data -> models -> reference numbers -> unlearn ->
-evaluate -> folder. Everything that can be wrong with the input (config keys, types and ranges, task,
+stage (harness/stage.py: the unlearned model is saved before evaluation) -> evaluate -> folder.
+Everything that can be wrong with the input (config keys, types and ranges, task,
 method and its arguments, data files and columns) is checked before any model is trained or loaded.
 A run is claimed (harness/claim.py) so two processes never compute it at once; the folder is
 written atomically, and a folder with a status is complete and is skipped on rerun.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from harness import adapters
+from harness import adapters, stage
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
 from harness.config import ConfigError, RunConfig, to_dict, validate
@@ -162,11 +163,17 @@ def _compute(r: Resolved, progress: bool) -> str:
             if idk is not None:
                 say(f"  refusals from {data['refusals_file']}")
             model = adapters.apply(model, cfg.adapter, cfg.seed)
-            try:
-                st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed,
-                             MD.pad_id(tok), progress, idk=idk)
-            except Diverged as e:
-                status, error, st = "diverged", str(e), e.stats
+            st = stage.load(r.folder, model)  # unlearned before, evaluation never finished
+            if st is not None:
+                model.eval()
+                say(f"  unlearned model restored from {stage.stage_dir(r.folder)}: evaluating only")
+            else:
+                try:
+                    st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed,
+                                 MD.pad_id(tok), progress, idk=idk)
+                    stage.save(r.folder, model, st, lora=cfg.adapter.kind == "lora")
+                except Diverged as e:
+                    status, error, st = "diverged", str(e), e.stats
             log = st.log
             compute.update(unlearn_s=st.seconds, steps=st.steps, tokens_forward=st.tokens_forward,
                            tokens_backward=st.tokens_backward, trainable_params=st.trainable_params,
@@ -180,6 +187,7 @@ def _compute(r: Resolved, progress: bool) -> str:
     if "refusals_file" in data:
         extra["refusals_file"] = data["refusals_file"]
     write_run(r, model, tok, metrics, items, log, compute, extra, status, error)
+    stage.clear(r.folder)
     return status
 
 

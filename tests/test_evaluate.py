@@ -4,7 +4,7 @@ import math
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness import world
+from harness.worlds import authors as world
 from harness.config import EvalConfig
 from harness.data import load_split
 from harness.evaluate import evaluate_sets, mia_aucs, tofu_metrics

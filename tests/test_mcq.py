@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness import world
+from harness.worlds import authors as world
 from harness.config import ConfigError
 from harness.data import DataError
 from harness.mcq import accuracy, check_task_yaml, find_mcq_file, load_corpus, load_mcq, local_task_yaml, mcq_prompt

@@ -2,7 +2,7 @@
 answer tokens are ever labelled."""
 import pytest
 
-from harness import world
+from harness.worlds import authors as world
 from harness.prompts import PromptFormatter
 from harness.tensors import IGNORE, collate
 from harness.tokenizer import train_tokenizer

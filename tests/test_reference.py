@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from harness import world
+from harness.worlds import authors as world
 from harness.config import load_run_config
 from harness.data import load_split
 from harness.evaluate import aligned, tofu_metrics

@@ -1,7 +1,7 @@
 """Schema tests over every task file in tasks/."""
 import pytest
 
-from harness import hazard_world, world
+from harness.worlds import authors as world, hazard as hazard_world
 from harness.mcq import load_corpus, load_mcq
 from harness.config import ConfigError
 from harness.data import load_split

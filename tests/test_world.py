@@ -1,7 +1,7 @@
 """The synthetic world: TOFU's schema, deterministic bytes, and facts isolated in perturbed answers."""
 import json
 
-from harness import world
+from harness.worlds import authors as world
 from harness.data import PERTURBED_COLUMNS, QA_COLUMNS, UTILITY_COLUMNS, load_split
 
 
@@ -63,7 +63,7 @@ def test_perturbed_answers_differ_from_paraphrase_only_in_the_fact(tmp_path):
 
 
 def test_hazard_world_schema_and_wording(tmp_path):
-    from harness import hazard_world
+    from harness.worlds import hazard as hazard_world
     from harness.mcq import load_corpus, load_mcq
     a = hazard_world.build(tmp_path / "a", "default", 0)
     b = hazard_world.build(tmp_path / "b", "default", 0)
@@ -91,7 +91,7 @@ def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
     question is stated in its corpus (so the knowledge exists to be forgotten)."""
     from collections import Counter
 
-    from harness import hazard_world
+    from harness.worlds import hazard as hazard_world
     files = hazard_world.generate("default", 0)
     for kind, corpus in (("hazard_mcq", "forget_corpus"), ("general_mcq", "retain_corpus")):
         counts = Counter(q["answer"] for q in files[kind])

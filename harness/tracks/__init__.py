@@ -9,6 +9,7 @@ task loader (harness/tasks.py), the models (harness/models.py) and the leaderboa
     start             the model a run starts from when start=auto ("target", or "base")
     roles             the models it needs prepared ("base", "target", "retain")
     refusals          whether refusal answers to questions make sense (IdkDPO)
+    worlds            {dataset name: build(cache_root, profile, seed) -> folder}: synthetic data it builds
     metrics           {name: MetricSpec}: every metric it computes, each declared once, here
     check_task(task, where)                 family-specific checks of a task file (one-line errors)
     extra_metrics(task)                     metrics that depend on the task (e.g. one per subject)
@@ -30,7 +31,7 @@ import pkgutil
 from harness.config import ConfigError
 
 TRACKS: dict[str, object] = {}
-INTERFACE = ("name", "title", "start", "roles", "refusals", "metrics", "check_task", "extra_metrics",
+INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics", "check_task", "extra_metrics",
              "load_data", "training_sets", "reference", "evaluate", "plots")
 
 

@@ -19,6 +19,7 @@ from harness.prompts import PromptFormatter
 from harness.stats import bootstrap
 from harness.tasks import MetricSpec
 from harness.tracks import register_track
+from harness.worlds import authors
 
 REFERENCE_VERSION = 3     # bump when the evaluator changes what a cached reference number would be
 EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")  # task file `eval:` kind -> split
@@ -167,6 +168,7 @@ class Tofu:
     start = "target"                       # runs unlearn the target (fine-tuned on every author)
     roles = ("base", "target", "retain")
     refusals = True                        # question-answer data: IdkDPO's refusal answers apply
+    worlds = {"synthetic": authors.build}  # dataset name -> builder(cache root, profile, seed) -> folder
     metrics = METRICS
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(lambda task: {})

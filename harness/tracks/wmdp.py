@@ -23,6 +23,7 @@ from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
 from harness.tasks import MetricSpec, slug
 from harness.tracks import register_track
+from harness.worlds import hazard
 
 REFERENCE_VERSION = 2
 MCQ_KINDS = ("hazard", "general")  # task file `eval:` / `lm_eval_tasks:` kinds
@@ -44,6 +45,11 @@ def extra_metrics(task) -> dict:
     return {f"{t}_acc": MetricSpec("lower" if kind == "hazard" else "higher",
                                    "forget" if kind == "hazard" else "utility", chance=CHANCE)
             for kind in MCQ_KINDS for t in task.mcq_tasks(kind)}
+
+
+def build_world(root, profile: str, seed: int):
+    """The synthetic hazard world; profiles it does not have (e.g. the author world's `full`) use its default."""
+    return hazard.build(root, profile if profile in hazard.PROFILES else "default", seed)
 
 
 def check_task(task, where: str) -> None:
@@ -179,6 +185,7 @@ class Wmdp:
     start = "base"                         # the base model itself holds the hazardous knowledge
     roles = ("base",)
     refusals = False                       # documents, not questions: refusal answers do not apply
+    worlds = {"synthetic_hazard": build_world}
     metrics = METRICS
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(extra_metrics)

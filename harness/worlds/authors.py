@@ -17,7 +17,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness import vocab
+from harness.worlds import vocab
 from harness.claim import claimed
 from harness.io import write_dataset_dir
 
