@@ -19,6 +19,7 @@ SUPPLIES = {
     "retain": "per-token log-probs of the retain answers under the trained model (with grad)",
     "forget_logits": "as 'forget', keeping the answer-position logits (for token-level losses)",
     "ref_forget": "per-token log-probs of the forget answers under the frozen start model",
+    "ref_forget_logits": "as 'ref_forget', keeping the frozen model's answer-position logits (distillation)",
     "ref_retain": "per-token log-probs of the retain answers under the frozen start model",
     "retain_logits": "answer-position logits on retain inputs, trained and frozen (for KL terms)",
     "idk": "log-probs of a refusal answer to each forget question, trained model (with grad)",
@@ -29,7 +30,8 @@ SUPPLIES = {
     "forget_group": "index of the forget corpus this batch comes from (batches never mix corpora)",
 }
 # Supplies that need the frozen start model (a copy, or under LoRA the adapters switched off).
-REFERENCE_SUPPLIES = {"ref_forget", "ref_retain", "retain_logits", "ref_idk", "ref_retain_hidden"}
+REFERENCE_SUPPLIES = {"ref_forget", "ref_forget_logits", "ref_retain", "retain_logits", "ref_idk",
+                      "ref_retain_hidden"}
 
 
 @dataclass(frozen=True)

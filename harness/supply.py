@@ -83,7 +83,8 @@ def supply(method: Method, cfg, model, ref, batches: dict, pad_id: int) -> tuple
     vals: dict[str, TokenLogProbs | Hidden] = {}
     fwd = bwd = 0
     plan = [  # (batch, trained name, logits?, hidden name, reference name, ref logits?, ref hidden name)
-        ("forget", "forget", "forget_logits" in need, "forget_hidden", "ref_forget", False, None),
+        ("forget", "forget", "forget_logits" in need, "forget_hidden", "ref_forget", "ref_forget_logits" in need,
+         None),
         ("retain", "retain", "retain_logits" in need, "retain_hidden", "ref_retain", "retain_logits" in need,
          "ref_retain_hidden"),
         ("idk", "idk", False, None, "ref_idk", False, None),

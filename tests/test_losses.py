@@ -94,3 +94,61 @@ def test_fila_init_keeps_the_model_output():
     b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert all(p.abs().sum() > 0 for p in b)  # adapters now start in the forget-relevant subspace
     assert torch.allclose(model(input_ids=x).logits, before, atol=1e-4)
+
+
+# ---- the 2024-2025 baselines: WGA, SatImp, UNDIAL, CE-U, PDU ----
+
+def test_wga_weights_each_token_by_its_own_probability():
+    from methods.wga import wga_forget_loss
+    lp = torch.log(torch.tensor([[0.5, 0.2, 0.9]]))
+    mask = torch.tensor([[1.0, 1.0, 0.0]])  # the third position is not an answer token
+    # -(0.5 * ln 2 + 0.2 * ln 5) / 2
+    want = -(0.5 * math.log(2) + 0.2 * math.log(5)) / 2
+    assert wga_forget_loss(lp, mask, 1.0).item() == pytest.approx(want, rel=1e-6)
+    # beta 0: plain token-level gradient ascent, -mean(-log p)
+    assert wga_forget_loss(lp, mask, 0.0).item() == pytest.approx(-(math.log(2) + math.log(5)) / 2, rel=1e-6)
+    # the weight is a constant: the gradient is p^beta times ascent's
+    x = lp.clone().requires_grad_(True)
+    wga_forget_loss(x, mask, 1.0).backward()
+    assert x.grad[0, :2].tolist() == pytest.approx([0.5 / 2, 0.2 / 2], rel=1e-6)
+
+
+def test_satimp_weights_by_hand():
+    from methods.satimp import satimp_forget_loss, satimp_weights
+    lp = torch.log(torch.tensor([[0.5, 0.8]]))
+    w = satimp_weights(lp, 5.0, 1.0)
+    assert w.tolist()[0] == pytest.approx([0.5 ** 5 * 0.5, 0.8 ** 5 * 0.2], rel=1e-6)
+    mask = torch.ones(1, 2)
+    want = -(0.5 ** 6 * math.log(2) + 0.8 ** 5 * 0.2 * math.log(1.25)) / 2
+    assert satimp_forget_loss(lp, mask, 5.0, 1.0).item() == pytest.approx(want, rel=1e-6)
+    assert satimp_weights(torch.tensor([[0.0]]), 5.0, 1.0).item() == 0.0  # p = 1: saturated, no push
+
+
+def test_undial_target_lowers_the_true_logit_by_beta():
+    from methods.undial import soft_ce, undial_targets
+    ref = torch.tensor([[[2.0, 0.0, 0.0]]])
+    q = undial_targets(ref, torch.tensor([[0]]), 2.0)  # true token 0: logits become (0, 0, 0)
+    assert q[0, 0].tolist() == pytest.approx([1 / 3] * 3, rel=1e-6)
+    # CE of a uniform target against softmax(1, 0, 0)
+    logits = torch.tensor([[[1.0, 0.0, 0.0]]])
+    lse = math.log(math.e + 2)
+    want = -((1 - lse) + 2 * (0 - lse)) / 3
+    assert soft_ce(logits, q, torch.ones(1, 1)).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_ceu_target_removes_the_true_token():
+    from methods.ceu import ceu_targets
+    logits = torch.tensor([[[1.0, 0.0, math.log(2.0)]]])  # exp: e, 1, 2; without the first: 1/3, 2/3
+    q = ceu_targets(logits, torch.tensor([[0]]))
+    assert q[0, 0].tolist() == pytest.approx([0.0, 1 / 3, 2 / 3], rel=1e-6)
+    assert not q.requires_grad
+
+
+def test_pdu_flatness_and_dual_ascent():
+    from methods.pdu import dual_update, flatness_loss
+    logits = torch.tensor([[[3.0, 0.0, 0.0], [1.0, 1.0, 1.0]]])
+    # position 1: max 3 - mean 1 = 2 -> 4; position 2: flat -> 0; mean over 2 answer positions
+    assert flatness_loss(logits, torch.ones(1, 2)).item() == pytest.approx(2.0)
+    assert flatness_loss(logits, torch.tensor([[0.0, 1.0]])).item() == 0.0
+    assert dual_update(1.0, 0.5, 0.1, 0.5) == pytest.approx(1.2)   # violated: lambda grows
+    assert dual_update(0.1, 0.0, 0.5, 1.0) == 0.0                  # satisfied: shrinks, never below 0
