@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from harness.progress import say
@@ -209,6 +210,9 @@ def cmd_list(ns) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # peft 0.21 calls a transformers 5 property that is being renamed: harmless, and it would print
+    # once per LoRA run
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)

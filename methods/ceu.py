@@ -27,7 +27,7 @@ def ceu_targets(logits, targets):
     return torch.softmax(z, dim=-1)
 
 
-@register_method("ceu", config=CEUConfig, needs=("forget_logits",), lr=1e-3, epochs=5, lora_lr=3e-3)
+@register_method("ceu", config=CEUConfig, needs=("forget_logits",), lr=1e-4, epochs=5, lora_lr=1e-3)
 def ceu(inp, cfg: CEUConfig):
     """CE-U: mean_t CE(softmax(sg(z) with z[y_t] = -inf), p_theta) on forget answers [Yang 2025]."""
     loss = soft_ce(inp.forget.logits, ceu_targets(inp.forget.logits, inp.forget.targets), inp.forget.mask)

@@ -20,7 +20,7 @@ from harness.schema import num
 @dataclass
 class PDUConfig:
     epsilon: float = num(0.1, ge=0)      # bound on the retain NLL (nats per answer token)
-    dual_lr: float = num(0.1, ge=0)      # eta, the dual variable's step size
+    dual_lr: float = num(1.0, ge=0)      # eta, the dual variable's step size (chosen by the sweep)
     lambda_init: float = num(1.0, ge=0)  # the dual variable's starting value
 
 
@@ -40,7 +40,7 @@ def _start(model, forget, retain, cfg: PDUConfig, pad_id) -> None:
     cfg.__dict__["_lambda"] = cfg.lambda_init  # the run's dual state (not a config field: not hashed)
 
 
-@register_method("pdu", config=PDUConfig, needs=("forget_logits", "retain"), lr=1e-3, epochs=5, lora_lr=3e-3,
+@register_method("pdu", config=PDUConfig, needs=("forget_logits", "retain"), lr=1e-3, epochs=5, lora_lr=1e-3,
                  init=_start)
 def pdu(inp, cfg: PDUConfig):
     """PDU: mean_t (max z - mean z)^2 (forget) + lambda NLL(retain), lambda by dual ascent [Entesari et al. 2025]."""

@@ -34,7 +34,7 @@ def satimp_forget_loss(token_logps, mask, beta1: float, beta2: float):
     return -(w * -token_logps * mask).sum() / mask.sum().clamp(min=1)
 
 
-@register_method("satimp", config=SatImpConfig, needs=("forget", "retain"), lr=1e-3, epochs=5, lora_lr=3e-3)
+@register_method("satimp", config=SatImpConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=1e-2)
 def satimp(inp, cfg: SatImpConfig):
     """SatImp: -mean_t[sg(p^b1 (1-p)^b2) l_t](forget) + alpha NLL(retain) [Yang et al. 2025]."""
     forget = satimp_forget_loss(inp.forget.token_logps, inp.forget.mask, cfg.beta1, cfg.beta2)

@@ -34,7 +34,7 @@ def soft_ce(logits, q, mask):
 
 
 @register_method("undial", config=UNDIALConfig, needs=("forget_logits", "ref_forget_logits"), lr=1e-3, epochs=5,
-                 lora_lr=3e-3)
+                 lora_lr=2e-3)
 def undial(inp, cfg: UNDIALConfig):
     """UNDIAL: mean_t CE(softmax(z_ref - beta onehot(y_t)), p_theta) on forget answers [Dong et al. 2024]."""
     q = undial_targets(inp.ref_forget.logits, inp.forget.targets, cfg.beta)

@@ -27,7 +27,7 @@ def wga_forget_loss(token_logps, mask, beta: float):
     return -(weight * -token_logps * mask).sum() / mask.sum().clamp(min=1)
 
 
-@register_method("wga", config=WGAConfig, needs=("forget", "retain"), lr=1e-3, epochs=5, lora_lr=3e-3)
+@register_method("wga", config=WGAConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=1e-2)
 def wga(inp, cfg: WGAConfig):
     """WGA: -mean_t[sg(p_t)^beta * l_t](forget) + alpha NLL(retain) [Wang et al. 2025]."""
     forget = wga_forget_loss(inp.forget.token_logps, inp.forget.mask, cfg.beta)

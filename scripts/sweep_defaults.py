@@ -21,6 +21,8 @@ from harness.registry import load_methods
 LRS = {"none": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "lora": [3e-4, 1e-3, 2e-3, 3e-3, 1e-2]}
 EXTRA = {  # method-specific candidates, crossed with the learning rates
     "rmu": [["method_args.alpha=1"], ["method_args.alpha=10"]],
+    # PDU's retain constraint: the default bound and dual step, a 10x faster dual step, and a tighter bound
+    "pdu": [[], ["method_args.dual_lr=1"], ["method_args.epsilon=0.02", "method_args.dual_lr=1"]],
 }
 
 
