@@ -13,15 +13,14 @@ ARGS    ?=
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup test leaderboard prepare run list clean screenshot
+.PHONY: setup test leaderboard leaderboard-full prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -r requirements.txt
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --no-compile torch==2.13.0
+	$(BIN)/pip install -q --no-compile -r requirements.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . || $(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -32,8 +31,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -rs tests
 
 leaderboard: $(STAMP)
-	$(BIN)/python -m harness grid configs/grid_default.yaml $(ARGS)
-	$(BIN)/python -m harness grid configs/grid_wmdp.yaml $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_default.yaml configs/grid_lora.yaml configs/grid_wmdp.yaml $(ARGS)
+
+leaderboard-full: $(STAMP)   # LoRA variants on every TOFU split too (about 3 minutes more)
+	$(BIN)/python -m harness grid configs/grid_default.yaml configs/grid_wmdp.yaml $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_lora.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] $(ARGS)
 
 prepare: $(STAMP)
 	$(BIN)/python -m harness prepare $(ARGS)

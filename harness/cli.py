@@ -132,12 +132,14 @@ def _shard(configs: list, spec: str | None) -> list:
 
 
 def cmd_grid(ns) -> int:
-    """Every run of the grid (validated first), then the leaderboard of the results folder the runs
-    were written to. Exit 1 if a run failed with an error; a diverged run is a result, not a failure."""
+    """Every run of the grid files (all validated first), then the leaderboard of the results folder
+    the runs were written to. Exit 1 if a run failed with an error; a diverged run is a result, not a failure."""
     from harness import leaderboard
     from harness.config import ConfigError
-    path, ov = _split_args(ns.args)
-    configs = _shard(grid_configs(path or "configs/grid_default.yaml", ov), ns.shard)
+    files = [a for a in ns.args if "=" not in a] or ["configs/grid_default.yaml"]
+    ov = [a for a in ns.args if "=" in a]
+    # several grid files are one grid: every run of all of them is validated before any compute
+    configs = _shard([c for f in files for c in grid_configs(f, ov)], ns.shard)
     if ns.count:
         print(len(configs))
         return 0
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn, hlp in [("prepare", cmd_prepare, "build the world and the base/target/retain models"),
                           ("run", cmd_run, "one unlearning run and its evaluation"),
                           ("eval", cmd_eval, "evaluate a saved model (folder or HF id) on a task"),
-                          ("grid", cmd_grid, "run a grid file (default configs/grid_default.yaml), then the leaderboard")]:
+                          ("grid", cmd_grid, "run grid files (default configs/grid_default.yaml), then the leaderboard")]:
         sp = sub.add_parser(name, help=hlp)
         sp.add_argument("args", nargs="*", help="[config.yaml] key=value ...")
         sp.add_argument("--force", action="store_true", help="rerun even if the run folder is complete")

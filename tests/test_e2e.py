@@ -1,6 +1,7 @@
 """End-to-end on the tiny world: grid, run folders, skip on rerun, leaderboard, eval, diverged runs."""
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -229,3 +230,14 @@ def test_prepare_builds_every_built_in_task(tiny, capsys):
     assert main(["prepare", "--quiet", *tiny]) == 0
     err = capsys.readouterr().err
     assert "prepare tofu_forget10" in err and "prepare wmdp_synthetic" in err and "wmdp_real" not in err
+
+
+def test_several_grid_files_are_one_grid(capsys):
+    """make leaderboard passes both grid files to one grid: every run of both is counted (and validated)."""
+    counts = []
+    cfgs = Path(__file__).resolve().parent.parent / "configs"
+    default, wmdp = str(cfgs / "grid_default.yaml"), str(cfgs / "grid_wmdp.yaml")
+    for files in ([default], [wmdp], [default, wmdp]):
+        assert main(["grid", *files, "--count"]) == 0
+        counts.append(int(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert counts[2] == counts[0] + counts[1] and counts[1] == 6

@@ -93,3 +93,12 @@ def test_bad_task_files(tmp_path):
         load_task_file(f)
     with pytest.raises(ConfigError, match="did you mean 'tofu_forget10'"):
         get_task("tofu_forget1O")
+
+
+def test_the_synthetic_hazard_task_names_the_subjects_its_world_trains_with():
+    """The prompt's first line names the subject; evaluating under another subject than the practice
+    questions used (once: 'geography' for the cooking questions) silently costs accuracy."""
+    from harness.worlds.hazard import SUBJECTS
+    t = get_task("wmdp_synthetic")
+    assert t.eval["hazard"] == {"hazard_mcq": SUBJECTS["hazard"]}
+    assert t.eval["general"] == {"general_mcq": SUBJECTS["general"]}
