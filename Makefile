@@ -31,11 +31,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -rs tests
 
 leaderboard: $(STAMP)
-	$(BIN)/python -m harness grid configs/grid_default.yaml configs/grid_lora.yaml configs/grid_wmdp.yaml $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_default.yaml configs/grid_lora.yaml configs/grid_wmdp.yaml --workers 2 $(ARGS)
 
 leaderboard-full: $(STAMP)   # LoRA variants on every TOFU split too (about 3 minutes more)
-	$(BIN)/python -m harness grid configs/grid_default.yaml configs/grid_wmdp.yaml $(ARGS)
-	$(BIN)/python -m harness grid configs/grid_lora.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_default.yaml configs/grid_wmdp.yaml --workers 2 $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_lora.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] --workers 2 $(ARGS)
 
 prepare: $(STAMP)
 	$(BIN)/python -m harness prepare $(ARGS)

@@ -134,7 +134,7 @@ def _shard(configs: list, spec: str | None) -> list:
 def cmd_grid(ns) -> int:
     """Every run of the grid files (all validated first), then the leaderboard of the results folder
     the runs were written to. Exit 1 if a run failed with an error; a diverged run is a result, not a failure."""
-    from harness import leaderboard
+    from harness import leaderboard, workers
     from harness.config import ConfigError
     files = [a for a in ns.args if "=" not in a] or ["configs/grid_default.yaml"]
     ov = [a for a in ns.args if "=" in a]
@@ -146,10 +146,24 @@ def cmd_grid(ns) -> int:
     dirs = sorted({c.results_dir for c in configs})
     if len(dirs) > 1:
         raise ConfigError(f"the grid writes to several results folders {dirs}: give one results_dir")
+    if ns.workers < 1:
+        raise ConfigError(f"--workers {ns.workers}: expected at least 1")
     resolved = _resolve_all(configs)
+    results = Path(dirs[0]) if dirs else Path("results")
+    if ns.worker:  # one of several workers: its own order over the runs; the parent builds the leaderboard
+        i, n = workers.parse(ns.worker)
+        counts = _run_many([resolved[j] for j in workers.order(len(resolved), i, n)], ns.force, not ns.quiet)
+        say(f"worker {i}/{n}: " + ", ".join(f"{c} {k}" for k, c in sorted(counts.items())))
+        return 1 if counts.get("failed") else 0
+    if ns.workers > 1:
+        say(f"grid: {len(resolved)} runs validated; {ns.workers} workers")
+        args = ns.args + (["--force"] if ns.force else []) + ([f"--shard={ns.shard}"] if ns.shard else [])
+        rc = workers.spawn(args, ns.workers, ns.quiet)
+        report = leaderboard.build(results)
+        say(f"leaderboard: {report.rows} rows -> {results / 'leaderboard.csv'} and .html")
+        return rc
     counts = _run_many(resolved, ns.force, not ns.quiet)
     say("grid: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    results = Path(dirs[0]) if dirs else Path("results")
     report = leaderboard.build(results)
     say(f"leaderboard: {report.rows} rows -> {results / 'leaderboard.csv'} and .html")
     return 1 if counts.get("failed") else 0
@@ -229,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "grid":
             sp.add_argument("--shard", help="I/N: run only every N-th run starting at I (cluster arrays)")
             sp.add_argument("--count", action="store_true", help="print the number of runs and exit")
+            sp.add_argument("--workers", type=int, default=1,
+                            help="N worker processes on this machine, sharing the runs through their claims")
+            sp.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: set by --workers for its children
         sp.set_defaults(fn=fn)
     sp = sub.add_parser("leaderboard", help="rebuild results/leaderboard.{csv,html} from results/runs")
     sp.add_argument("--results", default="results")
