@@ -12,7 +12,7 @@ import re
 import pandas as pd
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-          "#7f7f7f"]
+          "#7f7f7f", "#393b79", "#e7ba52", "#637939", "#ad494a", "#7b4173", "#31a354"]  # 16: one per method
 
 
 def pyplot():
