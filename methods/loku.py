@@ -61,13 +61,25 @@ def _fisher(model, layers, items, cfg, pad_id):
     return acc
 
 
+def _svd_one_thread(x: torch.Tensor):
+    """LAPACK's SVD splits its work by the thread count, so its last bits depend on it; on one thread
+    the initialisation (and every LoKU number after it) is the same however many threads or grid
+    workers (`grid --workers`) a machine runs with."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return torch.linalg.svd(x, full_matrices=False)
+    finally:
+        torch.set_num_threads(n)
+
+
 @torch.no_grad()
 def _set_adapter(layer, importance: torch.Tensor) -> None:
     w = layer.base_layer.weight
     a, b, s = layer.lora_A["default"].weight, layer.lora_B["default"].weight, layer.scaling["default"]
     r = a.shape[0]
     row = importance.sum(-1).clamp(min=1e-12).sqrt()              # [out]
-    u, sv, vh = torch.linalg.svd(row[:, None] * w.float(), full_matrices=False)
+    u, sv, vh = _svd_one_thread(row[:, None] * w.float())
     root = sv[:r].sqrt()
     a.copy_((root[:, None] * vh[:r]).to(a.dtype))
     b.copy_(((u[:, :r] * root[None, :]) / row[:, None] / s).to(b.dtype))
