@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 HOST = socket.gethostname()
 HEARTBEAT_S = 30.0
@@ -168,3 +168,14 @@ def claimed(target: Path) -> Iterator[None]:
     """Block until `target` (a cache entry) is ours to build, for shared caches."""
     with Claim(target, wait=True):
         yield
+
+
+def build_once(target: Path, done: Path, build: Callable[[], object]) -> None:
+    """Build a shared cache entry once: nothing to do when `done` (its completion marker) exists;
+    otherwise claim `target`, waiting for a process already building it, and build only if it did
+    not finish meanwhile."""
+    if done.exists():
+        return
+    with claimed(target):
+        if not done.exists():
+            build()

@@ -159,14 +159,13 @@ def cmd_grid(ns) -> int:
         say(f"grid: {len(resolved)} runs validated; {ns.workers} workers")
         args = ns.args + (["--force"] if ns.force else []) + ([f"--shard={ns.shard}"] if ns.shard else [])
         rc = workers.spawn(args, ns.workers, ns.quiet)
-        report = leaderboard.build(results)
-        say(f"leaderboard: {report.rows} rows -> {results / 'leaderboard.csv'} and .html")
-        return rc
-    counts = _run_many(resolved, ns.force, not ns.quiet)
-    say("grid: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    else:
+        counts = _run_many(resolved, ns.force, not ns.quiet)
+        say("grid: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+        rc = 1 if counts.get("failed") else 0
     report = leaderboard.build(results)
     say(f"leaderboard: {report.rows} rows -> {results / 'leaderboard.csv'} and .html")
-    return 1 if counts.get("failed") else 0
+    return rc
 
 
 def cmd_prepare(ns) -> int:

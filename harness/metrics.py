@@ -102,10 +102,13 @@ def model_utility(values: dict[str, float]) -> float:
     missing = [k for k in UTILITY_PARTS if values.get(k) is None]
     if missing:
         raise ValueError(f"model_utility: missing {missing}")
-    xs = [float(values[k]) for k in UTILITY_PARTS]
-    if min(xs) <= 0.0:
-        return 0.0
-    return float(stats.hmean(xs))
+    return harmonic_mean(np.asarray([float(values[k]) for k in UTILITY_PARTS]))
+
+
+def harmonic_mean(xs: np.ndarray) -> float:
+    """1 / mean(1 / x), scipy's hmean formula without its per-call overhead (the bootstrap takes a
+    thousand); 0 when any value is 0 or below."""
+    return 0.0 if xs.min() <= 0.0 else float(1.0 / np.mean(1.0 / xs))
 
 
 # ---- Memorisation and membership inference (MUSE, Shi et al. 2024; Min-K%++, Zhang et al. 2024) ----

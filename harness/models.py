@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from harness.claim import claimed
+from harness.claim import build_once
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
 from harness.io import atomic_dir, read_jsonl, stable_hash, write_json_atomic
@@ -136,10 +137,8 @@ def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, st
     key = stable_hash({"v": TRAIN_FORMAT_VERSION, "world": folder.name, "arch": asdict(cfg.model.arch),
                        "recipe": asdict(cfg.model.pretrain), "seed": cfg.world.seed})
     out = cache_root() / "models" / f"base-{key}"
-    if not (out / META).exists():
-        with claimed(out):  # another process training the same model: wait for it, then reuse
-            if not (out / META).exists():
-                _pretrain(cfg, folder, out, key, progress)
+    # another process training the same model: wait for it, then reuse it
+    build_once(out, out / META, lambda: _pretrain(cfg, folder, out, key, progress))
     return out, key
 
 
@@ -167,6 +166,12 @@ def _pretrain(cfg: RunConfig, folder: Path, out: Path, key: str, progress: bool)
                     {"role": "base", "key": key}, progress)
 
 
+def _fine_tune(path: Path, base: str, tok, examples: list, cfg: RunConfig, meta: dict, progress: bool) -> None:
+    m = cfg.model
+    _train_and_save(path, load_model(base, m.dtype, m.device), tok, examples, m.finetune, cfg.world.seed,
+                    f"fine-tune {meta['role']} on {meta['split']}", meta, progress)
+
+
 def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
     """Return {'base', 'target', 'retain'}: loadable folders or ids, training them if needed."""
     source = dataset_source(cfg, task)
@@ -192,12 +197,7 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
         key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "data": data_hash,
                            "recipe": asdict(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"
-        if not (path / META).exists():
-            with claimed(path):
-                if not (path / META).exists():
-                    model = load_model(str(base), m.dtype, m.device)
-                    _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
-                                    f"fine-tune {role} on {split}", {"role": role, "key": key, "split": split,
-                                                                     "base": str(base)}, progress)
+        meta = {"role": role, "key": key, "split": split, "base": str(base)}
+        build_once(path, path / META, partial(_fine_tune, path, str(base), tok, examples, cfg, meta, progress))
         out[role] = str(path)
     return out

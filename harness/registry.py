@@ -6,12 +6,12 @@ Adding a method edits no other file: `methods/__init__.py` imports every module 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 from harness.config import ConfigError, from_dict
+from harness.schema import did_you_mean
 
 # What a loss can ask the loop for. Each is computed only when some method declares it.
 SUPPLIES = {
@@ -88,7 +88,6 @@ def load_methods() -> dict[str, Method]:
 def get_method(name: str) -> Method:
     methods = load_methods()
     if name not in methods:
-        close = difflib.get_close_matches(name, list(methods), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown method '{name}'{hint} (available: {', '.join(sorted(methods))}, none)")
+        raise ConfigError(f"unknown method '{name}'{did_you_mean(name, methods)} "
+                          f"(available: {', '.join(sorted(methods))}, none)")
     return methods[name]

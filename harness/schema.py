@@ -25,6 +25,12 @@ class ConfigError(ValueError):
     """A bad configuration value or key; raised before any compute is spent."""
 
 
+def did_you_mean(name: str, choices, prefix: str = "") -> str:
+    """"; did you mean 'x'?" for the closest of `choices` (prefixed), or "" when none is close."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
+
+
 @dataclass(frozen=True)
 class Bounds:
     ge: float | None = None
@@ -142,8 +148,7 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean '{(where + '.') if where else ''}{close[0]}'?" if close else ""
+            hint = did_you_mean(key, fields, f"{where}." if where else "")
             raise ConfigError(f"unknown config key '{path}'{hint} (valid: {', '.join(fields)})")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):

@@ -34,7 +34,7 @@ def bootstrap(records: list[dict], reference_log_ratios: list[float], n: int, se
     Each resample draws, in this order, one index vector per set (forget, retain, real_authors,
     world_facts: the utility sets feed model_utility) and then the forget indices used for the forget
     numbers and the paired KS statistic. The numbers of a resample are the metric functions' own
-    formulas on gathered arrays (model utility: 1 / mean(1 / x), which is scipy's hmean; the KS
+    formulas on gathered arrays (model utility through M.harmonic_mean, as model_utility itself; the KS
     statistic without its p-value), so an interval can be recomputed from the items and the seed."""
     if n <= 0:
         return {}
@@ -53,18 +53,11 @@ def bootstrap(records: list[dict], reference_log_ratios: list[float], n: int, se
         nums = {k: _set_numbers(cols[k], rng.integers(0, len(by_set[k]), len(by_set[k])), k) for k in sets}
         fidx = rng.integers(0, n_forget, n_forget)
         f = _set_numbers(cols["forget"], fidx, "forget")
-        utility = np.asarray([nums[s][m] for s, m in M.UTILITY_PAIRS]) \
-            if all(s in nums for s, _ in M.UTILITY_PAIRS) else None
-        draws["model_utility"].append(_hmean(utility))
+        if not all(s in nums for s, _ in M.UTILITY_PAIRS):
+            raise ValueError("bootstrap: model_utility needs the retain, real_authors and world_facts items")
+        draws["model_utility"].append(M.harmonic_mean(np.asarray([nums[s][m] for s, m in M.UTILITY_PAIRS])))
         draws["ks_stat"].append(M.ks_statistic(f["log_ratios"], ref[fidx]))
         draws["forget_truth_ratio"].append(f["truth_ratio"])
         draws["forget_rouge"].append(f["rouge"])
         draws["forget_prob"].append(f["prob"])
     return {m: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for m, v in draws.items()}
-
-
-def _hmean(xs: np.ndarray | None) -> float:
-    """M.model_utility without its dict and checks (bit-identical: scipy's hmean is 1 / mean(1 / x))."""
-    if xs is None:
-        raise ValueError("bootstrap: model_utility needs the retain, real_authors and world_facts items")
-    return 0.0 if xs.min() <= 0.0 else float(1.0 / np.mean(1.0 / xs))

@@ -10,7 +10,6 @@ the columns shown beside it. A task's `metrics:` selects them: omitted = all the
 list of names; or a mapping of names to presentation overrides (headline, description)."""
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Literal
 import yaml
 
 from harness.config import ConfigError, from_dict, load_yaml
+from harness.schema import did_you_mean
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 OVERRIDABLE = ("headline", "description")  # what a task file may change of a declared metric
@@ -94,9 +94,8 @@ def _check(task: Task, where: str) -> Task:
     specs = {}
     for name, over in chosen.items():
         if name not in declared:
-            close = difflib.get_close_matches(name, sorted(declared), n=1)
             raise ConfigError(f"{where}: unknown metric '{name}' for family {task.family}"
-                              + (f"; did you mean '{close[0]}'?" if close else ""))
+                              + did_you_mean(name, sorted(declared)))
         over = over or {}
         bad = [k for k in (over if isinstance(over, dict) else {"?": 0}) if k not in OVERRIDABLE]
         if bad:
@@ -157,7 +156,6 @@ def get_task(name: str) -> Task:
         return load_task_file(Path(name))
     path = TASKS_DIR / f"{name}.yaml"
     if not path.exists():
-        close = difflib.get_close_matches(name, list_tasks(), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown task '{name}'{hint} (available: {', '.join(list_tasks())})")
+        raise ConfigError(f"unknown task '{name}'{did_you_mean(name, list_tasks())} "
+                          f"(available: {', '.join(list_tasks())})")
     return load_task_file(path)

@@ -218,3 +218,13 @@ def test_bootstrap_equals_the_metric_functions_on_each_resample():
         want["forget_prob"].append(np.mean([by["forget"][i]["prob"] for i in fidx]))
     for m, v in want.items():
         assert got[m] == [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))], m
+
+
+def test_harmonic_mean_is_scipys_hmean_bit_for_bit():
+    from scipy import stats as S
+    rng = np.random.default_rng(2)
+    for _ in range(2000):
+        x = rng.uniform(1e-3, 1.0, size=9)
+        assert M.harmonic_mean(x) == float(S.hmean(x))
+    assert M.harmonic_mean(np.array([0.5, 0.0, 0.9])) == 0.0
+    assert M.harmonic_mean(np.array([0.5, 0.25])) == 1 / 3  # 2 / (2 + 4), by hand

@@ -24,11 +24,12 @@ No base class: the contract test (tests/test_tracks.py) checks every registered 
 """
 from __future__ import annotations
 
-import difflib
+import functools
 import importlib
 import pkgutil
 
 from harness.config import ConfigError
+from harness.schema import did_you_mean
 
 TRACKS: dict[str, object] = {}
 INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics", "check_task", "extra_metrics",
@@ -47,18 +48,23 @@ def register_track(name: str):
     return wrap
 
 
-def load_tracks() -> dict[str, object]:
-    """Import every module in this folder (each registers itself)."""
+@functools.cache
+def _discover() -> None:
     for mod in pkgutil.iter_modules(__path__):
         if not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def load_tracks() -> dict[str, object]:
+    """Import every module in this folder (each registers itself), once per process: every run
+    asks for its track, and the folder need not be listed each time."""
+    _discover()
     return TRACKS
 
 
 def get_track(name: str):
     tracks = load_tracks()
     if name not in tracks:
-        close = difflib.get_close_matches(name, sorted(tracks), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown task family '{name}'{hint} (available: {', '.join(sorted(tracks))})")
+        raise ConfigError(f"unknown task family '{name}'{did_you_mean(name, sorted(tracks))} "
+                          f"(available: {', '.join(sorted(tracks))})")
     return tracks[name]

@@ -8,7 +8,7 @@ import time
 
 from harness import models as MD
 from harness import plots as P
-from harness.claim import claimed
+from harness.claim import build_once
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import load_refusals, load_split
 from harness.evaluate import aligned, evaluate_sets, mia_aucs, tofu_metrics
@@ -105,10 +105,7 @@ def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
     retain_ref = paths["retain"]
     forget, holdout = data["eval"]["forget"], data["eval"]["holdout"]
     path = MD.cache_root() / "reference" / f"{reference_key(retain_ref, data, cfg)}.json"
-    if not path.exists():
-        with claimed(path):
-            if not path.exists():
-                write_json_atomic(path, _measure_reference(retain_ref, forget, holdout, cfg))
+    build_once(path, path, lambda: write_json_atomic(path, _measure_reference(retain_ref, forget, holdout, cfg)))
     return json.loads(path.read_text())
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness import models as MD
 from harness import plots as P
-from harness.claim import claimed
+from harness.claim import build_once
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import DataError
 from harness.fingerprint import model_fingerprint, precision_key
@@ -128,11 +128,8 @@ def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
                        "precision": precision_key(cfg), "eval": to_dict(cfg.eval), "tasks": names,
                        "mcq": {k: v["rows"] for k, v in data["mcq"].items()}})
     path = MD.cache_root() / "reference" / f"wmdp-{key}.json"
-    if not path.exists():
-        with claimed(path):
-            if not path.exists():
-                model = MD.load_model(base, cfg.model.dtype, cfg.model.device)
-                write_json_atomic(path, accuracies(model, MD.load_tokenizer(base), task, data, cfg))
+    build_once(path, path, lambda: write_json_atomic(path, accuracies(
+        MD.load_model(base, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(base), task, data, cfg)))
     return json.loads(path.read_text())
 
 

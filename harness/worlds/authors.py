@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.worlds import vocab
-from harness.claim import claimed
+from harness.claim import build_once
 from harness.io import write_dataset_dir
 
 WORLD_FORMAT_VERSION = 1  # bump when the generator's output changes for the same seed
@@ -218,12 +218,8 @@ def world_id(profile: str, seed: int) -> str:
 def build(root: Path, profile: str, seed: int) -> Path:
     """Write the world under root/worlds/<id>/ (atomically) unless it is already complete there."""
     out = Path(root) / "worlds" / world_id(profile, seed)
-    if (out / "MANIFEST.json").exists():
-        return out
-    with claimed(out):
-        if (out / "MANIFEST.json").exists():  # written by another process meanwhile
-            return out
-        return _write(out, profile, seed)
+    build_once(out, out / "MANIFEST.json", lambda: _write(out, profile, seed))
+    return out
 
 
 def _write(out: Path, profile: str, seed: int) -> Path:

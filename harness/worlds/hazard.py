@@ -31,7 +31,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.claim import claimed
+from harness.claim import build_once
 from harness.io import write_dataset_dir
 from harness.mcq import mcq_prompt
 
@@ -144,12 +144,8 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
 def build(root: Path, profile: str, seed: int) -> Path:
     """Write the hazard world under root/worlds/hazard-<profile>-s<seed>-v<version>/ once."""
     out = Path(root) / "worlds" / f"hazard-{profile}-s{seed}-v{FORMAT_VERSION}"
-    if (out / "MANIFEST.json").exists():
-        return out
-    with claimed(out):
-        if (out / "MANIFEST.json").exists():  # written by another process meanwhile
-            return out
-        return _write(out, profile, seed)
+    build_once(out, out / "MANIFEST.json", lambda: _write(out, profile, seed))
+    return out
 
 
 def _write(out: Path, profile: str, seed: int) -> Path:
