@@ -175,8 +175,9 @@ def cmd_prepare(ns) -> int:
     from harness.models import prepare_models
     from harness.tasks import get_task, list_tasks
     path, ov = _split_args(ns.args)
+    from harness.tracks import get_track
     tasks = [o.split("=", 1)[1] for o in ov if o.startswith("task=")] or \
-        [t for t in list_tasks() if get_task(t).dataset in ("synthetic", "synthetic_hazard")]
+        [t for t in list_tasks() if get_task(t).dataset in get_track(get_task(t).family).worlds]
     ov = [o for o in ov if not o.startswith("task=")]
     for t in tasks:
         r = runs.resolve(load_run_config(path, ov + [f"task={t}", "method=none"]))
@@ -214,9 +215,11 @@ def cmd_list(ns) -> int:
               f"  {'':14s} {m.summary}")
     print("  none           (no unlearning: evaluate the start model as is)")
     print("tasks:")
+    width = max(14, *(len(t) for t in list_tasks()))
     for t in list_tasks():
         task = get_task(t)
-        print(f"  {t:14s} v{task.version} family={task.family} dataset={task.dataset} forget={task.splits.forget}")
+        what = f"requests={task.requests}" if task.requests else f"forget={task.splits.forget}"
+        print(f"  {t:{width}s} v{task.version} family={task.family} dataset={task.dataset} {what}")
     print("task families (tracks) and their metrics:")
     for name, track in sorted(load_tracks().items()):
         print(f"  {name:14s} {', '.join(track.metrics)}")

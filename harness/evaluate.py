@@ -63,24 +63,31 @@ def score(model, fmt: PromptFormatter, seqs: list[tuple[str, str]], batch_size: 
     return out
 
 
-@torch.no_grad()
 def generate(model, fmt: PromptFormatter, questions: list[str], cfg: EvalConfig, pad_id: int,
              progress: bool = True) -> tuple[list[str], int]:
-    """Greedy answers, batched with left padding; the order of `questions` is kept. Also returns the
-    tokens processed (prompts + generated), for the cost record."""
+    """Greedy answers to questions (in the prompt format), the order of `questions` kept. Also returns
+    the tokens processed (prompts + generated), for the cost record."""
+    return generate_ids(model, fmt.tok, [fmt.prompt_ids(q) for q in questions], cfg.max_new_tokens,
+                        cfg.batch_size, pad_id, progress)
+
+
+@torch.no_grad()
+def generate_ids(model, tok, prompts: list[list[int]], max_new_tokens: int, batch_size: int, pad_id: int,
+                 progress: bool = True) -> tuple[list[str], int]:
+    """Greedy continuations of token-id prompts, batched by length with left padding and the KV cache;
+    the order of `prompts` is kept. Returns (decoded texts, tokens processed)."""
     dev = next(model.parameters()).device
-    prompts = [fmt.prompt_ids(q) for q in questions]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out = [""] * len(prompts)
     tokens = sum(len(p) for p in prompts)
-    for s in tqdm(range(0, len(order), cfg.batch_size), desc="generate", disable=not progress or not sys.stderr.isatty(), leave=False):
-        idx = order[s:s + cfg.batch_size]
+    for s in tqdm(range(0, len(order), batch_size), desc="generate", disable=not progress or not sys.stderr.isatty(), leave=False):
+        idx = order[s:s + batch_size]
         batch = {k: v.to(dev) for k, v in left_pad([prompts[i] for i in idx], pad_id).items()}
-        gen = model.generate(**batch, max_new_tokens=cfg.max_new_tokens, do_sample=False,
-                             pad_token_id=pad_id, eos_token_id=fmt.tok.eos_token_id, use_cache=True)
+        gen = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=pad_id, eos_token_id=tok.eos_token_id, use_cache=True)
         new = gen[:, batch["input_ids"].shape[1]:]
         tokens += int((new != pad_id).sum())
-        for i, text in zip(idx, fmt.tok.batch_decode(new, skip_special_tokens=True)):
+        for i, text in zip(idx, tok.batch_decode(new, skip_special_tokens=True)):
             out[i] = text.strip()
     return out, tokens
 

@@ -73,6 +73,7 @@ def write_dataset_dir(out: Path, files: dict[str, list[dict]], manifest: dict) -
         digests = {}
         for stem, rows in files.items():
             text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            (tmp / f"{stem}.jsonl").parent.mkdir(parents=True, exist_ok=True)  # 'config/split' stems
             (tmp / f"{stem}.jsonl").write_text(text, encoding="utf-8")
             digests[stem] = hashlib.sha256(text.encode()).hexdigest()
         (tmp / "MANIFEST.json").write_text(json.dumps({**manifest, "sha256": digests}, indent=1, sort_keys=True))

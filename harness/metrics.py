@@ -68,6 +68,12 @@ def rouge_l_recall(prediction: str, reference: str) -> float:
     return float(_scorer().score(reference, prediction)["rougeL"].recall)
 
 
+def rouge_l_f1(prediction: str, reference: str) -> float:
+    """ROUGE-L F1 (MUSE's VerbMem and KnowMem): the longest common subsequence L of the two token
+    sequences, P = L/|prediction|, R = L/|reference|, F1 = 2PR/(P+R); 0 when either is empty."""
+    return float(_scorer().score(reference, prediction)["rougeL"].fmeasure)
+
+
 def forget_quality(unlearned: list[float], retain: list[float]) -> dict:
     """Two-sample KS test between per-item truth ratios of the unlearned and the retain model on the
     same forget split. The p-value depends on n, so the statistic and n are reported beside it.

@@ -89,18 +89,25 @@ def dataset_source(cfg: RunConfig, task: Task) -> str:
     return str(build(cache_root(), cfg.world.profile, cfg.world.seed)) if build else ds
 
 
-def training_examples(source: str, split: str, fmt: PromptFormatter, replay: bool):
-    """QA rows of a split, plus (when the data has them) their extra phrasings and the base corpus."""
-    rows = load_split(source, split)
+def training_examples(source: str, splits: list[str], fmt: PromptFormatter, replay: bool):
+    """QA rows of the splits, plus (when the data has them) their extra phrasings and the base corpus."""
+    rows = [r for split in splits for r in load_split(source, split)]
     examples = [fmt.encode(r["question"], r["answer"]) for r in rows]
     folder = Path(source)
     if (folder / "phrasings.jsonl").exists():
         qs = {r["question"] for r in rows}
         examples += [fmt.encode(p["prompt"], p["answer"])
                      for p in read_jsonl(folder / "phrasings.jsonl") if p["question"] in qs]
-    if replay and (folder / "pretrain.jsonl").exists():
-        examples += [fmt.encode(p["prompt"], p["answer"]) for p in read_jsonl(folder / "pretrain.jsonl")]
-    return examples, stable_hash([(e.prompt, e.answer) for e in examples])
+    return examples + replay_examples(source, fmt, replay)
+
+
+def replay_examples(source: str, fmt: PromptFormatter, replay: bool) -> list[Encoded]:
+    """The synthetic world's base corpus, mixed into fine-tuning when the recipe asks (keeps what the
+    base model knew); none for real data, which has no such file."""
+    folder = Path(source)
+    if not replay or not (folder / "pretrain.jsonl").exists():
+        return []
+    return [pretrain_example(fmt, p) for p in read_jsonl(folder / "pretrain.jsonl")]
 
 
 def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, progress) -> None:
@@ -116,7 +123,7 @@ def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, p
         write_json_atomic(tmp / META, {**meta, "train": stats})
 
 
-def _pretrain_example(fmt: PromptFormatter, row: dict) -> Encoded:
+def pretrain_example(fmt: PromptFormatter, row: dict) -> Encoded:
     """A pretraining row: a QA pair or a document (prompt ''); a row marked raw is a prompt taken as
     is, tokenised exactly as lm-eval tokenises a context and its continuation (no BOS, no EOS), so
     practice questions in WMDP's prompt match what the evaluation scores."""
@@ -148,7 +155,7 @@ def _pretrain(cfg: RunConfig, folder: Path, out: Path, key: str, progress: bool)
 
     from harness.tokenizer import train_tokenizer
     texts = []
-    for f in sorted(folder.glob("*.jsonl")):
+    for f in sorted(folder.rglob("*.jsonl")):  # every file of the world (muse: <config>/<split>.jsonl)
         for r in read_jsonl(f):
             texts += [v if isinstance(v, str) else " ".join(v) for v in r.values() if isinstance(v, (str, list))]
     tok = train_tokenizer(texts, cfg.model.arch.vocab_size, cache_root() / "tokenizers" / key)
@@ -161,7 +168,7 @@ def _pretrain(cfg: RunConfig, folder: Path, out: Path, key: str, progress: bool)
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True))
     model.to(resolve_device(cfg.model.device))
     fmt = PromptFormatter(tok, "plain", a.max_position)
-    examples = [_pretrain_example(fmt, p) for p in read_jsonl(folder / "pretrain.jsonl")]
+    examples = [pretrain_example(fmt, p) for p in read_jsonl(folder / "pretrain.jsonl")]
     _train_and_save(out, model, tok, examples, cfg.model.pretrain, cfg.world.seed, "pretrain base",
                     {"role": "base", "key": key}, progress)
 
@@ -187,13 +194,17 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
     else:
         base, base_key = m.base, stable_hash(m.base)
     out = {"base": str(base), "source": source}
-    for role, split, given in (("target", task.splits.full, m.target), ("retain", task.splits.retain, m.retain)):
+    track = get_track(task.family)
+    for role, given in (("target", m.target), ("retain", m.retain)):
         if given:
             out[role] = given
             continue
         tok = load_tokenizer(str(base))
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
-        examples, data_hash = training_examples(source, split, fmt, m.finetune.replay)
+        splits = task.splits.model_splits(role)
+        split = "+".join(splits)
+        examples = track.model_examples(source, splits, fmt, m.finetune.replay)
+        data_hash = stable_hash([(e.prompt, e.answer) for e in examples])
         key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "data": data_hash,
                            "recipe": asdict(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"

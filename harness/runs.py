@@ -29,7 +29,7 @@ from harness.provenance import provenance
 from harness.registry import get_method
 from harness.tasks import Task, get_task, resolved_yaml
 from harness.tracks import get_track
-from harness.unlearn import Diverged, unlearn
+from harness.unlearn import Diverged, add_stats, unlearn
 
 
 @dataclasses.dataclass
@@ -157,20 +157,17 @@ def _compute(r: Resolved, progress: bool) -> str:
                    "tokens_backward": 0, "trainable_params": 0, "flops_forward": 0, "flops_backward": 0}
         retrain = retrain_cost(paths["retain"], MD.META, model) if "retain" in paths else None
         status, log, error, metrics, items = "complete", [], None, {}, []
+        requests = []  # with task.requests: the metrics after each request
         if r.method is not None:
-            forget, retain = track.training_sets(fmt, data)
-            idk = track.refusal_set(fmt, data, cfg.seed) if "refusals" in data else None
-            if idk is not None:
-                say(f"  refusals from {data['refusals_file']}")
             model = adapters.apply(model, cfg.adapter, cfg.seed)
             st = stage.load(r.folder, model)  # unlearned before, evaluation never finished
             if st is not None:
                 model.eval()
+                requests = st.requests
                 say(f"  unlearned model restored from {stage.stage_dir(r.folder)}: evaluating only")
             else:
                 try:
-                    st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed,
-                                 MD.pad_id(tok), progress, idk=idk)
+                    st = _unlearn_requests(r, model, tok, fmt, data, ref, progress, requests)
                     stage.save(r.folder, model, st, lora=cfg.adapter.kind == "lora")
                 except Diverged as e:
                     status, error, st = "diverged", str(e), e.stats
@@ -181,17 +178,59 @@ def _compute(r: Resolved, progress: bool) -> str:
         if status == "complete":
             metrics, items, cost = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)
             compute.update(cost)
+            if requests:
+                requests[-1]["metrics"] = metrics  # the last request's numbers are the run's
     compute.update(mem.record(), memory_method=mem.method)
     compute.update(cost_record(compute, retrain if r.method is not None else None, p.device))
     extra = {"models": paths, "evaluated": start_ref}
     if "refusals_file" in data:
         extra["refusals_file"] = data["refusals_file"]
-    write_run(r, model, tok, metrics, items, log, compute, extra, status, error)
+    write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests)
     stage.clear(r.folder)
     return status
 
 
-def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error) -> None:
+def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, requests: list):
+    """Unlearn the forget set, or each of task.requests one after another (sustainability): the
+    model after request i starts request i+1, and every request but the last is evaluated at once
+    (the last is the run's own evaluation). Returns the unlearning statistics summed over requests."""
+    cfg, track = r.cfg, r.track
+    forget_sets = data.get("requests") or [data["forget"]]
+    total = None
+    for i, rows in enumerate(forget_sets):
+        part = {**data, "forget": rows}
+        forget, retain = track.training_sets(fmt, part)
+        idk = track.refusal_set(fmt, part, cfg.seed) if "refusals" in data else None
+        if idk is not None and i == 0:
+            say(f"  refusals from {data['refusals_file']}")
+        if len(forget_sets) > 1:
+            say(f"  request {i + 1}/{len(forget_sets)}: {r.task.requests[i]} ({len(rows)} items)")
+        try:
+            st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed + i,
+                         MD.pad_id(tok), progress, idk=idk)
+        except Diverged as e:
+            e.stats = add_stats(total, _tagged(e.stats, i, len(forget_sets)))
+            raise
+        total = add_stats(total, _tagged(st, i, len(forget_sets)))
+        if len(forget_sets) > 1:
+            entry = {"request": i + 1, "split": r.task.requests[i], "n_forget": len(rows), "steps": total.steps,
+                     "unlearn_flops": total.flops_forward + total.flops_backward}
+            if i < len(forget_sets) - 1:
+                entry["metrics"] = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)[0]
+                model.train()
+            requests.append(entry)
+    total.requests = requests
+    return total
+
+
+def _tagged(st, i: int, n: int):
+    """Each train-log entry names its request when there are several."""
+    if n > 1:
+        st.log = [{**e, "request": i + 1} for e in st.log]
+    return st
+
+
+def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error, requests=()) -> None:
     """Write the run folder in one atomic rename: config, task, metrics, items, log, compute,
     provenance, the model (when asked) and, last, the status that marks it complete."""
     cfg = r.cfg
@@ -202,6 +241,8 @@ def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, stat
         write_jsonl(tmp / "items.jsonl", items)
         write_jsonl(tmp / "train_log.jsonl", log)
         write_json_atomic(tmp / "compute.json", compute)
+        if requests:
+            write_jsonl(tmp / "requests.jsonl", list(requests))
         write_json_atomic(tmp / "provenance.json", provenance(cfg.seed, extra))
         if status == "complete" and r.method is not None and cfg.unlearn.save_model:
             adapters.save(model, tmp / "model", cfg.adapter)

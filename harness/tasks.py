@@ -43,14 +43,20 @@ class MetricSpec:
 
 @dataclass
 class Splits:
-    full: str = "full"        # what the target model is fine-tuned on
+    full: str | list[str] = "full"  # what the target model is fine-tuned on (muse: several splits)
     forget: str | list[str] = "forget10"  # wmdp: one or more corpora (batches alternate between them)
-    retain: str = "retain90"  # what the retain model is fine-tuned on, and the retain data of methods
+    retain: str = "retain90"  # the retain data of methods, and what the retain model is fine-tuned on ...
+    retain_model: str | list[str] = ""  # ... unless this names what the retain model trains on (muse)
     holdout: str = "holdout10"
 
     @property
     def forget_list(self) -> list[str]:
         return [self.forget] if isinstance(self.forget, str) else list(self.forget)
+
+    def model_splits(self, role: str) -> list[str]:
+        """The splits the target or retain model is fine-tuned on."""
+        names = self.full if role == "target" else (self.retain_model or self.retain)
+        return [names] if isinstance(names, str) else list(names)
 
 
 @dataclass
@@ -63,6 +69,8 @@ class Task:
     splits: Splits = field(default_factory=Splits)
     eval: dict = field(default_factory=dict)      # tofu: kind -> split; wmdp: kind -> {file stem: subject}
     lm_eval_tasks: dict = field(default_factory=dict)  # wmdp: kind -> lm-eval built-in task names
+    requests: list[str] = field(default_factory=list)  # forget splits applied one after another (sequential
+    #                   unlearning requests, metrics after each); [] = one request, splits.forget
     metrics: dict | list = field(default_factory=dict)  # names (or name -> overrides); resolved: name -> MetricSpec
     path: str = ""
 

@@ -32,6 +32,21 @@ class UnlearnStats:
     flops_forward: int = 0     # counted by harness/meter.py: matmuls that actually ran ...
     flops_backward: int = 0    # ... and the gradients that were actually computed
     log: list = field(default_factory=list)
+    requests: list = field(default_factory=list)  # sequential requests: the numbers after each
+
+
+def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
+    """Statistics of requests run one after another: counts add up, the log continues its step count,
+    trainable parameters are the largest of any request."""
+    if total is None:
+        return st
+    log = total.log + [{**e, "step": e["step"] + total.steps} for e in st.log]
+    return UnlearnStats(steps=total.steps + st.steps, tokens_forward=total.tokens_forward + st.tokens_forward,
+                        tokens_backward=total.tokens_backward + st.tokens_backward,
+                        seconds=total.seconds + st.seconds,
+                        trainable_params=max(total.trainable_params, st.trainable_params),
+                        flops_forward=total.flops_forward + st.flops_forward,
+                        flops_backward=total.flops_backward + st.flops_backward, log=log)
 
 
 class Diverged(RuntimeError):

@@ -230,6 +230,7 @@ def test_prepare_builds_every_built_in_task(tiny, capsys):
     assert main(["prepare", "--quiet", *tiny]) == 0
     err = capsys.readouterr().err
     assert "prepare tofu_forget10" in err and "prepare wmdp_synthetic" in err and "wmdp_real" not in err
+    assert "prepare muse_news_synthetic" in err and "prepare muse_news\n" not in err and "muse_books" not in err
 
 
 def test_several_grid_files_are_one_grid(capsys):

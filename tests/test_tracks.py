@@ -50,3 +50,20 @@ def test_every_family_has_a_task_and_its_tasks_load(name):
             got = dataclasses.asdict(spec)
             assert {k: v for k, v in got.items() if k not in ("headline", "description")} == \
                    {k: v for k, v in d.items() if k not in ("headline", "description")}
+
+
+@pytest.mark.parametrize("name", TRACKS)
+def test_every_family_evaluates_a_tiny_model(name, tiny, tmp_path):
+    """The same path for every family: its synthetic task, the start model evaluated as is; every
+    metric the task declares is in the run folder, as a finite number."""
+    import json
+    import math
+
+    from harness.cli import main
+    task = next(get_task(n) for n in list_tasks() if get_task(n).family == name
+                and get_task(n).dataset in get_track(name).worlds)
+    assert main(["run", f"task={task.name}", "method=none", *tiny,
+                 f"results_dir={tmp_path}", "--quiet"]) == 0
+    metrics = json.loads(next((tmp_path / "runs").glob("*/metrics.json")).read_text())
+    for m in task.metrics:
+        assert isinstance(metrics.get(m), (int, float)) and math.isfinite(metrics[m]), f"{name}: {m}"

@@ -13,8 +13,10 @@ task loader (harness/tasks.py), the models (harness/models.py) and the leaderboa
     metrics           {name: MetricSpec}: every metric it computes, each declared once, here
     check_task(task, where)                 family-specific checks of a task file (one-line errors)
     extra_metrics(task)                     metrics that depend on the task (e.g. one per subject)
-    load_data(task, source, cfg, needs_refusals)   every split a run touches, validated before training
+    load_data(task, source, cfg, needs_refusals)   every split a run touches, validated before training;
+                                            with task.requests, data["requests"]: each request's forget rows
     training_sets(fmt, data)                the forget and retain examples of the unlearning loop
+    model_examples(source, splits, fmt, replay)   (tracks with a target) what target / retain train on
     refusal_set(fmt, data, seed)            (refusals only) a refusal answer to each forget question
     reference(task, paths, data, cfg)       cached numbers of the reference model (retain / base)
     evaluate(model, tok, fmt, task, data, ref, cfg, progress) -> (metrics, items, cost)

@@ -64,6 +64,8 @@ def check_task(task, where: str) -> None:
         raise ConfigError(f"{where}: splits.forget must be one split name")
     if task.lm_eval_tasks:
         raise ConfigError(f"{where}: lm_eval_tasks does not apply to family tofu")
+    if not all(isinstance(s, str) for s in task.requests):
+        raise ConfigError(f"{where}: requests must be a list of forget split names")
 
 
 def load_data(task, source: str, cfg: RunConfig, needs_refusals: bool = False) -> dict:
@@ -71,6 +73,8 @@ def load_data(task, source: str, cfg: RunConfig, needs_refusals: bool = False) -
     data = {"forget": load_split(source, t.splits.forget), "retain": load_split(source, t.splits.retain)}
     data["eval"] = {kind: load_split(source, split) for kind, split in t.eval.items()}
     data["eval"]["holdout"] = load_split(source, t.splits.holdout)  # membership inference
+    if t.requests:  # sequential unlearning requests, applied one after another
+        data["requests"] = [load_split(source, s) for s in t.requests]
     if needs_refusals:
         data["refusals"], data["refusals_file"] = load_refusals(source, cfg.unlearn.refusals)
     return data
@@ -171,6 +175,7 @@ class Tofu:
     extra_metrics = staticmethod(lambda task: {})
     load_data = staticmethod(load_data)
     training_sets = staticmethod(training_sets)
+    model_examples = staticmethod(MD.training_examples)  # what the target / retain models are fine-tuned on
     refusal_set = staticmethod(refusal_set)
     reference = staticmethod(reference)
     evaluate = staticmethod(evaluate)

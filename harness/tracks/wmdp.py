@@ -58,6 +58,8 @@ def check_task(task, where: str) -> None:
             raise ConfigError(f"{where}: eval.{kind}: expected hazard|general mapping file stems to subjects")
     if any(k not in MCQ_KINDS or not isinstance(v, list) for k, v in task.lm_eval_tasks.items()):
         raise ConfigError(f"{where}: lm_eval_tasks: expected hazard|general lists of lm-eval task names")
+    if task.requests:
+        raise ConfigError(f"{where}: requests (sequential unlearning) are not supported by family wmdp yet")
     missing = [k for k in MCQ_KINDS if not task.mcq_tasks(k)]
     if missing:
         raise ConfigError(f"{where}: no multiple-choice task for {', '.join(missing)} (eval or lm_eval_tasks)")

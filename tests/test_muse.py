@@ -1,0 +1,202 @@
+"""The MUSE-style document track: the synthetic news world in MUSE-News's layout, the loader for real
+MUSE data (local folders in the public layout, parquet included; the hub offline), the metric
+formulas by hand, and sequential requests."""
+import json
+
+import pandas as pd
+import pytest
+
+from harness import metrics as M
+from harness import musedata
+from harness.cli import main
+from harness.data import DataError
+from harness.worlds import news
+
+MUSE_LAYOUT = {
+    "raw": ["forget", "retain1", "retain2", "holdout"], "verbmem": ["forget"],
+    "knowmem": ["forget_qa", "forget_qa_icl", "retain_qa", "retain_qa_icl"],
+    "privleak": ["forget", "retain", "holdout"], "scal": [f"forget_{k}" for k in range(1, 5)],
+    "sust": [f"forget_{k}" for k in range(1, 5)],
+}
+
+
+@pytest.fixture(scope="module")
+def world():
+    return news.generate("default", 0)
+
+
+def test_world_has_muse_news_layout_and_fields(world):
+    for config, splits in MUSE_LAYOUT.items():
+        for split in splits:
+            rows = world[f"{config}/{split}"]
+            assert rows, f"{config}/{split} is empty"
+            assert all(set(r) == set(musedata.FIELDS[config]) for r in rows), f"{config}/{split}"
+    assert news.generate("default", 0) == world            # deterministic per seed
+    assert news.generate("default", 1) != world
+
+
+def test_world_splits_are_consistent(world):
+    text = lambda s: [r["text"] for r in world[s]]  # noqa: E731
+    forget, holdout = text("raw/forget"), text("raw/holdout")
+    trained = set(forget) | set(text("raw/retain1")) | set(text("raw/retain2"))
+    assert not set(holdout) & trained                         # holdout texts are never trained on
+    # each event is a report and a Q&A explainer; privleak's texts are the reports (articles)
+    assert text("privleak/forget") == forget[0::2] and text("privleak/holdout") == holdout[0::2]
+    assert text("privleak/retain") == text("raw/retain2")[0::2]
+    assert all(t.startswith("Q&A: ") for t in forget[1::2]) and not any(t.startswith("Q&A") for t in forget[0::2])
+    scal = [text(f"scal/forget_{k}") for k in range(1, 5)]
+    assert all(set(a) < set(b) for a, b in zip(scal, scal[1:])) and scal[-1] == forget   # growing
+    sust = [set(text(f"sust/forget_{k}")) for k in range(1, 5)]
+    assert all(not (a & b) for i, a in enumerate(sust) for b in sust[i + 1:])           # disjoint
+    assert set().union(*sust) == set(forget)
+    for v, report in zip(world["verbmem/forget"], forget[0::2]):   # prompt = the opening, gt = the rest
+        assert report == v["prompt"] + " " + v["gt"]
+    # every knowmem answer is in its own split's explainers only (a retain model cannot know it), and
+    # never in a report (it must be recalled, not copied from the running text)
+    reports = forget[0::2] + text("raw/retain2")[0::2]
+    for split, source in (("forget", forget), ("retain", text("raw/retain2"))):
+        other = text("raw/retain2") if split == "forget" else forget
+        for qa in world[f"knowmem/{split}_qa"] + world[f"knowmem/{split}_qa_icl"]:
+            block = musedata.qa_block(qa["question"], qa["answer"])
+            assert any(block in a for a in source) and not any(block in a for a in other + holdout)
+            assert not any(qa["answer"] in r for r in reports)
+    icl = {q["question"] for q in world["knowmem/forget_qa_icl"]}
+    assert not icl & {q["question"] for q in world["knowmem/forget_qa"]}   # shots never ask an evaluated question
+
+
+def test_rouge_l_f1_by_hand():
+    # prediction "the red cat sat" vs reference "the cat sat down": LCS "the cat sat" = 3,
+    # P = 3/4, R = 3/4, F1 = 0.75
+    assert M.rouge_l_f1("the red cat sat", "the cat sat down") == pytest.approx(0.75)
+    # "a b" vs "a b c d": LCS 2, P = 1, R = 0.5, F1 = 2/3
+    assert M.rouge_l_f1("a b", "a b c d") == pytest.approx(2 / 3)
+    assert M.rouge_l_f1("", "a b") == 0.0
+
+
+def test_knowmem_prompt_format():
+    shots = [{"question": "Q1?", "answer": "A1"}, {"question": "Q2?", "answer": "A2"}]
+    assert musedata.knowmem_prompt(shots, "Q3?") == \
+        "Question: Q1?\nAnswer: A1\n\nQuestion: Q2?\nAnswer: A2\n\nQuestion: Q3?\nAnswer:"
+    assert musedata.knowmem_prompt([], "Q?") == "Question: Q?\nAnswer:"
+
+
+def _write(folder, ref, rows, ext="jsonl"):
+    path = folder / f"{ref}.{ext}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if ext == "parquet":
+        pd.DataFrame(rows).to_parquet(path)
+    elif ext == "json":
+        path.write_text(json.dumps(rows))
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_loader_reads_the_public_layout_in_every_format(tmp_path):
+    _write(tmp_path, "raw/forget", [{"text": "a b"}, {"text": "c d"}])
+    _write(tmp_path, "knowmem/forget_qa", [{"question": "q?", "answer": "x"}], "json")
+    _write(tmp_path, "verbmem/forget", [{"prompt": "p", "gt": "g"}], "parquet")
+    (tmp_path / "privleak").mkdir()
+    pd.DataFrame([{"text": "t"}]).to_parquet(tmp_path / "privleak" / "holdout-00000-of-00001.parquet")  # hub snapshot
+    assert musedata.load(str(tmp_path), "raw/forget") == [{"text": "a b", "id": "raw/forget:0"},
+                                                           {"text": "c d", "id": "raw/forget:1"}]
+    assert musedata.load(str(tmp_path), "knowmem/forget_qa")[0]["answer"] == "x"
+    assert musedata.load(str(tmp_path), "verbmem/forget")[0] == {"prompt": "p", "gt": "g", "id": "verbmem/forget:0"}
+    assert musedata.load(str(tmp_path), "privleak/holdout")[0]["text"] == "t"
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"text": "ok"}\n{"txt": "x"}\n', r"forget.jsonl:2: no field 'text'"),
+    ('{"text": "ok"}\n\n{"text": ""}\n', r"forget.jsonl:3: field 'text' must be a non-empty string"),
+    ('{"text": "ok"}\n{"text": "x"\n', r"forget.jsonl:2: not valid JSON"),
+    ("", r"forget.jsonl: no rows"),
+])
+def test_loader_rejects_bad_rows_with_file_and_line(tmp_path, content, message):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "forget.jsonl").write_text(content)
+    with pytest.raises(DataError, match=message):
+        musedata.load(str(tmp_path), "raw/forget")
+
+
+def test_loader_names_what_is_missing(tmp_path):
+    _write(tmp_path, "raw/retain1", [{"text": "x"}])
+    with pytest.raises(DataError, match=r"no config folder 'knowmem/'"):
+        musedata.load(str(tmp_path), "knowmem/forget_qa")
+    with pytest.raises(DataError, match=r"no split 'forget'.*found: retain1"):
+        musedata.load(str(tmp_path), "raw/forget")
+    with pytest.raises(DataError, match=r"expected <config>/<split>"):
+        musedata.load(str(tmp_path), "forget")
+    with pytest.raises(DataError, match=r"does not exist"):
+        musedata.load("./no/such/folder", "raw/forget")
+
+
+def test_hub_id_offline_is_one_line():
+    with pytest.raises(DataError, match=r"dataset 'muse-bench/MUSE-News' config 'raw' split 'forget' could not "
+                                        r"be loaded .*offline, pass a local folder"):
+        musedata.load("muse-bench/MUSE-News", "raw/forget")
+
+
+def test_real_muse_task_on_a_fixture_folder_fails_before_training(tmp_path, capsys):
+    """muse_news pointed at a local folder in the public layout with one bad line: exit 2, the file
+    and line named, nothing trained (no model folder appears in the cache)."""
+    files = news.generate("tiny", 0)
+    for ref, rows in files.items():
+        if "/" in ref:
+            _write(tmp_path / "data", ref, rows)
+    bad = tmp_path / "data" / "knowmem" / "retain_qa.jsonl"
+    bad.write_text(bad.read_text() + '{"question": "q?"}\n')
+    rc = main(["run", "task=muse_news", f"dataset={tmp_path / 'data'}", "method=grad_ascent",
+               f"model.base={tmp_path}", f"results_dir={tmp_path / 'r'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{bad}:{len(files['knowmem/retain_qa']) + 1}: no field 'answer'" in err
+    assert not (tmp_path / "r" / "runs").exists() or not any((tmp_path / "r" / "runs").iterdir())
+
+
+MUSE_TINY = ["eval.bootstrap=50"]  # the tiny models of the other tests (no new build)
+
+
+def test_muse_track_end_to_end(tmp_path, tiny):
+    """Target, retain and two methods on the tiny news world: the retain model's PrivLeak is 0 by
+    definition, the target (trained on the forget articles) scores far below it, and every number of
+    the leaderboard row is the one in its run folder."""
+    grid = tmp_path / "g.yaml"
+    grid.write_text("tasks: [muse_news_synthetic]\nmethods: [grad_ascent, npo]\nbaselines: [target, retain]\n"
+                    f"overrides: {json.dumps(tiny + MUSE_TINY)}\n")
+    assert main(["grid", str(grid), f"results_dir={tmp_path / 'r'}", "--quiet"]) == 0
+    df = pd.read_csv(tmp_path / "r" / "leaderboard.csv").set_index("method")
+    assert set(df.index) == {"target", "retain", "grad_ascent", "npo"} and (df["status"] == "complete").all()
+    assert df.loc["retain", "privleak"] == 0.0
+    assert df.loc["target", "privleak"] < -50 and df.loc["target", "verbmem"] > df.loc["retain", "verbmem"]
+    for m in df.index:
+        folder = next((tmp_path / "r" / "runs").glob(f"muse_news_synthetic-{m}-s0-*"))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        auc, ref = metrics["mia_auc_min_k"], metrics["retain_model_mia_auc_min_k"]
+        assert metrics["privleak"] == pytest.approx((auc - ref) / ref * 100)
+        items = [json.loads(x) for x in (folder / "items.jsonl").read_text().splitlines()]
+        verb = [i["rouge_f1"] for i in items if i["set"] == "verbmem"]
+        assert metrics["verbmem"] == pytest.approx(sum(verb) / len(verb)) == pytest.approx(df.loc[m, "verbmem"])
+        assert metrics["verbmem_ci"][0] <= metrics["verbmem"] <= metrics["verbmem_ci"][1]
+    assert df.loc["grad_ascent", "steps"] > 0 and df.loc["grad_ascent", "cost_vs_retrain"] > 0
+    html = (tmp_path / "r" / "leaderboard.html").read_text()
+    assert "family-muse" in html or "Documents (MUSE-style)" in html
+
+
+def test_sequential_requests_record_metrics_after_each(tmp_path, tiny):
+    """The sustainability task: four disjoint requests applied one after another; the folder keeps the
+    metrics after each, steps add up, the last request's numbers are the run's."""
+    rc = main(["run", "task=muse_news_synthetic_sust", "method=grad_ascent", *tiny, *MUSE_TINY,
+               f"results_dir={tmp_path / 'r'}", "--quiet"])
+    assert rc == 0
+    folder = next((tmp_path / "r" / "runs").iterdir())
+    reqs = [json.loads(x) for x in (folder / "requests.jsonl").read_text().splitlines()]
+    assert [r["request"] for r in reqs] == [1, 2, 3, 4]
+    assert [r["split"] for r in reqs] == [f"sust/forget_{k}" for k in range(1, 5)]
+    assert all("verbmem" in r["metrics"] and "privleak" in r["metrics"] for r in reqs)
+    steps = [r["steps"] for r in reqs]
+    assert steps == sorted(steps) and steps[0] > 0 and len(set(steps)) == 4
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert reqs[-1]["metrics"] == metrics
+    compute = json.loads((folder / "compute.json").read_text())
+    assert compute["steps"] == steps[-1]
+    log = [json.loads(x) for x in (folder / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == list(range(1, steps[-1] + 1)) and {e["request"] for e in log} == {1, 2, 3, 4}
