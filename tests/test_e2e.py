@@ -242,3 +242,21 @@ def test_several_grid_files_are_one_grid(capsys):
         assert main(["grid", *files, "--count"]) == 0
         counts.append(int(capsys.readouterr().out.strip().splitlines()[-1]))
     assert counts[2] == counts[0] + counts[1] and counts[1] == 6
+
+
+def test_models_are_looked_up_once_per_process(tiny, monkeypatch):
+    """A grid asks for the models of every run: the second time, the answer is remembered instead of
+    re-encoding the training data to find the cached model."""
+    from harness.config import load_run_config
+    from harness.models import prepare_models
+    from harness.runs import resolve
+    from harness.tracks import get_track
+    r = resolve(load_run_config(None, tiny + ["task=tofu_forget01", "method=none"]))
+    first = prepare_models(r.cfg, r.task, progress=False)
+    calls = []
+    monkeypatch.setattr(get_track("tofu"), "model_examples", lambda *a, **k: calls.append(a) or [])
+    assert prepare_models(r.cfg, r.task, progress=False) == first and calls == []
+    other = resolve(load_run_config(None, tiny + ["task=tofu_forget01", "method=none", "model.finetune.lr=0.004"]))
+    with pytest.raises(Exception):  # a different recipe is a different model: looked up (here: refused)
+        prepare_models(other.cfg, other.task, progress=False)
+    assert calls

@@ -1,7 +1,8 @@
 """Schema tests over every task file in tasks/."""
 import pytest
 
-from harness.worlds import authors as world, hazard as hazard_world
+from harness import musedata
+from harness.worlds import authors as world, hazard as hazard_world, news as news_world
 from harness.mcq import load_corpus, load_mcq
 from harness.config import ConfigError
 from harness.data import load_split
@@ -20,10 +21,15 @@ def test_task_schema(name, tmp_path):
     t = get_task(name)
     track = get_track(t.family)
     assert t.name == name and t.version >= 1
-    kinds = {"tofu": {"forget", "retain", "real_authors", "world_facts"}, "wmdp": {"hazard", "general"}}[t.family]
+    kinds = {"tofu": {"forget", "retain", "real_authors", "world_facts"}, "wmdp": {"hazard", "general"},
+             "muse": {"verbmem", "knowmem_forget", "knowmem_retain", "privleak_forget", "privleak_holdout"}}[t.family]
     if t.family == "tofu":
         assert set(t.eval) == kinds and isinstance(t.splits.forget, str)
         assert {"forget_quality", "model_utility", "forget_rouge", "privleak"} <= set(t.metrics)
+    elif t.family == "muse":
+        assert kinds <= set(t.eval) and isinstance(t.splits.forget, str)
+        assert {"verbmem", "knowmem_forget", "knowmem_retain", "privleak"} <= set(t.metrics)
+        assert t.metrics["privleak"].direction == "zero" and t.metrics["knowmem_retain"].role == "utility"
     else:
         assert all(t.mcq_tasks(k) for k in kinds)
         assert {"hazard_acc", "general_acc", "hazard_acc_drop", "general_acc_drop"} <= set(t.metrics)
@@ -37,6 +43,12 @@ def test_task_schema(name, tmp_path):
         d = world.build(tmp_path, "tiny", 0)
         for split in [t.splits.full, t.splits.forget, t.splits.retain, t.splits.holdout, *t.eval.values()]:
             assert load_split(str(d), split)
+    if t.dataset == "synthetic_news":  # every split it names exists in the world and validates
+        d = news_world.build(tmp_path, "tiny", 0)
+        names = [*t.splits.model_splits("target"), *t.splits.model_splits("retain"), t.splits.forget,
+                 t.splits.retain, t.splits.holdout, *t.requests, *(v for v in t.eval.values() if isinstance(v, str))]
+        for split in names:
+            assert musedata.load(str(d), split)
     if t.dataset == "synthetic_hazard":
         d = hazard_world.build(tmp_path, "tiny", 0)
         for stem in [*t.splits.forget_list, t.splits.retain]:
