@@ -13,6 +13,7 @@ scratch folders left by earlier owners (only the claim holder ever writes one).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import shutil
@@ -163,19 +164,32 @@ class Claim:
         self.release()
 
 
+class Busy(RuntimeError):
+    """A shared cache entry is being built by another process; raised by build_once only inside
+    without_waiting(), where the caller has something else to do meanwhile."""
+
+
+_NO_WAIT = contextvars.ContextVar("harness_no_wait", default=False)
+
+
 @contextlib.contextmanager
-def claimed(target: Path) -> Iterator[None]:
-    """Block until `target` (a cache entry) is ours to build, for shared caches."""
-    with Claim(target, wait=True):
+def without_waiting() -> Iterator[None]:
+    """Inside this block, build_once raises Busy instead of waiting for another process's build."""
+    token = _NO_WAIT.set(True)
+    try:
         yield
+    finally:
+        _NO_WAIT.reset(token)
 
 
 def build_once(target: Path, done: Path, build: Callable[[], object]) -> None:
     """Build a shared cache entry once: nothing to do when `done` (its completion marker) exists;
-    otherwise claim `target`, waiting for a process already building it, and build only if it did
-    not finish meanwhile."""
+    otherwise claim `target`, waiting for a process already building it (or, inside
+    without_waiting(), raising Busy), and build only if it did not finish meanwhile."""
     if done.exists():
         return
-    with claimed(target):
+    with Claim(target, wait=not _NO_WAIT.get()) as c:
+        if not c.held:
+            raise Busy(f"{target} is being built by {c.holder}")
         if not done.exists():
             build()

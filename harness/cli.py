@@ -152,7 +152,9 @@ def cmd_grid(ns) -> int:
     results = Path(dirs[0]) if dirs else Path("results")
     if ns.worker:  # one of several workers: its own order over the runs; the parent builds the leaderboard
         i, n = workers.parse(ns.worker)
-        counts = _run_many([resolved[j] for j in workers.order(len(resolved), i, n)], ns.force, not ns.quiet)
+        mine = [resolved[j] for j in workers.order(len(resolved), i, n)]
+        workers.prepare_ahead(mine, not ns.quiet, ns.force)
+        counts = _run_many(mine, ns.force, not ns.quiet)
         say(f"worker {i}/{n}: " + ", ".join(f"{c} {k}" for k, c in sorted(counts.items())))
         return 1 if counts.get("failed") else 0
     if ns.workers > 1:

@@ -182,15 +182,20 @@ def _fine_tune(path: Path, base: str, tok, examples: list, cfg: RunConfig, meta:
 _PREPARED: dict[str, dict] = {}  # this process's answers: a grid asks again for every run
 
 
+def prepare_key(cfg: RunConfig, task: Task) -> str:
+    """Everything the models of a run depend on: runs with the same key share their models."""
+    return stable_hash({"model": asdict(cfg.model), "world": asdict(cfg.world), "dataset": cfg.dataset,
+                        "task": [task.family, task.dataset, asdict(task.splits)], "cache": str(cache_root()),
+                        "eval": [cfg.eval.prompt_style, cfg.eval.max_length]})
+
+
 def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
     """Return {'base', 'target', 'retain'}: loadable folders or ids, training them if needed.
 
     The answer depends only on the model, world and dataset settings, the task's family and splits,
     and how prompts are encoded; within a process it is remembered (finding a cached model means
     encoding its training data to hash it: about a second a run), as long as its folders exist."""
-    key = stable_hash({"model": asdict(cfg.model), "world": asdict(cfg.world), "dataset": cfg.dataset,
-                       "task": [task.family, task.dataset, asdict(task.splits)], "cache": str(cache_root()),
-                       "eval": [cfg.eval.prompt_style, cfg.eval.max_length]})
+    key = prepare_key(cfg, task)
     known = _PREPARED.get(key)
     if known and all(Path(v, META).exists() for k, v in known.items() if k in ("base", "target", "retain")
                      and Path(v).is_dir() and str(v).startswith(str(cache_root()))):

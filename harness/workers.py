@@ -9,6 +9,10 @@ orders: worker 0 from the first run forward, the others backward from staggered 
 benchmark lists the TOFU runs first and the hazard track last, so the second worker starts by building
 the hazard model while the first builds the TOFU models).
 
+Before its runs, each worker builds the models they need, in its own order, skipping a model another
+worker is building at that moment instead of waiting for it (prepare_ahead): the builds of the two
+workers overlap, and a worker waits only when a run needs a model that is still being built.
+
 On small models a matrix product gives the same bits with one thread as with two (checked: the same
 weights after 20 training steps, and the same metrics for every run of the default benchmark), so
 the results do not depend on the number of workers. Two one-thread processes do about 1.25x the work
@@ -30,6 +34,29 @@ def order(n_runs: int, worker: int, workers: int) -> list[int]:
     back = idx[::-1]
     k = (worker - 1) * n_runs // max(1, workers - 1)
     return back[k:] + back[:k]
+
+
+def prepare_ahead(resolved: list, progress: bool, force: bool = False) -> int:
+    """Build the models of `resolved` runs (in this order) that no other process is building now;
+    returns how many model sets were skipped as busy. A run whose models fail to build here is left
+    to fail, with its own error, when it runs."""
+    from harness import models as MD
+    from harness.claim import Busy, without_waiting
+    from harness.runs import is_complete
+    seen, busy = set(), 0
+    for r in resolved:
+        key = MD.prepare_key(r.cfg, r.task)
+        if key in seen or (is_complete(r.folder) and not force):
+            continue
+        seen.add(key)
+        try:
+            with without_waiting():
+                MD.prepare_models(r.cfg, r.task, progress)
+        except Busy:
+            busy += 1
+        except Exception:  # noqa: BLE001 - reported by the run itself
+            pass
+    return busy
 
 
 def spawn(args: list[str], workers: int, quiet: bool) -> int:
