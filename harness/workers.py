@@ -42,6 +42,7 @@ def prepare_ahead(resolved: list, progress: bool, force: bool = False) -> int:
     to fail, with its own error, when it runs."""
     from harness import models as MD
     from harness.claim import Busy, without_waiting
+    from harness.progress import say
     from harness.runs import is_complete
     seen, busy = set(), 0
     for r in resolved:
@@ -54,8 +55,8 @@ def prepare_ahead(resolved: list, progress: bool, force: bool = False) -> int:
                 MD.prepare_models(r.cfg, r.task, progress)
         except Busy:
             busy += 1
-        except Exception:  # noqa: BLE001 - reported by the run itself
-            pass
+        except Exception as e:  # noqa: BLE001 - the run itself fails with this error, in its turn
+            say(f"  models of {r.run_id} not prepared ahead ({type(e).__name__}); its run will report it")
     return busy
 
 

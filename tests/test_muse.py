@@ -136,20 +136,73 @@ def test_hub_id_offline_is_one_line():
         musedata.load("muse-bench/MUSE-News", "raw/forget")
 
 
-def test_real_muse_task_on_a_fixture_folder_fails_before_training(tmp_path, capsys):
-    """muse_news pointed at a local folder in the public layout with one bad line: exit 2, the file
-    and line named, nothing trained (no model folder appears in the cache)."""
+def _fixture(folder):
+    """The tiny synthetic news world written as a local copy of MUSE-News (the public layout)."""
     files = news.generate("tiny", 0)
     for ref, rows in files.items():
         if "/" in ref:
-            _write(tmp_path / "data", ref, rows)
-    bad = tmp_path / "data" / "knowmem" / "retain_qa.jsonl"
+            _write(folder, ref, rows)
+    return files
+
+
+def _break_row(folder, files):
+    bad = folder / "knowmem" / "retain_qa.jsonl"
     bad.write_text(bad.read_text() + '{"question": "q?"}\n')
-    rc = main(["run", "task=muse_news", f"dataset={tmp_path / 'data'}", "method=grad_ascent",
+    return f"{bad}:{len(files['knowmem/retain_qa']) + 1}: no field 'answer'"
+
+
+def _empty_forget(folder, files):
+    (folder / "raw" / "forget.jsonl").write_text("\n")
+    return f"{folder / 'raw' / 'forget.jsonl'}: no rows"
+
+
+def _no_split(folder, files):
+    (folder / "privleak" / "holdout.jsonl").unlink()
+    return f"{folder / 'privleak'}: no split 'holdout'"
+
+
+def _no_config(folder, files):
+    import shutil
+    shutil.rmtree(folder / "verbmem")
+    return f"{folder}: no config folder 'verbmem/'"
+
+
+@pytest.mark.parametrize("damage", [_break_row, _empty_forget, _no_split, _no_config])
+def test_real_muse_task_on_a_bad_local_copy_fails_before_training(tmp_path, capsys, damage):
+    """muse_news pointed at a local folder in the public layout with one defect: exit 2 with one line
+    naming the file (and line), before any model is trained or loaded."""
+    data = tmp_path / "data"
+    expected = damage(data, _fixture(data))
+    rc = main(["run", "task=muse_news", f"dataset={data}", "method=grad_ascent",
                f"model.base={tmp_path}", f"results_dir={tmp_path / 'r'}"])
     err = capsys.readouterr().err
-    assert rc == 2 and f"{bad}:{len(files['knowmem/retain_qa']) + 1}: no field 'answer'" in err
+    assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r" / "runs").exists() or not any((tmp_path / "r" / "runs").iterdir())
+
+
+def test_real_muse_task_offline_hub_is_one_line(tmp_path, capsys):
+    rc = main(["run", "task=muse_books", "method=npo", f"model.base={tmp_path}", f"results_dir={tmp_path / 'r'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "dataset 'muse-bench/MUSE-Books' config 'raw' split 'forget' could not be loaded" in err
+
+
+def test_real_muse_task_on_a_good_local_copy_runs(tmp_path, tiny):
+    """The same fixture folder, intact, runs as muse_news with given target and retain models (here
+    the tiny synthetic-news ones, whose tokenizer knows these texts): the real-data path end to end."""
+    from harness.config import load_run_config
+    from harness.models import prepare_models
+    from harness.runs import resolve
+    data = tmp_path / "data"
+    _fixture(data)
+    r = resolve(load_run_config(None, tiny + ["task=muse_news_synthetic", "method=none"]))
+    paths = prepare_models(r.cfg, r.task, progress=False)
+    assert main(["run", "task=muse_news", f"dataset={data}", "method=grad_ascent", *tiny,
+                 f"model.target={paths['target']}", f"model.retain={paths['retain']}",
+                 f"results_dir={tmp_path / 'r'}", "--quiet"]) == 0
+    folder = next((tmp_path / "r" / "runs").iterdir())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert {"verbmem", "knowmem_forget", "knowmem_retain", "privleak"} <= set(metrics)
+    assert json.loads((folder / "provenance.json").read_text())["models"]["source"] == str(data)
 
 
 MUSE_TINY = ["eval.bootstrap=50"]  # the tiny models of the other tests (no new build)

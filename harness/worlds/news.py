@@ -73,8 +73,9 @@ def _people(n: int, rng: random.Random) -> list[str]:
 # article cannot reproduce it from the template alone: verbatim memorisation must be of the article.
 COST = ["The new {p} in {t} will cost {c}.", "The bill for the {p} is put at {c}.",
         "Officials expect the {p} to cost {c}.", "Plans for the {p} put its price at {c}."]
-DATES = ["Work will begin in {m} and should end in {y}.", "Builders are due on site in {m}, with the {p} "
-         "finished by {y}.", "Construction starts in {m}; the {p} should open in {y}.",
+DATES = ["Work will begin in {m} and should end in {y}.", ("Builders are due on site in {m}, with the {p} "
+                                                           "finished by {y}."),
+         "Construction starts in {m}; the {p} should open in {y}.",
          "If all goes well, work starts in {m} and ends in {y}."]
 VOICES = ["{x}, a local {j}, {r}.", "Local {j} {x} {r}.", "Asked about the {p}, {x}, a {j} in {t}, {r}."]
 
