@@ -128,6 +128,14 @@ def _json_script(obj) -> str:
     return text
 
 
+def _family_order(tasks: list[dict]) -> list[str]:
+    """Sections in order of how many rows each family has (the main benchmark first), then by name."""
+    rows: dict[str, int] = {}
+    for t in tasks:
+        rows[t["family"]] = rows.get(t["family"], 0) + len(t["rows"])
+    return sorted(rows, key=lambda f: (-rows[f], f))
+
+
 def render(report) -> str:
     table, specs = report.table, report.specs
     tasks, plots = [], {}
@@ -140,7 +148,8 @@ def render(report) -> str:
     details = {k: {kk: _clean_tree(vv) for kk, vv in v.items()} for k, v in report.details.items()}
     data = {"built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "n_runs": len(report.runs), "broken": [[str(a), str(b)] for a, b in report.broken],
-            "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details}
+            "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details,
+            "family_order": _family_order(tasks)}
     # Plot SVGs are produced by matplotlib, which escapes every text it draws; each goes into a
     # <template> keyed by position, so no run-folder string is ever spliced into HTML here.
     templates = "".join(f"<template id='plots-{i}'>{''.join(plots[t['name']])}</template>"
@@ -359,7 +368,7 @@ JS = r"""
   const main = document.getElementById('main');
   const nav = document.getElementById('nav');
   if (!data.tasks.length) main.append(el('p', {text: 'No complete runs yet.'}));
-  const families = [...new Set(data.tasks.map(t => t.family))];
+  const families = data.family_order;
   families.forEach(fam => {
     const sec = el('section', {id: 'family-' + fam});
     sec.append(el('h2', {text: data.families[fam] || fam}));

@@ -154,3 +154,32 @@ def test_screenshot_script(tiny_grid, tmp_path):
     subprocess.run([sys.executable, "scripts/screenshot.py", str(out / "results" / "leaderboard.html"), str(png)],
                    check=True, cwd=Path(__file__).resolve().parent.parent)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_every_family_has_its_section_and_table(tiny_grid, tiny, tmp_path):
+    """TOFU runs and document-track (MUSE) runs in one results folder: one section per family, the
+    family with the most rows first, the document track's own headline columns, no script error."""
+    sync_playwright = _browser()
+    out, _, _ = tiny_grid
+    res = tmp_path / "results"
+    shutil.copytree(out / "results" / "runs", res / "runs")
+    for start in ("target", "retain"):
+        assert main(["run", "task=muse_news_synthetic", "method=none", f"start={start}", *tiny,
+                     f"results_dir={res}", "--quiet"]) == 0
+    assert main(["leaderboard", "--results", str(res)]) == 0
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((res / "leaderboard.html").as_uri())
+        page.wait_for_selector("table[data-task='muse_news_synthetic'] tbody tr")
+        ids = [s.get_attribute("id") for s in page.locator("section[id^='family-']").all()]
+        assert ids == ["family-tofu", "family-muse"]
+        assert "Documents (MUSE-style)" in page.inner_text("#family-muse h2")
+        table = page.locator("table[data-task='muse_news_synthetic']")
+        heads = [th.get_attribute("data-key") for th in table.locator("thead th").all() if th.is_visible()]
+        assert {"verbmem", "knowmem_forget", "knowmem_retain", "privleak"} <= set(heads)
+        assert [tr.locator("td").first.inner_text() for tr in table.locator("tbody tr").all()] == ["target", "retain"]
+        assert errors == []
+        browser.close()
