@@ -191,6 +191,14 @@ def cmd_prepare(ns) -> int:
     return 0
 
 
+def cmd_attack(ns) -> int:
+    """An attack on a finished run folder; exit 2 on bad input before any compute."""
+    from harness import attack_run
+    status = attack_run.execute(ns.folder, ns.attack, ns.args, ns.force, not ns.quiet)
+    say(f"attack {ns.attack}: {status}: {Path(ns.folder) / 'attacks' / ns.attack}")
+    return 0
+
+
 def cmd_leaderboard(ns) -> int:
     """Rebuild the tables and the page from a results folder; a missing folder is an error, a broken
     run folder is skipped and reported."""
@@ -226,6 +234,10 @@ def cmd_list(ns) -> int:
     for name, track in sorted(load_tracks().items()):
         print(f"  {name:14s} {', '.join(track.metrics)}")
     print("supplies a method can declare:", ", ".join(sorted(SUPPLIES)))
+    from harness.attacks import load_attacks
+    print("attacks (python -m harness attack <run folder> <name>):")
+    for name, a in sorted(load_attacks().items()):
+        print(f"  {name:14s} {a.summary} (families: {', '.join(a.families)})")
     return 0
 
 
@@ -251,6 +263,13 @@ def main(argv: list[str] | None = None) -> int:
                             help="N worker processes on this machine, sharing the runs through their claims")
             sp.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: set by --workers for its children
         sp.set_defaults(fn=fn)
+    sp = sub.add_parser("attack", help="attack a finished run's model (harness/attacks/), evaluate it again")
+    sp.add_argument("folder", help="a complete run folder (results/runs/<run_id>)")
+    sp.add_argument("attack", help="the attack's name (python -m harness list)")
+    sp.add_argument("args", nargs="*", help="the attack's arguments, key=value")
+    sp.add_argument("--force", action="store_true", help="redo a complete attack")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(fn=cmd_attack)
     sp = sub.add_parser("leaderboard", help="rebuild results/leaderboard.{csv,html} from results/runs")
     sp.add_argument("--results", default="results")
     sp.set_defaults(fn=cmd_leaderboard)

@@ -1,0 +1,97 @@
+"""Running an attack (harness/attacks/) on a finished run folder.
+
+    python -m harness attack <run folder> <attack> [key=value ...] [--force]
+
+Everything is checked before any compute: the attack's name (did you mean), its arguments (typed and
+ranged like every config), that the folder is a complete run with a saved model, and that the attack
+applies to the run's task family. The run's own data, reference numbers and evaluation are used, so an
+attacked model's numbers compare directly with the run's. Results go into the run folder,
+`attacks/<attack>/<label>/` (metrics.json with each number's change against the run's own,
+items.jsonl, compute.json), written in one atomic rename with `status.json` last; a complete attack is
+skipped unless --force, and attacks are claimed like runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from harness import models as MD
+from harness import runs
+from harness.attacks import get_attack
+from harness.claim import Claim
+from harness.config import ConfigError, from_dict, load_run_config, parse_overrides
+from harness.io import atomic_dir, write_json_atomic, write_jsonl
+from harness.meter import PeakMemory
+from harness.progress import say
+from harness.prompts import PromptFormatter
+
+
+def prepare(folder: str, name: str, args: list[str]):
+    """Validate everything (no compute): (attack, its config, the resolved run, the output folder)."""
+    attack = get_attack(name)
+    try:
+        acfg = from_dict(attack.Config, parse_overrides(args), where=f"attack {name}")
+    except ConfigError as e:
+        raise ConfigError(f"attack {name}: {e}") from None
+    run = Path(folder)
+    status = run / "status.json"
+    if not status.exists():
+        raise ConfigError(f"{run}: not a complete run folder (no status.json)")
+    state = json.loads(status.read_text()).get("status")
+    if state != "complete":
+        raise ConfigError(f"{run}: the run is {state}: there is no unlearned model to attack")
+    if not (run / "model").is_dir():
+        raise ConfigError(f"{run}: no saved model (the run had unlearn.save_model=false)")
+    r = runs.resolve(load_run_config(str(run / "config.yaml")))
+    if r.task.family not in attack.families:
+        raise ConfigError(f"attack {name} does not apply to task family {r.task.family} "
+                          f"(it applies to {', '.join(attack.families)})")
+    return attack, acfg, r, run / "attacks" / name
+
+
+def execute(folder: str, name: str, args: list[str], force: bool = False, progress: bool = True) -> str:
+    attack, acfg, r, out = prepare(folder, name, args)
+    if (out / "status.json").exists() and not force:
+        return "skipped"
+    with Claim(out) as claim:
+        if not claim.held:
+            say(f"  claimed by {claim.holder}: left to it")
+            return "claimed"
+        _compute(attack, acfg, r, Path(folder), out, progress)
+    return "complete"
+
+
+def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
+    cfg, track = r.cfg, r.track
+    data = runs.load_data(r)
+    paths = MD.prepare_models(cfg, r.task, progress)
+    ref = track.reference(r.task, paths, data, cfg)
+    model = MD.load_model(str(run / "model"), cfg.model.dtype, cfg.model.device)
+    tok = MD.load_tokenizer(str(run / "model"))
+    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+    before = json.loads((run / "metrics.json").read_text())
+    ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
+    labels = []
+    with atomic_dir(out) as tmp:
+        t0 = time.perf_counter()
+        for label, attacked in attack.models(model, acfg, ctx):
+            attack_s = time.perf_counter() - t0
+            with PeakMemory(MD.resolve_device(cfg.model.device)) as mem:
+                metrics, items, cost = track.evaluate(attacked, tok, fmt, r.task, data, ref, cfg, progress)
+            for k in r.task.metrics:  # the change each attack causes, against the run's own number
+                if isinstance(metrics.get(k), (int, float)) and isinstance(before.get(k), (int, float)):
+                    metrics[f"{k}_change"] = metrics[k] - before[k]
+            write_json_atomic(tmp / label / "metrics.json", metrics)
+            write_jsonl(tmp / label / "items.jsonl", items)
+            write_json_atomic(tmp / label / "compute.json", {**cost, "attack_s": attack_s, **mem.record()})
+            say(f"  {attack.name} {label}: " + ", ".join(f"{k} {metrics[k]:.3g}" for k in r.task.metrics
+                                                          if r.task.metrics[k].headline and k in metrics))
+            labels.append(label)
+            t0 = time.perf_counter()
+        (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(acfg), sort_keys=False))
+        write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name, "labels": labels})

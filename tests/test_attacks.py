@@ -1,0 +1,92 @@
+"""Attacks (harness/attacks/): the contract over every registered attack, the quantisation attack's
+weights and bits, the `attack` command end to end on a tiny run folder, and bad input (exit 2 before
+any compute)."""
+import dataclasses
+import json
+import shutil
+
+import pytest
+import torch
+
+from harness.attacks import INTERFACE, get_attack, load_attacks
+from harness.attacks.quantize import quantized, weight_bits
+from harness.cli import main
+from harness.config import ConfigError
+from harness.tracks import load_tracks
+
+ATTACKS = sorted(load_attacks())
+
+
+def test_unknown_attack_suggests_the_name():
+    with pytest.raises(ConfigError, match="unknown attack 'quantise'; did you mean 'quantize'"):
+        get_attack("quantise")
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_attack_interface(name):
+    a = get_attack(name)
+    assert [x for x in INTERFACE if not hasattr(a, x)] == [] and a.name == name and a.summary
+    assert a.families and set(a.families) <= set(load_tracks())
+    assert dataclasses.is_dataclass(a.Config) and a.Config()  # every setting has a default
+
+
+def _run_folder(tiny_grid, tmp_path, method="npo"):
+    out, _, _ = tiny_grid
+    src = next(p for p in (out / "results" / "runs").iterdir() if f"-{method}-" in p.name)
+    dst = tmp_path / "runs" / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantisation_changes_the_weights_to_the_reported_bits(tiny_grid, tmp_path, bits):
+    from harness.models import load_model
+    model = load_model(str(_run_folder(tiny_grid, tmp_path) / "model"), device="cpu")
+    q = quantized(model, bits)
+    found = weight_bits(q)
+    linear = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n != "lm_head"]
+    assert sorted(found) == sorted(linear) and set(found.values()) == {bits}   # every layer, but the head
+    for name in linear[:3]:
+        w = dict(model.named_modules())[name].weight.detach()
+        wq = dict(q.named_modules())[name].weight.dequantize().detach()
+        assert 0 < (w - wq).abs().max() <= w.abs().max()     # rounded, not replaced
+        assert wq.unique().numel() < w.unique().numel()       # fewer distinct values
+    assert torch.equal(q.lm_head.weight, model.lm_head.weight)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the original is untouched
+
+
+def test_attack_command_writes_into_the_run_folder(tiny_grid, tmp_path, capsys):
+    run = _run_folder(tiny_grid, tmp_path)
+    assert main(["attack", str(run), "quantize", "bits=[8]", "--quiet"]) == 0
+    out = run / "attacks" / "quantize"
+    assert json.loads((out / "status.json").read_text()) == {"status": "complete", "attack": "quantize",
+                                                             "labels": ["8bit"]}
+    m = json.loads((out / "8bit" / "metrics.json").read_text())
+    before = json.loads((run / "metrics.json").read_text())
+    for k in ("forget_quality", "model_utility", "forget_rouge", "privleak"):
+        assert m[f"{k}_change"] == pytest.approx(m[k] - before[k])
+    assert (out / "8bit" / "items.jsonl").read_text().strip()
+    cost = json.loads((out / "8bit" / "compute.json").read_text())
+    assert cost["eval_s"] > 0 and cost["attack_s"] >= 0 and "peak_mem_mb" in cost
+    capsys.readouterr()
+    assert main(["attack", str(run), "quantize", "bits=[8]", "--quiet"]) == 0   # complete: skipped
+    assert "skipped" in capsys.readouterr().err
+
+
+def test_attack_bad_input_is_one_line_before_any_compute(tiny_grid, tmp_path, capsys):
+    run = _run_folder(tiny_grid, tmp_path)
+    diverged = _run_folder(tiny_grid, tmp_path / "d", "graddiff")
+    (diverged / "status.json").write_text(json.dumps({"status": "diverged", "error": "nan"}))
+    nomodel = _run_folder(tiny_grid, tmp_path / "m", "simnpo")
+    shutil.rmtree(nomodel / "model")
+    cases = [([str(run), "quantise"], "did you mean 'quantize'"),
+             ([str(run), "quantize", "bits=[3]"], "bits"),
+             ([str(run), "quantize", "bitz=[8]"], "bitz"),
+             ([str(tmp_path / "nothing"), "quantize"], "not a complete run folder"),
+             ([str(diverged), "quantize"], "the run is diverged"),
+             ([str(nomodel), "quantize"], "no saved model")]
+    for args, expected in cases:
+        assert main(["attack", *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1, (args, err)
+    assert not (run / "attacks").exists()
