@@ -77,6 +77,24 @@ def row_label(cfg: dict, family: str) -> str:
     return label
 
 
+def attack_columns(folder: Path, metrics: dict) -> dict:
+    """`<attack>_<label>_<metric>` for every complete attack in the run folder (harness/attacks/): the
+    task's headline metrics measured again under the attack. An unreadable attack is left out."""
+    out = {}
+    for status in sorted(folder.glob("attacks/*/status.json")):
+        try:
+            st = json.loads(status.read_text())
+            if st.get("status") != "complete":
+                continue
+            for label in st.get("labels") or []:
+                m = json.loads((status.parent / label / "metrics.json").read_text())
+                out.update({f"{status.parent.name}_{label}_{k}": m[k] for k, spec in metrics.items()
+                            if isinstance(spec, dict) and spec.get("headline") and isinstance(m.get(k), (int, float))})
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def _read(folder: Path) -> tuple[dict, dict, dict]:
     """(row, task spec, details) of one complete run folder; raises on a broken one."""
     status = json.loads((folder / "status.json").read_text())
@@ -99,6 +117,7 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
            "adapter": (cfg.get("adapter") or {}).get("kind", "none"),
            "method_args": json.dumps(cfg.get("method_args") or {}, sort_keys=True), "setting": setting,
            "run_id": folder.name, "reference_row": cfg["method"] == "none" and not cfg["model"].get("evaluate")}
+    row.update(attack_columns(folder, task.get("metrics") or {}))
     details = {"config": cfg, "compute": compute, "provenance": prov, "status": status["status"],
                "error": status.get("error")}
     return row, {"family": task.get("family", "tofu"), "version": task.get("version", 0),

@@ -71,6 +71,13 @@ def test_attack_command_writes_into_the_run_folder(tiny_grid, tmp_path, capsys):
     capsys.readouterr()
     assert main(["attack", str(run), "quantize", "bits=[8]", "--quiet"]) == 0   # complete: skipped
     assert "skipped" in capsys.readouterr().err
+    # the leaderboard reads the attack from the run folder: one column per headline metric and label
+    import pandas as pd
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 0
+    row = pd.read_csv(tmp_path / "leaderboard.csv").iloc[0]
+    assert row["quantize_8bit_model_utility"] == pytest.approx(m["model_utility"])
+    assert row["quantize_8bit_forget_quality"] == pytest.approx(m["forget_quality"])
+    assert "quantize_8bit_forget_quality" in (tmp_path / "leaderboard.html").read_text()
 
 
 def test_attack_bad_input_is_one_line_before_any_compute(tiny_grid, tmp_path, capsys):
