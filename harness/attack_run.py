@@ -23,12 +23,15 @@ import yaml
 from harness import models as MD
 from harness import runs
 from harness.attacks import get_attack
-from harness.claim import Claim
-from harness.config import ConfigError, from_dict, load_run_config, parse_overrides
-from harness.io import atomic_dir, write_json_atomic, write_jsonl
+from harness.claim import Claim, build_once
+from harness.config import ConfigError, from_dict, load_run_config, parse_overrides, to_dict
+from harness.fingerprint import model_fingerprint, precision_key
+from harness.io import atomic_dir, stable_hash, write_json_atomic, write_jsonl
 from harness.meter import PeakMemory
 from harness.progress import say
 from harness.prompts import PromptFormatter
+
+CONTROL_VERSION = 1  # bump when what a cached control number would be changes
 
 
 def prepare(folder: str, name: str, args: list[str]):
@@ -76,6 +79,7 @@ def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
     before = json.loads((run / "metrics.json").read_text())
     ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
+    control = _control(attack, acfg, r, data, ref, paths, progress)
     labels = []
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
@@ -86,6 +90,10 @@ def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
             for k in r.task.metrics:  # the change each attack causes, against the run's own number
                 if isinstance(metrics.get(k), (int, float)) and isinstance(before.get(k), (int, float)):
                     metrics[f"{k}_change"] = metrics[k] - before[k]
+                    ctl = (control or {}).get(label, {}).get(f"{k}_change")
+                    if isinstance(ctl, (int, float)):  # what the attack does to a model that never knew
+                        metrics[f"control_{k}_change"] = ctl
+                        metrics[f"{k}_net_change"] = metrics[f"{k}_change"] - ctl
             write_json_atomic(tmp / label / "metrics.json", metrics)
             write_jsonl(tmp / label / "items.jsonl", items)
             write_json_atomic(tmp / label / "compute.json", {**cost, "attack_s": attack_s, **mem.record()})
@@ -94,4 +102,36 @@ def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
             labels.append(label)
             t0 = time.perf_counter()
         (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(acfg), sort_keys=False))
-        write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name, "labels": labels})
+        if control is not None:
+            write_json_atomic(tmp / "control.json", control)
+        write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name, "labels": labels,
+                                                "control": control["model"] if control else None})
+
+
+def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
+    """The same attack on the retain model (it never learned the forget data): per label, its numbers
+    and their change against the unattacked retain model. Cached like the other reference numbers,
+    by everything that made them. None for a family without a retain model (the hazard track)."""
+    if "retain" not in paths:
+        return None
+    cfg, track, retain = r.cfg, r.track, paths["retain"]
+    key = stable_hash({"v": CONTROL_VERSION, "attack": attack.name, "args": dataclasses.asdict(acfg),
+                       "retain": retain, "weights": model_fingerprint(retain), "precision": precision_key(cfg),
+                       "eval": to_dict(cfg.eval), "task": [r.task.name, r.task.version, paths.get("source")]})
+    path = MD.cache_root() / "reference" / f"attack-{attack.name}-{key}.json"
+
+    def measure():
+        model, tok = MD.load_model(retain, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(retain)
+        fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+        ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
+        plain = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, False)[0]
+        out = {"model": retain}
+        for label, attacked in attack.models(model, acfg, ctx):
+            m = track.evaluate(attacked, tok, fmt, r.task, data, ref, cfg, False)[0]
+            out[label] = {k: v for k, v in m.items() if isinstance(v, (int, float))}
+            out[label].update({f"{k}_change": m[k] - plain[k] for k in r.task.metrics
+                               if isinstance(m.get(k), (int, float)) and isinstance(plain.get(k), (int, float))})
+        write_json_atomic(path, out)
+    say(f"  control: the {attack.name} attack on the retain model")
+    build_once(path, path, measure)
+    return json.loads(path.read_text())

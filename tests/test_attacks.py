@@ -59,12 +59,17 @@ def test_attack_command_writes_into_the_run_folder(tiny_grid, tmp_path, capsys):
     run = _run_folder(tiny_grid, tmp_path)
     assert main(["attack", str(run), "quantize", "bits=[8]", "--quiet"]) == 0
     out = run / "attacks" / "quantize"
-    assert json.loads((out / "status.json").read_text()) == {"status": "complete", "attack": "quantize",
-                                                             "labels": ["8bit"]}
+    status = json.loads((out / "status.json").read_text())
+    assert {k: status[k] for k in ("status", "attack", "labels")} == {"status": "complete", "attack": "quantize",
+                                                                     "labels": ["8bit"]}
     m = json.loads((out / "8bit" / "metrics.json").read_text())
     before = json.loads((run / "metrics.json").read_text())
+    control = json.loads((out / "control.json").read_text())   # the same attack on the retain model
+    assert control["model"] == status["control"] == json.loads((run / "provenance.json").read_text())["models"]["retain"]
     for k in ("forget_quality", "model_utility", "forget_rouge", "privleak"):
         assert m[f"{k}_change"] == pytest.approx(m[k] - before[k])
+        assert m[f"control_{k}_change"] == control["8bit"][f"{k}_change"]
+        assert m[f"{k}_net_change"] == pytest.approx(m[f"{k}_change"] - m[f"control_{k}_change"])
     assert (out / "8bit" / "items.jsonl").read_text().strip()
     cost = json.loads((out / "8bit" / "compute.json").read_text())
     assert cost["eval_s"] > 0 and cost["attack_s"] >= 0 and "peak_mem_mb" in cost
