@@ -54,6 +54,9 @@ def prepare(folder: str, name: str, args: list[str]):
     if r.task.family not in attack.families:
         raise ConfigError(f"attack {name} does not apply to task family {r.task.family} "
                           f"(it applies to {', '.join(attack.families)})")
+    if hasattr(attack, "check"):  # checks that need the run's data (e.g. enough authors to split)
+        source = MD.dataset_source(r.cfg, r.task)
+        attack.check(acfg, runs.load_data(r, source), source)
     return attack, acfg, r, run / "attacks" / name
 
 
@@ -77,41 +80,58 @@ def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
     model = MD.load_model(str(run / "model"), cfg.model.dtype, cfg.model.device)
     tok = MD.load_tokenizer(str(run / "model"))
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
-    before = json.loads((run / "metrics.json").read_text())
     ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
+    edata, eref = attack.restrict(ctx, acfg) if hasattr(attack, "restrict") else (data, ref)
     control = _control(attack, acfg, r, data, ref, paths, progress)
-    labels = []
-    with atomic_dir(out) as tmp:
+    results, t0 = [], time.perf_counter()
+    for label, attacked in attack.models(model, acfg, ctx):
+        attack_s = time.perf_counter() - t0
+        with PeakMemory(MD.resolve_device(cfg.model.device)) as mem:
+            metrics, items, cost = track.evaluate(attacked, tok, fmt, r.task, edata, eref, cfg, progress)
+        results.append((label, metrics, items, {**cost, "attack_s": attack_s, **mem.record()}))
+        say(f"  {attack.name} {label}: " + ", ".join(f"{k} {metrics[k]:.3g}" for k in r.task.metrics
+                                                      if r.task.metrics[k].headline and k in metrics))
         t0 = time.perf_counter()
-        for label, attacked in attack.models(model, acfg, ctx):
-            attack_s = time.perf_counter() - t0
-            with PeakMemory(MD.resolve_device(cfg.model.device)) as mem:
-                metrics, items, cost = track.evaluate(attacked, tok, fmt, r.task, data, ref, cfg, progress)
-            for k in r.task.metrics:  # the change each attack causes, against the run's own number
-                if isinstance(metrics.get(k), (int, float)) and isinstance(before.get(k), (int, float)):
-                    metrics[f"{k}_change"] = metrics[k] - before[k]
-                    ctl = (control or {}).get(label, {}).get(f"{k}_change")
-                    if isinstance(ctl, (int, float)):  # what the attack does to a model that never knew
-                        metrics[f"control_{k}_change"] = ctl
-                        metrics[f"{k}_net_change"] = metrics[f"{k}_change"] - ctl
+    # the change each attacked model shows: against the run's own numbers, or (an attack that
+    # evaluates a subset, e.g. relearning's probe authors) against its own baseline label
+    base = getattr(attack, "baseline_label", None)
+    before = next(m for lb, m, _, _ in results if lb == base) if base else \
+        json.loads((run / "metrics.json").read_text())
+    with atomic_dir(out) as tmp:
+        for label, metrics, items, cost in results:
+            _changes(metrics, before, r.task.metrics, (control or {}).get(label))
             write_json_atomic(tmp / label / "metrics.json", metrics)
             write_jsonl(tmp / label / "items.jsonl", items)
-            write_json_atomic(tmp / label / "compute.json", {**cost, "attack_s": attack_s, **mem.record()})
-            say(f"  {attack.name} {label}: " + ", ".join(f"{k} {metrics[k]:.3g}" for k in r.task.metrics
-                                                          if r.task.metrics[k].headline and k in metrics))
-            labels.append(label)
-            t0 = time.perf_counter()
+            write_json_atomic(tmp / label / "compute.json", cost)
         (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(acfg), sort_keys=False))
         if control is not None:
             write_json_atomic(tmp / "control.json", control)
-        write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name, "labels": labels,
+        write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name,
+                                                "labels": [lb for lb, *_ in results],
                                                 "control": control["model"] if control else None})
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _changes(metrics: dict, before: dict, names, control: dict | None) -> None:
+    """<metric>_change against `before`; with a control, control_<metric>_change (what the attack does
+    to a model that never knew) and <metric>_net_change, the difference."""
+    for k in names:
+        if _number(metrics.get(k)) and _number(before.get(k)):
+            metrics[f"{k}_change"] = metrics[k] - before[k]
+            ctl = (control or {}).get(f"{k}_change")
+            if _number(ctl):
+                metrics[f"control_{k}_change"] = ctl
+                metrics[f"{k}_net_change"] = metrics[f"{k}_change"] - ctl
 
 
 def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
     """The same attack on the retain model (it never learned the forget data): per label, its numbers
-    and their change against the unattacked retain model. Cached like the other reference numbers,
-    by everything that made them. None for a family without a retain model (the hazard track)."""
+    and their change against the unattacked retain model (or the attack's baseline label). Cached like
+    the other reference numbers, by everything that made them. None for a family without a retain
+    model (the hazard track)."""
     if "retain" not in paths:
         return None
     cfg, track, retain = r.cfg, r.track, paths["retain"]
@@ -124,13 +144,16 @@ def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
         model, tok = MD.load_model(retain, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(retain)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
-        plain = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, False)[0]
+        edata, eref = attack.restrict(ctx, acfg) if hasattr(attack, "restrict") else (data, ref)
+        res = {label: track.evaluate(m, tok, fmt, r.task, edata, eref, cfg, False)[0]
+               for label, m in attack.models(model, acfg, ctx)}
+        base = getattr(attack, "baseline_label", None)
+        before = res[base] if base else track.evaluate(model, tok, fmt, r.task, edata, eref, cfg, False)[0]
         out = {"model": retain}
-        for label, attacked in attack.models(model, acfg, ctx):
-            m = track.evaluate(attacked, tok, fmt, r.task, data, ref, cfg, False)[0]
-            out[label] = {k: v for k, v in m.items() if isinstance(v, (int, float))}
-            out[label].update({f"{k}_change": m[k] - plain[k] for k in r.task.metrics
-                               if isinstance(m.get(k), (int, float)) and isinstance(plain.get(k), (int, float))})
+        for label, m in res.items():
+            out[label] = {k: v for k, v in m.items() if _number(v)}
+            out[label].update({f"{k}_change": m[k] - before[k] for k in r.task.metrics
+                               if _number(m.get(k)) and _number(before.get(k))})
         write_json_atomic(path, out)
     say(f"  control: the {attack.name} attack on the retain model")
     build_once(path, path, measure)

@@ -102,3 +102,54 @@ def test_attack_bad_input_is_one_line_before_any_compute(tiny_grid, tmp_path, ca
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1, (args, err)
     assert not (run / "attacks").exists()
+
+
+def test_relearn_split_never_shares_an_author():
+    from harness.attacks.relearn import split_authors
+    from harness.worlds import authors
+    rows = [{**r, "id": i} for i, r in enumerate(authors.generate("default", 0)["forget10_perturbed"])]
+    per = authors.PROFILES["default"].qa_per_author
+    relearn, probe = split_authors(rows, per)
+    assert relearn and probe and len(relearn) + len(probe) == len(rows)
+    names = lambda part: {r["question"][len("Where was "):-len(" born?")] for r in part  # noqa: E731
+                          if r["question"].startswith("Where was ")}
+    assert len(names(relearn)) == len(relearn) // per and len(names(probe)) == len(probe) // per
+    for name in names(relearn):  # every question names its author: no relearn author is probed
+        assert not any(name in r["question"] for r in probe)
+    with pytest.raises(ConfigError, match="not whole authors"):
+        split_authors(rows[:-1], per)
+    with pytest.raises(ConfigError, match="one author"):
+        split_authors(rows[:per], per)
+
+
+def test_relearn_attack_and_its_control(tiny_grid, tmp_path):
+    """Relearning on the tiny grid's NPO run: one result per step count, changes against k = 0 on the
+    probe authors, and the control (the retain model under the same steps), whose k = 0 change is 0."""
+    run = _run_folder(tiny_grid, tmp_path)
+    # the tiny world's forget10 has one author of 4 items: two "authors" of 2 items each here
+    assert main(["attack", str(run), "relearn", "steps=[0,2,4]", "items_per_author=2", "--quiet"]) == 0
+    out = run / "attacks" / "relearn"
+    assert json.loads((out / "status.json").read_text())["labels"] == ["k0", "k2", "k4"]
+    k0, k4 = (json.loads((out / lb / "metrics.json").read_text()) for lb in ("k0", "k4"))
+    full = json.loads((run / "metrics.json").read_text())
+    assert k0["forget_n"] < full["forget_n"]                       # the probe authors only
+    assert k0["forget_prob_change"] == 0 and k0["control_forget_prob_change"] == 0
+    assert k4["forget_prob_change"] == pytest.approx(k4["forget_prob"] - k0["forget_prob"])
+    control = json.loads((out / "control.json").read_text())
+    assert k4["control_forget_prob_change"] == pytest.approx(control["k4"]["forget_prob"] - control["k0"]["forget_prob"])
+    assert k4["forget_prob"] != k0["forget_prob"]                  # the steps trained the model
+
+
+def test_relearn_bad_input(tiny_grid, tmp_path, capsys):
+    import yaml
+    run = _run_folder(tiny_grid, tmp_path)
+    for args, expected in ([["steps=[5,0]"], "steps"], [["steps=[-1]"], "steps"], [["lr=0"], "lr"],
+                           [[], "the forget split has one author"], [["items_per_author=3"], "not whole authors"]):
+        assert main(["attack", str(run), "relearn", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1, err
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["task"], cfg["start"] = "wmdp_synthetic", "auto"
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["attack", str(run), "relearn"]) == 2
+    assert "does not apply to task family wmdp" in capsys.readouterr().err

@@ -1,0 +1,135 @@
+"""Relearning attacks: a few fine-tuning steps after unlearning, then the forgotten items asked again.
+
+Hu et al. 2025 (*Unlearning or Obfuscating? Jogging the Memory of Unlearned LLMs via Benign Relearning*)
+and Łucki et al. 2024 (*An Adversarial Perspective on Machine Unlearning for AI Safety*) showed that a
+few steps on related, or even unrelated, data bring "unlearned" knowledge back: it was suppressed, not
+removed. The forget set is split by whole authors (so no author is in both parts) into a relearn part
+and a probe part; the model is fine-tuned (AdamW, answer-token NLL) for k steps and, after each k in
+`steps`, evaluated on the probe authors only, with the run's own evaluation (prob, ROUGE, truth ratio,
+forget quality against the retain model's ratios of the same items).
+- relearn: fine-tune on the relearn authors' QA pairs (in-domain);
+- relearn_ood: fine-tune on retain QA pairs instead (out-of-domain): knowledge that returns from
+  unrelated data was only suppressed.
+Changes are against k = 0 (the unlearned model on the probe authors); the harness's control applies
+the same steps to the retain model, which never learned any forget author.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from harness.attacks import register_attack
+from harness.config import ConfigError
+from harness.schema import num
+from harness.tensors import answer_logprobs, collate
+
+TOFU_ITEMS_PER_AUTHOR = 20  # locuslab/TOFU: 20 QA pairs per author, consecutive
+
+
+def _steps(v: list) -> str | None:
+    ok = v and all(isinstance(k, int) and k >= 0 for k in v) and v == sorted(set(v)) and v[0] == 0
+    return None if ok else "an increasing list of step counts >= 0 starting at 0, e.g. [0, 5, 10, 20, 40]"
+
+
+@dataclass
+class RelearnConfig:
+    steps: list[int] = field(default_factory=lambda: [0, 5, 10, 20, 40], metadata={"check": _steps})
+    lr: float = num(1e-3, gt=0)
+    batch_size: int = num(4, ge=1)
+    items_per_author: int = num(0, ge=0, note="0 = the world's, or TOFU's 20")
+
+
+def items_per_author(cfg: RelearnConfig, source: str | None) -> int:
+    """How many consecutive forget items make one author: given, else the synthetic world's manifest,
+    else TOFU's 20."""
+    if cfg.items_per_author:
+        return cfg.items_per_author
+    manifest = Path(source or "") / "MANIFEST.json"
+    if manifest.is_file():
+        per = json.loads(manifest.read_text()).get("profile", {}).get("qa_per_author")
+        if per:
+            return int(per)
+    return TOFU_ITEMS_PER_AUTHOR
+
+
+def split_authors(rows: list[dict], per_author: int) -> tuple[list[dict], list[dict]]:
+    """(relearn rows, probe rows): consecutive blocks of `per_author` rows are authors; even-numbered
+    authors relearn, odd-numbered ones are probed. Needs at least two authors."""
+    if len(rows) % per_author:
+        raise ConfigError(f"attack relearn: {len(rows)} forget items are not whole authors of {per_author} "
+                          f"(set items_per_author)")
+    authors = [rows[i:i + per_author] for i in range(0, len(rows), per_author)]
+    if len(authors) < 2:
+        raise ConfigError("attack relearn: the forget split has one author; relearn and probe parts need two")
+    return [r for a in authors[0::2] for r in a], [r for a in authors[1::2] for r in a]
+
+
+def _train(model, examples, cfg: RelearnConfig, seed: int, pad_id: int, upto: int, done: int, state: dict):
+    """Continue fine-tuning `model` from step `done` to step `upto` (batches cycle over `examples`)."""
+    if "opt" not in state:
+        state["opt"] = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+        state["gen"] = torch.Generator().manual_seed(seed)
+        state["order"] = []
+    model.train()
+    for _ in range(done, upto):
+        if len(state["order"]) < cfg.batch_size:
+            state["order"] += torch.randperm(len(examples), generator=state["gen"]).tolist()
+        idx, state["order"] = state["order"][:cfg.batch_size], state["order"][cfg.batch_size:]
+        lp = answer_logprobs(model, collate([examples[i] for i in idx], pad_id))
+        loss = -lp.token_logps.sum() / lp.mask.sum()
+        state["opt"].zero_grad(set_to_none=True)
+        loss.backward()
+        state["opt"].step()
+    model.eval()
+
+
+class _Relearn:
+    families = ("tofu",)
+    Config = RelearnConfig
+    baseline_label = "k0"  # changes are measured against the unlearned model on the probe authors
+    in_domain = True
+
+    def check(self, cfg: RelearnConfig, data: dict, source: str) -> None:
+        """Before any compute: the forget items split into whole authors, at least two."""
+        split_authors(data["eval"]["forget"], items_per_author(cfg, source))
+
+    def restrict(self, ctx, cfg: RelearnConfig):
+        """The evaluation data and reference numbers limited to the probe authors."""
+        per = items_per_author(cfg, ctx.paths.get("source"))
+        _, probe = split_authors(ctx.data["eval"]["forget"], per)
+        ids = {r["id"] for r in probe}
+        data = {**ctx.data, "eval": {**ctx.data["eval"], "forget": probe}}
+        ref = {**ctx.reference, "log_ratios": {i: v for i, v in ctx.reference["log_ratios"].items() if i in ids}}
+        return data, ref
+
+    def models(self, model, cfg: RelearnConfig, ctx):
+        per = items_per_author(cfg, ctx.paths.get("source"))
+        relearn, _ = split_authors(ctx.data["eval"]["forget"], per)
+        if self.in_domain:
+            asked = {r["question"] for r in relearn}
+            rows = [r for r in ctx.data["forget"] if r["question"] in asked]
+        else:
+            rows = ctx.data["retain"]
+        examples = [ctx.fmt.encode(r["question"], r["answer"]) for r in rows]
+        pad = ctx.tok.pad_token_id if ctx.tok.pad_token_id is not None else ctx.tok.eos_token_id
+        m, state, done = copy.deepcopy(model), {}, 0
+        torch.manual_seed(ctx.seed)
+        for k in cfg.steps:
+            _train(m, examples, cfg, ctx.seed, pad, k, done, state)
+            done = k
+            yield f"k{k}", m
+
+
+@register_attack("relearn")
+class Relearn(_Relearn):
+    summary = "k fine-tuning steps on half of the forget authors, the other half probed [Hu et al. 2025]"
+
+
+@register_attack("relearn_ood")
+class RelearnOOD(_Relearn):
+    summary = "k fine-tuning steps on retain data, the forget authors probed [Lucki et al. 2024]"
+    in_domain = False
