@@ -16,7 +16,7 @@ export HF_DATASETS_OFFLINE ?= 1
 # it), every process recompiles torch and transformers (about 13 s of CPU each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup test leaderboard leaderboard-full prepare run list clean screenshot
+.PHONY: setup test leaderboard leaderboard-full robustness prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -41,6 +41,11 @@ leaderboard: $(STAMP)
 leaderboard-full: $(STAMP)   # + LoRA on every TOFU split, MUSE scalability and sustainability
 	$(BIN)/python -m harness grid $(GRIDS) configs/grid_muse_scale.yaml --workers 2 $(ARGS)
 	$(BIN)/python -m harness grid configs/grid_lora.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] --workers 2 $(ARGS)
+
+robustness: $(STAMP)   # attacks on the forget10 runs of make leaderboard (run that first)
+	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" quantize $(ARGS)
+	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" relearn $(ARGS)
+	$(BIN)/python -m harness leaderboard
 
 prepare: $(STAMP)
 	$(BIN)/python -m harness prepare $(ARGS)

@@ -192,10 +192,25 @@ def cmd_prepare(ns) -> int:
 
 
 def cmd_attack(ns) -> int:
-    """An attack on a finished run folder; exit 2 on bad input before any compute."""
+    """An attack on a finished run folder, or on every method run a glob pattern matches (reference
+    rows, which unlearned nothing, are left out); all checked before any compute, exit 2 on bad input."""
+    import glob
+
+    import yaml
+
     from harness import attack_run
-    status = attack_run.execute(ns.folder, ns.attack, ns.args, ns.force, not ns.quiet)
-    say(f"attack {ns.attack}: {status}: {Path(ns.folder) / 'attacks' / ns.attack}")
+    folders = [ns.folder]
+    if glob.has_magic(ns.folder):
+        folders = [f for f in sorted(glob.glob(ns.folder)) if Path(f, "status.json").exists()
+                   and (yaml.safe_load(Path(f, "config.yaml").read_text()) or {}).get("method") != "none"]
+        if not folders:
+            from harness.config import ConfigError
+            raise ConfigError(f"no complete method run matches '{ns.folder}'")
+    for f in folders:  # validate every folder before any compute
+        attack_run.prepare(f, ns.attack, ns.args)
+    for f in folders:
+        status = attack_run.execute(f, ns.attack, ns.args, ns.force, not ns.quiet)
+        say(f"attack {ns.attack}: {status}: {Path(f) / 'attacks' / ns.attack}")
     return 0
 
 
@@ -264,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             sp.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: set by --workers for its children
         sp.set_defaults(fn=fn)
     sp = sub.add_parser("attack", help="attack a finished run's model (harness/attacks/), evaluate it again")
-    sp.add_argument("folder", help="a complete run folder (results/runs/<run_id>)")
+    sp.add_argument("folder", help="a complete run folder (results/runs/<run_id>), or a quoted glob pattern")
     sp.add_argument("attack", help="the attack's name (python -m harness list)")
     sp.add_argument("args", nargs="*", help="the attack's arguments, key=value")
     sp.add_argument("--force", action="store_true", help="redo a complete attack")

@@ -153,3 +153,18 @@ def test_relearn_bad_input(tiny_grid, tmp_path, capsys):
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["attack", str(run), "relearn"]) == 2
     assert "does not apply to task family wmdp" in capsys.readouterr().err
+
+
+def test_attack_over_a_glob_of_run_folders(tiny_grid, tmp_path, capsys):
+    """A quoted pattern attacks every matching method run (reference rows are left out), after checking
+    all of them."""
+    out, _, _ = tiny_grid
+    res = tmp_path / "runs"
+    for p in (out / "results" / "runs").iterdir():
+        if any(f"-{m}-" in p.name for m in ("npo", "target", "grad_ascent")):
+            shutil.copytree(p, res / p.name)
+    assert main(["attack", str(res / "tofu_forget10-*"), "quantize", "bits=[8]", "--quiet"]) == 0
+    attacked = sorted(p.name.split("-")[1] for p in res.iterdir() if (p / "attacks" / "quantize" / "status.json").exists())
+    assert attacked == ["grad_ascent", "npo"]
+    assert main(["attack", str(res / "nothing-*"), "quantize"]) == 2
+    assert "no complete method run matches" in capsys.readouterr().err
