@@ -60,20 +60,22 @@ def prepare(folder: str, name: str, args: list[str]):
     return attack, acfg, r, run / "attacks" / name
 
 
-def execute(folder: str, name: str, args: list[str], force: bool = False, progress: bool = True) -> str:
-    attack, acfg, r, out = prepare(folder, name, args)
+def execute(prepared: tuple, force: bool = False, progress: bool = True) -> str:
+    """Run a prepared attack (prepare()'s result): 'skipped' (complete), 'claimed' or 'complete'."""
+    attack, acfg, r, out = prepared
     if (out / "status.json").exists() and not force:
         return "skipped"
     with Claim(out) as claim:
         if not claim.held:
             say(f"  claimed by {claim.holder}: left to it")
             return "claimed"
-        _compute(attack, acfg, r, Path(folder), out, progress)
+        _compute(attack, acfg, r, out, progress)
     return "complete"
 
 
-def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
+def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
     cfg, track = r.cfg, r.track
+    run = out.parent.parent  # out is <run folder>/attacks/<attack>
     data = runs.load_data(r)
     paths = MD.prepare_models(cfg, r.task, progress)
     ref = track.reference(r.task, paths, data, cfg)
@@ -81,7 +83,7 @@ def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
     tok = MD.load_tokenizer(str(run / "model"))
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
     ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
-    edata, eref = attack.restrict(ctx, acfg) if hasattr(attack, "restrict") else (data, ref)
+    edata, eref = _evaluated(attack, acfg, ctx)
     control = _control(attack, acfg, r, data, ref, paths, progress)
     results, t0 = [], time.perf_counter()
     for label, attacked in attack.models(model, acfg, ctx):
@@ -109,6 +111,12 @@ def _compute(attack, acfg, r, run: Path, out: Path, progress: bool) -> None:
         write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name,
                                                 "labels": [lb for lb, *_ in results],
                                                 "control": control["model"] if control else None})
+
+
+def _evaluated(attack, acfg, ctx) -> tuple[dict, dict]:
+    """The data and reference numbers the attacked models are evaluated on: the run's, or the subset the
+    attack restricts them to (e.g. relearning's probe authors)."""
+    return attack.restrict(ctx, acfg) if hasattr(attack, "restrict") else (ctx.data, ctx.reference)
 
 
 def _number(v) -> bool:
@@ -144,7 +152,7 @@ def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
         model, tok = MD.load_model(retain, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(retain)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
-        edata, eref = attack.restrict(ctx, acfg) if hasattr(attack, "restrict") else (data, ref)
+        edata, eref = _evaluated(attack, acfg, ctx)
         res = {label: track.evaluate(m, tok, fmt, r.task, edata, eref, cfg, False)[0]
                for label, m in attack.models(model, acfg, ctx)}
         base = getattr(attack, "baseline_label", None)

@@ -206,11 +206,10 @@ def cmd_attack(ns) -> int:
         if not folders:
             from harness.config import ConfigError
             raise ConfigError(f"no complete method run matches '{ns.folder}'")
-    for f in folders:  # validate every folder before any compute
-        attack_run.prepare(f, ns.attack, ns.args)
-    for f in folders:
-        status = attack_run.execute(f, ns.attack, ns.args, ns.force, not ns.quiet)
-        say(f"attack {ns.attack}: {status}: {Path(f) / 'attacks' / ns.attack}")
+    prepared = [attack_run.prepare(f, ns.attack, ns.args) for f in folders]  # all checked before any compute
+    for p in prepared:
+        status = attack_run.execute(p, ns.force, not ns.quiet)
+        say(f"attack {ns.attack}: {status}: {p[3]}")
     return 0
 
 

@@ -95,6 +95,17 @@ def attack_columns(folder: Path, metrics: dict) -> dict:
     return out
 
 
+def parse_attack_column(col: str, metrics) -> tuple[str, str, str] | None:
+    """(attack, label, metric) of a column attack_columns wrote, or None. Attack names may contain '_'
+    (relearn_ood), so the longest registered name that prefixes the column wins."""
+    from harness.attacks import load_attacks
+    attack = next((a for a in sorted(load_attacks(), key=len, reverse=True) if col.startswith(a + "_")), None)
+    metric = next((m for m in sorted(metrics, key=len, reverse=True) if col.endswith("_" + m)), None)
+    if attack is None or metric is None or len(col) <= len(attack) + len(metric) + 2:
+        return None
+    return attack, col[len(attack) + 1:-len(metric) - 1], metric
+
+
 def _read(folder: Path) -> tuple[dict, dict, dict]:
     """(row, task spec, details) of one complete run folder; raises on a broken one."""
     status = json.loads((folder / "status.json").read_text())

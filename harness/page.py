@@ -20,7 +20,7 @@ import math
 import pandas as pd
 
 from harness.plots import plots_for
-from harness.attacks import load_attacks
+from harness.leaderboard import parse_attack_column
 from harness.tracks import load_tracks
 from harness.stats import CI_METRICS
 
@@ -56,7 +56,6 @@ def _clean(v):
 
 def _columns(spec: dict, table: pd.DataFrame) -> list[dict]:
     metrics = spec.get("metrics") or {}
-    ATTACKS = load_attacks()  # noqa: N806
     cols, seen = [], set()
 
     def add(key, kind, s=None, headline=False):
@@ -78,9 +77,9 @@ def _columns(spec: dict, table: pd.DataFrame) -> list[dict]:
     if not any(c["kind"] == "compute" for c in cols):  # no retraining baseline (hazard track): raw FLOPs
         add("unlearn_flops", "compute", {"direction": "lower"}, True)
     for c in table.columns:  # attack columns (harness/leaderboard.py attack_columns): behind the toggle
-        base = next((m for m in metrics if str(c).endswith("_" + m) and str(c).split("_", 1)[0] in ATTACKS), None)
-        if base and c not in metrics:
-            attack, label = str(c)[:-len(base) - 1].split("_", 1)
+        parsed = parse_attack_column(str(c), metrics) if c not in metrics else None
+        if parsed:
+            attack, label, base = parsed
             add(c, "attack", {**metrics[base], "description": f"{base} under the {attack} attack ({label})"})
     add("n_seeds", "info", {"description": "seeds that completed (the aggregate is over these)"}, True)
     add("lr", "info", {"description": "unlearning learning rate (method arguments: click the method)"})

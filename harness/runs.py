@@ -196,6 +196,7 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
     (the last is the run's own evaluation). Returns the unlearning statistics summed over requests."""
     cfg, track = r.cfg, r.track
     forget_sets = data.get("requests") or [data["forget"]]
+    several = len(forget_sets) > 1
     total = None
     for i, rows in enumerate(forget_sets):
         part = {**data, "forget": rows}
@@ -203,16 +204,16 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
         idk = track.refusal_set(fmt, part, cfg.seed) if "refusals" in data else None
         if idk is not None and i == 0:
             say(f"  refusals from {data['refusals_file']}")
-        if len(forget_sets) > 1:
+        if several:
             say(f"  request {i + 1}/{len(forget_sets)}: {r.task.requests[i]} ({len(rows)} items)")
         try:
             st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed + i,
                          MD.pad_id(tok), progress, idk=idk)
         except Diverged as e:
-            e.stats = add_stats(total, _tagged(e.stats, i, len(forget_sets)))
+            e.stats = add_stats(total, _tagged(e.stats, i, several))
             raise
-        total = add_stats(total, _tagged(st, i, len(forget_sets)))
-        if len(forget_sets) > 1:
+        total = add_stats(total, _tagged(st, i, several))
+        if several:
             entry = {"request": i + 1, "split": r.task.requests[i], "n_forget": len(rows), "steps": total.steps,
                      "unlearn_flops": total.flops_forward + total.flops_backward}
             if i < len(forget_sets) - 1:
@@ -223,9 +224,9 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
     return total
 
 
-def _tagged(st, i: int, n: int):
+def _tagged(st, i: int, several: bool):
     """Each train-log entry names its request when there are several."""
-    if n > 1:
+    if several:
         st.log = [{**e, "request": i + 1} for e in st.log]
     return st
 

@@ -168,3 +168,13 @@ def test_attack_over_a_glob_of_run_folders(tiny_grid, tmp_path, capsys):
     assert attacked == ["grad_ascent", "npo"]
     assert main(["attack", str(res / "nothing-*"), "quantize"]) == 2
     assert "no complete method run matches" in capsys.readouterr().err
+
+
+def test_attack_columns_name_their_attack_label_and_metric():
+    """Attack names may contain '_' (relearn_ood): the longest registered name wins."""
+    from harness.leaderboard import parse_attack_column
+    m = {"forget_quality": {}, "privleak": {}, "forget_rouge": {}}
+    assert parse_attack_column("relearn_ood_k10_forget_quality", m) == ("relearn_ood", "k10", "forget_quality")
+    assert parse_attack_column("relearn_k10_forget_quality", m) == ("relearn", "k10", "forget_quality")
+    assert parse_attack_column("quantize_4bit_privleak", m) == ("quantize", "4bit", "privleak")
+    assert parse_attack_column("forget_quality", m) is None and parse_attack_column("quantize_privleak", m) is None

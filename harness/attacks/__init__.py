@@ -17,44 +17,11 @@ label changes are measured against, instead of the run's own numbers).
 """
 from __future__ import annotations
 
-import functools
-import importlib
-import pkgutil
+from harness.plugins import Registry
 
-from harness.config import ConfigError
-from harness.schema import did_you_mean
-
-ATTACKS: dict[str, object] = {}
+_REGISTRY = Registry(__name__, "attack", "attack")
+ATTACKS = _REGISTRY.items
 INTERFACE = ("name", "summary", "families", "Config", "models")
-
-
-def register_attack(name: str):
-    """Class decorator: register one instance of the class under `name`."""
-    def wrap(cls):
-        if name in ATTACKS:
-            raise ValueError(f"attack '{name}' registered twice")
-        obj = cls()
-        obj.name = name
-        ATTACKS[name] = obj
-        return cls
-    return wrap
-
-
-@functools.cache
-def _discover() -> None:
-    for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
-
-
-def load_attacks() -> dict[str, object]:
-    _discover()
-    return ATTACKS
-
-
-def get_attack(name: str):
-    attacks = load_attacks()
-    if name not in attacks:
-        raise ConfigError(f"unknown attack '{name}'{did_you_mean(name, sorted(attacks))} "
-                          f"(available: {', '.join(sorted(attacks))})")
-    return attacks[name]
+register_attack = _REGISTRY.register    # class decorator: @register_attack("name")
+load_attacks = _REGISTRY.load           # every registered attack, its folder imported once per process
+get_attack = _REGISTRY.get              # one by name; an unknown name fails with a did-you-mean

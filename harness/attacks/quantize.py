@@ -35,7 +35,7 @@ def quantized(model, bits: int):
         from optimum.quanto import freeze, qint4, qint8, quantize
     except ImportError:
         raise ConfigError("attack quantize needs optimum-quanto (pip install optimum-quanto)") from None
-    q = copy.deepcopy(model).cpu() if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model)
+    q = copy.deepcopy(model)
     quantize(q, weights={8: qint8, 4: qint4}[bits], exclude=["lm_head"])
     freeze(q)
     return q.eval()

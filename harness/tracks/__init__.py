@@ -26,47 +26,12 @@ No base class: the contract test (tests/test_tracks.py) checks every registered 
 """
 from __future__ import annotations
 
-import functools
-import importlib
-import pkgutil
+from harness.plugins import Registry
 
-from harness.config import ConfigError
-from harness.schema import did_you_mean
-
-TRACKS: dict[str, object] = {}
+_REGISTRY = Registry(__name__, "task family", "track")
+TRACKS = _REGISTRY.items
 INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics", "check_task", "extra_metrics",
              "load_data", "training_sets", "reference", "evaluate", "plots")
-
-
-def register_track(name: str):
-    """Class decorator: register one instance of the class under `name`."""
-    def wrap(cls):
-        if name in TRACKS:
-            raise ValueError(f"track '{name}' registered twice")
-        obj = cls()
-        obj.name = name
-        TRACKS[name] = obj
-        return cls
-    return wrap
-
-
-@functools.cache
-def _discover() -> None:
-    for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
-
-
-def load_tracks() -> dict[str, object]:
-    """Import every module in this folder (each registers itself), once per process: every run
-    asks for its track, and the folder need not be listed each time."""
-    _discover()
-    return TRACKS
-
-
-def get_track(name: str):
-    tracks = load_tracks()
-    if name not in tracks:
-        raise ConfigError(f"unknown task family '{name}'{did_you_mean(name, sorted(tracks))} "
-                          f"(available: {', '.join(sorted(tracks))})")
-    return tracks[name]
+register_track = _REGISTRY.register     # class decorator: @register_track("name")
+load_tracks = _REGISTRY.load            # every registered track, its folder imported once per process
+get_track = _REGISTRY.get               # one by name; an unknown name fails with a did-you-mean
