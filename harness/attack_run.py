@@ -83,13 +83,13 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
     tok = MD.load_tokenizer(str(run / "model"))
     fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
     ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
-    edata, eref = _evaluated(attack, acfg, ctx)
+    edata, eref, efmt = _evaluated(attack, acfg, ctx)
     control = _control(attack, acfg, r, data, ref, paths, progress)
     results, t0 = [], time.perf_counter()
     for label, attacked in attack.models(model, acfg, ctx):
         attack_s = time.perf_counter() - t0
         with PeakMemory(MD.resolve_device(cfg.model.device)) as mem:
-            metrics, items, cost = track.evaluate(attacked, tok, fmt, r.task, edata, eref, cfg, progress)
+            metrics, items, cost = track.evaluate(attacked, tok, efmt, r.task, edata, eref, cfg, progress)
         results.append((label, metrics, items, {**cost, "attack_s": attack_s, **mem.record()}))
         say(f"  {attack.name} {label}: " + ", ".join(f"{k} {metrics[k]:.3g}" for k in r.task.metrics
                                                       if r.task.metrics[k].headline and k in metrics))
@@ -113,10 +113,14 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
                                                 "control": control["model"] if control else None})
 
 
-def _evaluated(attack, acfg, ctx) -> tuple[dict, dict]:
-    """The data and reference numbers the attacked models are evaluated on: the run's, or the subset the
-    attack restricts them to (e.g. relearning's probe authors)."""
-    return attack.restrict(ctx, acfg) if hasattr(attack, "restrict") else (ctx.data, ctx.reference)
+def _evaluated(attack, acfg, ctx) -> tuple[dict, dict, object]:
+    """The data, reference numbers and prompt formatter the attacked models are evaluated with: the
+    run's, or what the attack changes: a prompt with in-context examples (`formatter`), a subset or a
+    rewording of the items (`restrict`: relearning's probe authors, paraphrased questions)."""
+    if hasattr(attack, "formatter"):
+        ctx = SimpleNamespace(**{**vars(ctx), "fmt": attack.formatter(ctx, acfg)})
+    data, ref = attack.restrict(ctx, acfg) if hasattr(attack, "restrict") else (ctx.data, ctx.reference)
+    return data, ref, ctx.fmt
 
 
 def _number(v) -> bool:
@@ -152,11 +156,13 @@ def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
         model, tok = MD.load_model(retain, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(retain)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
-        edata, eref = _evaluated(attack, acfg, ctx)
-        res = {label: track.evaluate(m, tok, fmt, r.task, edata, eref, cfg, False)[0]
+        edata, eref, efmt = _evaluated(attack, acfg, ctx)
+        res = {label: track.evaluate(m, tok, efmt, r.task, edata, eref, cfg, False)[0]
                for label, m in attack.models(model, acfg, ctx)}
         base = getattr(attack, "baseline_label", None)
-        before = res[base] if base else track.evaluate(model, tok, fmt, r.task, edata, eref, cfg, False)[0]
+        # against its baseline label, or the retain model as the run evaluates it (a probe changes the
+        # prompt or the items, not the model: its change is the new data's minus the run's own data's)
+        before = res[base] if base else track.evaluate(model, tok, fmt, r.task, data, ref, cfg, False)[0]
         out = {"model": retain}
         for label, m in res.items():
             out[label] = {k: v for k, v in m.items() if _number(v)}
