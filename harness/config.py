@@ -25,6 +25,13 @@ def _nonempty(v: str) -> str | None:
     return None if v.strip() else "a non-empty string"
 
 
+SELECT_RULE = re.compile(r"last|(max|min):([A-Za-z0-9_]+)")  # unlearn.select (harness/curves.py)
+
+
+def select_rule_syntax(v: str) -> str | None:
+    return None if SELECT_RULE.fullmatch(v) else "last, max:<curve metric> or min:<curve metric>"
+
+
 @dataclass
 class WorldConfig:
     profile: Literal["tiny", "default", "full"] = "default"  # full = TOFU's size: 200 authors x 20 QA
@@ -83,6 +90,13 @@ class UnlearnConfig:
     max_steps: int = num(0, ge=0, note="0 = no cap")
     save_model: bool = True
     refusals: str = ""           # IdkDPO's refusal file; '' = the dataset's idontknow file, else built in
+    # The unlearning curve (harness/curves.py): cheap metrics every curve_every steps, and the checkpoint
+    # rule: last, or max:<curve metric> / min:<curve metric> among steps whose utility proxy is
+    # >= select_floor x its value at step 0. Ignored (reset) for method=none.
+    curve_every: int = num(0, ge=0, note="0 = no curve")
+    curve_items: int = num(16, ge=1)  # items per evaluation set the curve scores (the first n)
+    select: str = text("last", check=select_rule_syntax)
+    select_floor: float = num(0.9, ge=0, le=1, note="fraction of the start model's curve utility")
 
 
 @dataclass

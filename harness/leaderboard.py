@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from harness.config import ConfigError
+from harness.curves import run_series  # curve.jsonl and requests.jsonl, for the page's plots
 from harness.io import stable_hash, write_text_atomic
 from harness.stats import CI_METRICS
 
@@ -130,7 +131,7 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
            "run_id": folder.name, "reference_row": cfg["method"] == "none" and not cfg["model"].get("evaluate")}
     row.update(attack_columns(folder, task.get("metrics") or {}))
     details = {"config": cfg, "compute": compute, "provenance": prov, "status": status["status"],
-               "error": status.get("error")}
+               "error": status.get("error"), "series": run_series(folder)}
     return row, {"family": task.get("family", "tofu"), "version": task.get("version", 0),
                  "metrics": task.get("metrics") or {}}, details
 

@@ -19,7 +19,7 @@ import math
 
 import pandas as pd
 
-from harness.plots import plots_for
+from harness.plots import plots_for, series_plots
 from harness.leaderboard import parse_attack_column
 from harness.tracks import load_tracks
 from harness.stats import CI_METRICS
@@ -150,8 +150,10 @@ def render(report) -> str:
             spec = specs.get(task, {"family": "tofu", "metrics": {}})
             tasks.append(_task_data(task, rows, spec))
             chance = {m: s.get("chance") for m, s in (spec.get("metrics") or {}).items()}
-            plots[task] = plots_for(load_tracks().get(spec.get("family", "tofu")), rows, task, chance)
-    details = {k: {kk: _clean_tree(vv) for kk, vv in v.items()} for k, v in report.details.items()}
+            track = load_tracks().get(spec.get("family", "tofu"))
+            plots[task] = plots_for(track, rows, task, chance) + _series_plots(track, rows, report.details, task, spec)
+    # the curves and per-request numbers are drawn, not shipped in the page's data
+    details = {k: {kk: _clean_tree(vv) for kk, vv in v.items() if kk != "series"} for k, v in report.details.items()}
     data = {"built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "n_runs": len(report.runs), "broken": [[str(a), str(b)] for a, b in report.broken],
             "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details,
@@ -162,6 +164,15 @@ def render(report) -> str:
                         for i, t in enumerate(tasks))
     return (PAGE.replace("/*DATA*/", _json_script(data)).replace("<!--PLOTS-->", templates)
             .replace("/*CSS*/", CSS).replace("/*JS*/", JS))
+
+
+def _series_plots(track, rows, details: dict, task: str, spec: dict) -> list[str]:
+    """Unlearning curves and per-request plots from the run folders (harness/plots.py series_plots)."""
+    series = {k: d["series"] for k, d in details.items() if d.get("series")}
+    try:
+        return series_plots(track, rows, series, task, spec.get("metrics") or {})
+    except (ValueError, KeyError, TypeError) as e:  # a plot must never take the tables down with it
+        return [f"<p class='note'>plot unavailable: {type(e).__name__}</p>"]
 
 
 def _clean_tree(v):

@@ -2,7 +2,8 @@
 
 Each track draws its own figures (its `plots`) with these helpers: every method is a point (full
 fine-tuning filled, LoRA hollow), the reference models are labelled stars, and each SVG's ids are
-made unique so several share one page.
+made unique so several share one page. `series_plots` draws what run folders record over time: the
+unlearning curves (curve.jsonl) and the numbers after each sequential request (requests.jsonl).
 """
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def points(ax, rows: pd.DataFrame, x: str, y: str, floor: float | None = None) -
     fine-tuning filled, LoRA hollow), reference models as labelled stars. Names from run folders are
     drawn as plain text (parse_math off: a '$' in a name is not TeX)."""
     plt = pyplot()
-    methods = sorted({str(m).split("+")[0].split(" ")[0] for m in rows.loc[~rows["reference_row"], "method"]})
-    color = {m: COLORS[i % len(COLORS)] for i, m in enumerate(methods)}
+    color = method_colors(rows)
+    methods = sorted(color)
     for _, r in rows.iterrows():
         xv, yv = r.get(x), r.get(y)
         if xv is None or yv is None or pd.isna(xv) or pd.isna(yv):
@@ -81,3 +82,116 @@ def plots_for(track, rows: pd.DataFrame, task: str, chance: dict) -> list[str]:
         return track.plots(rows, task, chance)
     except (ValueError, KeyError) as e:  # a plot must never take the tables down with it
         return [f"<p class='note'>plot unavailable: {type(e).__name__}</p>"]
+
+
+def method_colors(rows: pd.DataFrame) -> dict:
+    """The colour of each method's base name, as `points` assigns them (the same method, the same
+    colour in every figure of a task)."""
+    methods = sorted({str(m).split("+")[0].split(" ")[0] for m in rows.loc[~rows["reference_row"], "method"]})
+    return {m: COLORS[i % len(COLORS)] for i, m in enumerate(methods)}
+
+
+def _first(series: dict, run_ids, key: str) -> tuple[str, list] | tuple[None, None]:
+    """The first run (seed order) of a row whose folder has `key` (curve, requests): one line per row."""
+    for rid in run_ids or []:
+        got = (series.get(str(rid)) or {}).get(key)
+        if got:
+            return str(rid), got
+    return None, None
+
+
+def _legend(ax) -> None:
+    leg = ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
+    for t in leg.get_texts():
+        t.set_parse_math(False)  # names from run folders are plain text, never TeX
+
+
+def _num(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and pd.notna(v) else None
+
+
+def line_figure(lines: list[dict], x: str, y: str, title: str, ylabel: str, prefix: str, log: bool = False,
+                floors=()) -> str:
+    """One metric against step or request number, a line per method (`lines`: {label, color, dashed,
+    points}, each point a dict with x and y), the selected points ringed, floors dashed grey."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    for ln in lines:
+        pts = [(p[x], _num(p.get(y)), p.get("selected")) for p in ln["points"] if _num(p.get(y)) is not None]
+        if not pts:
+            continue
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=ln["color"], lw=1.4, marker=".", ms=5,
+                ls="--" if ln.get("dashed") else "-", label=ln["label"])
+        ring = [p for p in pts if p[2]]
+        if ring:
+            ax.scatter([p[0] for p in ring], [p[1] for p in ring], s=80, facecolors="none", edgecolors=ln["color"],
+                       linewidths=1.6, zorder=3)
+    for f in sorted(set(floors)):
+        ax.axhline(f, ls="--", lw=1, color="#999")
+    if log:
+        ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("optimizer step" if x == "step" else "unlearning request")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    _legend(ax)
+    return svg(fig, prefix)
+
+
+def _better(direction: str | None) -> str:
+    return {"higher": " (higher is better)", "lower": " (lower is better)"}.get(direction or "", "")
+
+
+def series_plots(track, rows: pd.DataFrame, series: dict, task: str, metrics: dict) -> list[str]:
+    """The figures drawn from run folders' series (harness/curves.py run_series): the unlearning curves
+    (full fine-tuning rows) and the per-request plot (tasks with requests). `series`: run_id -> series."""
+    rows = complete(rows)
+    if rows.empty or not series:
+        return []
+    color = method_colors(rows)
+    methods = rows[~rows["reference_row"]]
+    out = []
+    curves, rules = [], []
+    full = methods[methods["adapter"] == "none"] if "adapter" in methods else methods
+    for _, r in full.iterrows():
+        rid, pts = _first(series, r.get("run_ids"), "curve")
+        if pts:
+            base = str(r["method"]).split("+")[0].split(" ")[0]
+            curves.append({"label": str(r["method"]), "color": color.get(base, "#555"), "points": pts})
+            rules.append((series[rid].get("rule") or {}))
+    if curves:
+        chosen = {str(x.get("select", "last")).partition(":")[2] for x in rules} - {""}
+        forget = chosen.pop() if len(chosen) == 1 else getattr(track, "curve_forget", None)
+        forget = forget or next(k for k in curves[0]["points"][0] if k not in ("step", "request", "selected"))
+        utility = getattr(track, "curve_utility", None)
+        dirs = getattr(track, "curve_metrics", {}) or {}
+        floors = [x["floor"] * x["base_utility"] for x in rules if x.get("select", "last") != "last"
+                  and _num(x.get("floor")) is not None and _num(x.get("base_utility")) is not None]
+        out.append(line_figure(curves, "step", forget, f"{task}: unlearning curve (ringed: the step kept)",
+                               forget + _better(dirs.get(forget)), f"{task}-curve-f-"))
+        if utility and utility != forget:
+            out.append(line_figure(curves, "step", utility, f"{task}: utility proxy during unlearning",
+                                   utility + _better(dirs.get(utility)) + (" - dashed: rule floor" if floors else ""),
+                                   f"{task}-curve-u-", floors=floors))
+    reqs = []
+    for _, r in methods.iterrows():
+        _, entries = _first(series, r.get("run_ids"), "requests")
+        if entries:
+            base = str(r["method"]).split("+")[0].split(" ")[0]
+            points = [{"request": e["request"], **(e.get("metrics") or {})} for e in entries if "request" in e]
+            reqs.append({"label": str(r["method"]), "color": color.get(base, "#555"),
+                         "dashed": "+lora" in str(r["method"]), "points": points})
+    if reqs:
+        pair = getattr(track, "request_metrics", None) or _headline_pair(metrics)
+        for i, m in enumerate(pair or ()):
+            spec = metrics.get(m) or {}
+            out.append(line_figure(reqs, "request", m, f"{task}: {m} after each request", m + _better(
+                spec.get("direction")), f"{task}-requests-{i}-", log=bool(spec.get("log_scale"))))
+    return out
+
+
+def _headline_pair(metrics: dict) -> tuple[str, str] | None:
+    """The first headline forget and utility metrics a task declares (a track without request_metrics)."""
+    first = lambda role: next((m for m, s in metrics.items() if s.get("headline") and s.get("role") == role), None)  # noqa: E731
+    f, u = first("forget"), first("utility")
+    return (f, u) if f and u else None

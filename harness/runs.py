@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from harness import adapters, stage
+from harness import adapters, curves, stage
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
-from harness.config import ConfigError, RunConfig, to_dict, validate
+from harness.config import ConfigError, RunConfig, UnlearnConfig, to_dict, validate
 from harness.cost import cost_record, retrain_cost
 from harness.io import atomic_dir, stable_hash, write_json_atomic, write_jsonl
 from harness.meter import PeakMemory, matmul_params
@@ -84,7 +84,11 @@ def resolve(cfg: RunConfig) -> Resolved:
             cfg.unlearn.max_grad_norm = method.max_grad_norm
     elif cfg.method_args or lora:
         raise ConfigError("method=none evaluates a model as is: method_args and adapter.kind=lora do not apply")
+    else:  # nothing is unlearned, so there is no curve: a grid's curve keys leave its reference rows' ids alone
+        d, u = UnlearnConfig(), cfg.unlearn
+        u.curve_every, u.curve_items, u.select, u.select_floor = d.curve_every, d.curve_items, d.select, d.select_floor
     validate(cfg)  # one pass over every field, defaults filled in
+    curves.check(cfg.unlearn, track, task.name)
     for role in ("base", "target", "retain", "evaluate"):
         ref = getattr(cfg.model, role)
         if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
@@ -156,7 +160,7 @@ def _compute(r: Resolved, progress: bool) -> str:
                    "matmul_params": matmul_params(model), "unlearn_s": 0.0, "steps": 0, "tokens_forward": 0,
                    "tokens_backward": 0, "trainable_params": 0, "flops_forward": 0, "flops_backward": 0}
         retrain = retrain_cost(paths["retain"], MD.META, model) if "retain" in paths else None
-        status, log, error, metrics, items = "complete", [], None, {}, []
+        status, log, error, metrics, items, curve = "complete", [], None, {}, [], []
         requests = []  # with task.requests: the metrics after each request
         if r.method is not None:
             model = adapters.apply(model, cfg.adapter, cfg.seed)
@@ -171,10 +175,10 @@ def _compute(r: Resolved, progress: bool) -> str:
                     stage.save(r.folder, model, st, lora=cfg.adapter.kind == "lora")
                 except Diverged as e:
                     status, error, st = "diverged", str(e), e.stats
-            log = st.log
+            log, curve = st.log, st.curve
             compute.update(unlearn_s=st.seconds, steps=st.steps, tokens_forward=st.tokens_forward,
                            tokens_backward=st.tokens_backward, trainable_params=st.trainable_params,
-                           flops_forward=st.flops_forward, flops_backward=st.flops_backward)
+                           flops_forward=st.flops_forward, flops_backward=st.flops_backward, **st.curve_info)
         if status == "complete":
             metrics, items, cost = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)
             compute.update(cost)
@@ -185,7 +189,7 @@ def _compute(r: Resolved, progress: bool) -> str:
     extra = {"models": paths, "evaluated": start_ref}
     if "refusals_file" in data:
         extra["refusals_file"] = data["refusals_file"]
-    write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests)
+    write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests, curve)
     stage.clear(r.folder)
     return status
 
@@ -198,6 +202,7 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
     forget_sets = data.get("requests") or [data["forget"]]
     several = len(forget_sets) > 1
     total = None
+    rec = _recorder(r, fmt, data)
     for i, rows in enumerate(forget_sets):
         part = {**data, "forget": rows}
         forget, retain = track.training_sets(fmt, part)
@@ -206,22 +211,41 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
             say(f"  refusals from {data['refusals_file']}")
         if several:
             say(f"  request {i + 1}/{len(forget_sets)}: {r.task.requests[i]} ({len(rows)} items)")
+        if rec:
+            rec.request = i + 1 if several else None
         try:
             st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed + i,
-                         MD.pad_id(tok), progress, idk=idk)
+                         MD.pad_id(tok), progress, idk=idk, curve=rec)
         except Diverged as e:
-            e.stats = add_stats(total, _tagged(e.stats, i, several))
+            e.stats = _with_curve(add_stats(total, _tagged(e.stats, i, several)), rec)
             raise
         total = add_stats(total, _tagged(st, i, several))
         if several:
             entry = {"request": i + 1, "split": r.task.requests[i], "n_forget": len(rows), "steps": total.steps,
                      "unlearn_flops": total.flops_forward + total.flops_backward}
+            if rec:
+                entry["selected_step"] = rec.chosen_step
             if i < len(forget_sets) - 1:
                 entry["metrics"] = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)[0]
                 model.train()
             requests.append(entry)
     total.requests = requests
-    return total
+    return _with_curve(total, rec)
+
+
+def _recorder(r: Resolved, fmt, data) -> curves.Recorder | None:
+    """The unlearning curve of this run (unlearn.curve_every > 0), measured by the track's `curve`."""
+    u, track = r.cfg.unlearn, r.track
+    if not u.curve_every:
+        return None
+    return curves.Recorder(lambda m: track.curve(m, fmt, data, r.cfg, u.curve_items), u.curve_every, u.select,
+                           track.curve_utility, u.select_floor)
+
+
+def _with_curve(st, rec):
+    if rec is not None:
+        st.curve, st.curve_info = rec.points, rec.record()
+    return st
 
 
 def _tagged(st, i: int, several: bool):
@@ -231,7 +255,8 @@ def _tagged(st, i: int, several: bool):
     return st
 
 
-def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error, requests=()) -> None:
+def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error, requests=(),
+              curve=()) -> None:
     """Write the run folder in one atomic rename: config, task, metrics, items, log, compute,
     provenance, the model (when asked) and, last, the status that marks it complete."""
     cfg = r.cfg
@@ -244,6 +269,8 @@ def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, stat
         write_json_atomic(tmp / "compute.json", compute)
         if requests:
             write_jsonl(tmp / "requests.jsonl", list(requests))
+        if curve:
+            write_jsonl(tmp / "curve.jsonl", list(curve))
         write_json_atomic(tmp / "provenance.json", provenance(cfg.seed, extra))
         if status == "complete" and r.method is not None and cfg.unlearn.save_model:
             adapters.save(model, tmp / "model", cfg.adapter)

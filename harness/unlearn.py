@@ -33,6 +33,10 @@ class UnlearnStats:
     flops_backward: int = 0    # ... and the gradients that were actually computed
     log: list = field(default_factory=list)
     requests: list = field(default_factory=list)  # sequential requests: the numbers after each
+    curve_s: float = 0.0       # the unlearning curve's own cost (harness/curves.py), not in the two above
+    curve_flops: int = 0
+    curve: list = field(default_factory=list)     # its points (kept here so a staged run keeps them)
+    curve_info: dict = field(default_factory=dict)  # its rule, chosen step and cost, for compute.json
 
 
 def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
@@ -46,7 +50,8 @@ def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
                         seconds=total.seconds + st.seconds,
                         trainable_params=max(total.trainable_params, st.trainable_params),
                         flops_forward=total.flops_forward + st.flops_forward,
-                        flops_backward=total.flops_backward + st.flops_backward, log=log)
+                        flops_backward=total.flops_backward + st.flops_backward, log=log,
+                        curve_s=total.curve_s + st.curve_s, curve_flops=total.curve_flops + st.curve_flops)
 
 
 class Diverged(RuntimeError):
@@ -111,9 +116,11 @@ def select_trainable(model, method: Method, method_cfg) -> list[torch.nn.Paramet
 
 def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: list[Encoded],
             cfg: UnlearnConfig, seed: int, pad_id: int, progress: bool = True,
-            idk: list[Encoded] | None = None, reference=None) -> UnlearnStats:
+            idk: list[Encoded] | None = None, reference=None, curve=None) -> UnlearnStats:
     """Run `method` on `model` in place. cfg.lr and cfg.epochs must already be resolved.
-    `idk[i]` is a refusal answer to forget question i (for methods that declare 'idk')."""
+    `idk[i]` is a refusal answer to forget question i (for methods that declare 'idk').
+    `curve` (harness/curves.py Recorder): measures the curve and, under a rule other than `last`, leaves
+    the model at the chosen step; its seconds and FLOPs are kept out of the unlearning cost."""
     if not forget:
         raise ValueError("unlearn: the forget set is empty")
     needs_retain = any("retain" in n for n in method.needs)
@@ -126,20 +133,26 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
     t0 = time.perf_counter()  # the reference copy is part of a method's cost
     ref = reference if reference is not None else make_reference(model, method)
     stats = UnlearnStats()
+    c_s, c_f = (curve.seconds, curve.flops) if curve else (0.0, 0)
     with FlopMeter(model, ref) as meter:
         try:
-            _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats)
+            _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats, curve, meter)
         finally:
-            stats.seconds = time.perf_counter() - t0
+            if curve:
+                stats.curve_s, stats.curve_flops = curve.seconds - c_s, curve.flops - c_f
+            stats.seconds = time.perf_counter() - t0 - stats.curve_s
             stats.flops_forward, stats.flops_backward = meter.forward, meter.backward
             model.eval()
     return stats
 
 
-def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats) -> None:
+def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats, curve,
+          meter) -> None:
     if method.init is not None:  # inside the timed and metered region: its passes are part of the cost
         method.init(model, forget, retain, method_cfg, pad_id)
     params = select_trainable(model, method, method_cfg)
+    if curve:  # after the set-up hook: LoKU moves weights into its adapters (same function, other params)
+        curve.begin(model, meter, params)
     stats.trainable_params = sum(p.numel() for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = sum(math.ceil(sum(e.group == g for e in forget) / cfg.batch_size) for g in {e.group for e in forget})
@@ -175,6 +188,10 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
             stats.log.append({"step": stats.steps, "loss": loss.item(), **logs})
             pbar.update(1)
             pbar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            if curve:
+                curve.after_step(model, meter, params, stats.steps, total)
             if stats.steps >= total:
                 break
     pbar.close()
+    if curve:
+        curve.end(params, stats.steps)

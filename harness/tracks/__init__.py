@@ -22,6 +22,18 @@ task loader (harness/tasks.py), the models (harness/models.py) and the leaderboa
     evaluate(model, tok, fmt, task, data, ref, cfg, progress) -> (metrics, items, cost)
     plots(rows, task, chance)               the page's figures for one task (inline SVG strings)
 
+Optional (not in INTERFACE; a track without them declines, and unlearn.curve_every > 0 on its tasks is
+a one-line config error before any compute):
+
+    curve(model, fmt, data, cfg, n_items) -> {metric: value}   the unlearning curve's cheap numbers on the
+                                            first n_items of its evaluation sets, teacher-forced, no
+                                            generation (harness/curves.py measures it every N steps)
+    curve_metrics     {name: "higher" | "lower"}: what curve() returns; unlearn.select may name these
+    curve_utility     the curve metric the selection rule's floor is measured on (the utility proxy)
+    curve_forget      the forget metric the page's curve plot shows
+    request_metrics   (forget metric, utility metric) of the per-request plot of tasks with `requests`;
+                      without it, the task's first headline forget and utility metrics
+
 No base class: the contract test (tests/test_tracks.py) checks every registered track has all of it.
 """
 from __future__ import annotations

@@ -28,7 +28,7 @@ from harness.fingerprint import model_fingerprint, precision_key
 from harness.io import stable_hash, write_json_atomic
 from harness.meter import FlopMeter
 from harness.prompts import Encoded, PromptFormatter
-from harness.tasks import MetricSpec
+from harness.tasks import MetricSpec, get_task
 from harness.tracks import register_track
 from harness.worlds import news
 
@@ -219,6 +219,26 @@ def _intervals(items: list[dict], n: int, seed: int) -> dict:
     return out
 
 
+# The unlearning curve (harness/curves.py): KnowMem's questions scored teacher-forced (no generation):
+# the length-normalised probability of the true answer after the same few-shot prompt.
+CURVE_METRICS = {"knowmem_forget_prob": "lower", "knowmem_retain_prob": "higher"}
+
+
+def curve(model, fmt, data: dict, cfg: RunConfig, n_items: int) -> dict:
+    """knowmem_forget_prob and knowmem_retain_prob on the first n questions of each KnowMem split:
+    mean P~(answer | MUSE's few-shot prompt), the prompt of the KnowMem evaluation (plain text)."""
+    ev, shots = data["eval"], setting(get_task(cfg.task), "shots")
+    out = {}
+    for split in ("forget", "retain"):
+        icl = ev.get(f"knowmem_{split}_icl", [])[:shots]
+        qfmt = PromptFormatter(fmt.tok, "plain", cfg.eval.max_length).with_context(
+            [(r["question"], r["answer"]) for r in icl])
+        res = score(model, qfmt, [(r["question"], r["answer"]) for r in ev[f"knowmem_{split}"][:n_items]],
+                    cfg.eval.batch_size, MD.pad_id(fmt.tok), desc="curve", progress=False)
+        out[f"knowmem_{split}_prob"] = float(np.mean([M.length_normalised_prob(x["nll_mean"]) for x in res]))
+    return out
+
+
 def plots(rows, task: str, chance: dict) -> list[str]:
     """KnowMem on retain (utility) against VerbMem on forget, and PrivLeak against utility."""
     from harness import plots as P
@@ -254,3 +274,8 @@ class Muse:
     reference = staticmethod(reference)
     evaluate = staticmethod(evaluate)
     plots = staticmethod(plots)
+    curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
+    curve_metrics = CURVE_METRICS
+    curve_utility = "knowmem_retain_prob"  # the floor of a selection rule is measured on this
+    curve_forget = "knowmem_forget_prob"   # the forget metric the curve plot shows
+    request_metrics = ("knowmem_forget", "knowmem_retain")  # the per-request plot (sustainability)

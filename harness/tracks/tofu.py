@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
+
+from harness import metrics as M
 from harness import models as MD
 from harness import plots as P
 from harness.claim import build_once
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import load_refusals, load_split
-from harness.evaluate import aligned, evaluate_sets, mia_aucs, tofu_metrics
+from harness.evaluate import _variants, aligned, evaluate_sets, mia_aucs, score, tofu_metrics
 from harness.fingerprint import model_fingerprint, precision_key
 from harness.io import stable_hash, write_json_atomic
 from harness.meter import FlopMeter
@@ -138,6 +141,30 @@ def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg:
     return metrics, items, cost
 
 
+# The unlearning curve (harness/curves.py): cheap, teacher-forced, on the first n evaluation items.
+# The utility proxy is retain_prob: model_utility needs generation (ROUGE), which the curve avoids.
+CURVE_METRICS = {"forget_prob": "lower", "forget_truth_ratio": "higher", "retain_prob": "higher"}
+
+
+def curve(model, fmt: PromptFormatter, data: dict, cfg: RunConfig, n_items: int) -> dict:
+    """forget_prob and forget_truth_ratio on the first n forget evaluation items and retain_prob on the
+    first n retain items, computed as the full evaluation computes them (the same variants, batches and
+    formulas), without generation or the membership-inference details."""
+    pad, ev = MD.pad_id(fmt.tok), data["eval"]
+    forget, retain = ev["forget"][:n_items], ev["retain"][:n_items]
+    seqs = [(row["question"], text) for row in forget for _, text in _variants("forget", row)]
+    res = iter(score(model, fmt, seqs, cfg.eval.batch_size, pad, desc="curve", progress=False))
+    probs, logs = [], []
+    for row in forget:
+        nll = [next(res)["nll_mean"] for _ in _variants("forget", row)]  # answer, paraphrased, wrong...
+        probs.append(M.length_normalised_prob(nll[0]))
+        logs.append(M.log_truth_ratio(nll[1], nll[2:]))
+    kept = score(model, fmt, [(row["question"], row["answer"]) for row in retain], cfg.eval.batch_size, pad,
+                 desc="curve", progress=False)
+    return {"forget_prob": float(np.mean(probs)), "forget_truth_ratio": M.forget_truth_ratio_stat(logs),
+            "retain_prob": float(np.mean([M.length_normalised_prob(x["nll_mean"]) for x in kept]))}
+
+
 def plots(rows, task: str, chance: dict) -> list[str]:
     """Forget quality (log) against model utility, and against the cost relative to retraining."""
     plt = P.pyplot()
@@ -180,3 +207,8 @@ class Tofu:
     reference = staticmethod(reference)
     evaluate = staticmethod(evaluate)
     plots = staticmethod(plots)
+    curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
+    curve_metrics = CURVE_METRICS
+    curve_utility = "retain_prob"          # the floor of a selection rule is measured on this
+    curve_forget = "forget_truth_ratio"    # the forget metric the curve plot shows
+    request_metrics = ("forget_quality", "model_utility")  # the per-request plot (tasks with requests)
