@@ -19,7 +19,12 @@ class Encoded:
 
 
 class PromptFormatter:
-    def __init__(self, tokenizer, style: str = "auto", max_length: int = 512):
+    """`context`: (question, answer) pairs put before a question as earlier turns (in-context examples:
+    the in-context probe of harness/attacks/probe.py), before every question or only those in `only`;
+    empty for ordinary evaluation."""
+
+    def __init__(self, tokenizer, style: str = "auto", max_length: int = 512,
+                 context: tuple[tuple[str, str], ...] = (), only: frozenset[str] | None = None):
         if style not in ("auto", "plain", "chat"):
             raise ValueError(f"eval.prompt_style: expected auto, plain or chat, got '{style}'")
         if style == "auto":
@@ -27,16 +32,28 @@ class PromptFormatter:
         if tokenizer.eos_token_id is None:
             raise ValueError("tokenizer has no eos token: answers could never end")
         self.tok, self.style, self.max_length = tokenizer, style, max_length
+        self.context, self.only = tuple((q, a) for q, a in context), only
+
+    def with_context(self, pairs, only=None) -> PromptFormatter:
+        """The same formatter with `pairs` as in-context examples before every question (or before the
+        questions in `only`)."""
+        return PromptFormatter(self.tok, self.style, self.max_length, tuple(pairs),
+                               None if only is None else frozenset(only))
 
     def prompt_ids(self, question: str) -> list[int]:
         """Token ids of the prompt alone (what generation starts from). '' means plain text."""
         if not question:
             return [self.tok.bos_token_id] if self.tok.bos_token_id is not None else []
+        context = self.context if self.only is None or question in self.only else ()
         if self.style == "chat":
-            ids = self.tok.apply_chat_template([{"role": "user", "content": question}],
+            turns = [m for q, a in context for m in ({"role": "user", "content": q},
+                                                          {"role": "assistant", "content": a})]
+            ids = self.tok.apply_chat_template(turns + [{"role": "user", "content": question}],
                                                add_generation_prompt=True, tokenize=True)
             return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-        ids = self.tok(PLAIN_TEMPLATE.format(question=question), add_special_tokens=False)["input_ids"]
+        # earlier turns in the same template, each answer as training formats it (" " + answer)
+        shots = "".join(PLAIN_TEMPLATE.format(question=q) + f" {a}\n\n" for q, a in context)
+        ids = self.tok(shots + PLAIN_TEMPLATE.format(question=question), add_special_tokens=False)["input_ids"]
         bos = [self.tok.bos_token_id] if self.tok.bos_token_id is not None else []
         return bos + ids
 

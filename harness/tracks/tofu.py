@@ -96,30 +96,35 @@ def refusal_set(fmt: PromptFormatter, data: dict, seed: int):
     return [fmt.encode(x["question"], rng.choice(data["refusals"])) for x in data["forget"]]
 
 
-def reference_key(retain_ref: str, data: dict, cfg: RunConfig) -> str:
+def reference_key(retain_ref: str, data: dict, cfg: RunConfig, context: tuple = ()) -> str:
     forget, holdout = data["eval"]["forget"], data["eval"]["holdout"]
-    return stable_hash({"v": REFERENCE_VERSION, "retain": retain_ref, "weights": model_fingerprint(retain_ref),
-                        "precision": precision_key(cfg), "eval": to_dict(cfg.eval),
-                        "items": [(r["id"], r["question"], r["answer"], r["paraphrased_answer"], r["perturbed_answer"])
-                                  for r in forget],
-                        "holdout": [(r["id"], r["question"], r["answer"]) for r in holdout]})
+    body = {"v": REFERENCE_VERSION, "retain": retain_ref, "weights": model_fingerprint(retain_ref),
+            "precision": precision_key(cfg), "eval": to_dict(cfg.eval),
+            "items": [(r["id"], r["question"], r["answer"], r["paraphrased_answer"], r["perturbed_answer"])
+                      for r in forget],
+            "holdout": [(r["id"], r["question"], r["answer"]) for r in holdout]}
+    if context:  # in-context examples before every question (the in-context probe)
+        body["context"] = [list(p) for p in context]
+    return stable_hash(body)
 
 
-def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
+def reference(task, paths: dict, data: dict, cfg: RunConfig, context: tuple = ()) -> dict:
     """The retain model's per-item log truth ratios on the forget split (by item id) and its
     membership-inference AUCs (forget vs holdout). Cached by the retain model's identity, the items,
-    the evaluation settings, dtype, device and library versions."""
+    the evaluation settings, dtype, device and library versions. `context`: in-context examples put
+    before every question (the in-context probe compares like with like)."""
     retain_ref = paths["retain"]
     forget, holdout = data["eval"]["forget"], data["eval"]["holdout"]
-    path = MD.cache_root() / "reference" / f"{reference_key(retain_ref, data, cfg)}.json"
-    build_once(path, path, lambda: write_json_atomic(path, _measure_reference(retain_ref, forget, holdout, cfg)))
+    path = MD.cache_root() / "reference" / f"{reference_key(retain_ref, data, cfg, context)}.json"
+    build_once(path, path, lambda: write_json_atomic(
+        path, _measure_reference(retain_ref, forget, holdout, cfg, context)))
     return json.loads(path.read_text())
 
 
-def _measure_reference(retain_ref: str, forget: list, holdout: list, cfg: RunConfig) -> dict:
+def _measure_reference(retain_ref: str, forget: list, holdout: list, cfg: RunConfig, context: tuple = ()) -> dict:
     model = MD.load_model(retain_ref, cfg.model.dtype, cfg.model.device)
     tok = MD.load_tokenizer(retain_ref)
-    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length, context)
     _, agg = evaluate_sets(model, fmt, {"forget": forget, "holdout": holdout}, cfg.eval, MD.pad_id(tok),
                            with_generation=False, progress=False)
     return {"retain_model": retain_ref, "log_ratios": agg["forget"]["log_ratios"], "auc": mia_aucs(agg)}
