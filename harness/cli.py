@@ -84,62 +84,17 @@ def cmd_eval(ns) -> int:
     return _single(load_run_config(None, extra + ov), ns)
 
 
-GRID_KEYS = ("tasks", "methods", "adapters", "seeds", "baselines")
-
-
-def grid_configs(path: str, overrides: list[str]):
-    """The run configs of a grid file. key=value overrides apply to every run, except the grid's own
-    keys (tasks=, methods=, adapters=, seeds=, baselines=), which replace the file's lists."""
-    from harness.config import ConfigError, GridSpec, from_dict, load_run_config, load_yaml, parse_overrides
-    from harness.registry import get_method, load_methods
-    data = load_yaml(Path(path))
-    grid_ov = [o for o in overrides if o.split("=", 1)[0] in GRID_KEYS]
-    data.update(parse_overrides(grid_ov))
-    try:
-        spec = from_dict(GridSpec, data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}".replace("config key", "grid key")) from None
-    methods = sorted(load_methods()) if spec.methods == "all" else list(spec.methods)
-    base_ov = list(spec.overrides) + [o for o in overrides if o not in grid_ov]
-    out = []
-    for task in spec.tasks:
-        for seed in spec.seeds:
-            common = [f"task={task}", f"seed={seed}"] + base_ov
-            for b in spec.baselines:
-                out.append(load_run_config(None, ["method=none", f"start={b}"] + common))
-            for m in methods:
-                for a in spec.adapters:
-                    if a == "none" and get_method(m).requires_adapter:
-                        continue  # LoRA-native methods have no full fine-tuning variant
-                    out.append(load_run_config(None, [f"method={m}", f"adapter.kind={a}"] + common
-                                               + list(spec.method_overrides.get(m, []))))
-    if not out:
-        raise ConfigError(f"{path}: the grid is empty (give tasks and methods)")
-    return out
-
-
-def _shard(configs: list, spec: str | None) -> list:
-    """--shard I/N keeps runs I, I+N, I+2N, ... (0-based): one slice per cluster array task."""
-    if not spec:
-        return configs
-    from harness.config import ConfigError
-    try:
-        i, n = (int(x) for x in spec.split("/"))
-        assert 0 <= i < n
-    except (ValueError, AssertionError):
-        raise ConfigError(f"--shard: expected I/N with 0 <= I < N, got '{spec}'") from None
-    return configs[i::n]
-
-
 def cmd_grid(ns) -> int:
-    """Every run of the grid files (all validated first), then the leaderboard of the results folder
-    the runs were written to. Exit 1 if a run failed with an error; a diverged run is a result, not a failure."""
-    from harness import leaderboard, workers
+    """Every run of the grid files (all validated first), then their attacks, then the leaderboard of
+    the results folder the runs were written to. Exit 1 if a run or an attack failed with an error; a
+    diverged run is a result, not a failure."""
+    from harness import grid, leaderboard, workers
     from harness.config import ConfigError
     files = [a for a in ns.args if "=" not in a] or ["configs/grid_default.yaml"]
     ov = [a for a in ns.args if "=" in a]
     # several grid files are one grid: every run of all of them is validated before any compute
-    configs = _shard([c for f in files for c in grid_configs(f, ov)], ns.shard)
+    runs_ = grid.shard([g for f in files for g in grid.grid_runs(f, ov)], ns.shard)
+    configs = [g.cfg for g in runs_]
     if ns.count:
         print(len(configs))
         return 0
@@ -149,22 +104,26 @@ def cmd_grid(ns) -> int:
     if ns.workers < 1:
         raise ConfigError(f"--workers {ns.workers}: expected at least 1")
     resolved = _resolve_all(configs)
+    n_attacks = grid.check_attacks(resolved, runs_)
     results = Path(dirs[0]) if dirs else Path("results")
     if ns.worker:  # one of several workers: its own order over the runs; the parent builds the leaderboard
         i, n = workers.parse(ns.worker)
-        mine = [resolved[j] for j in workers.order(len(resolved), i, n)]
-        workers.prepare_ahead(mine, not ns.quiet, ns.force)
-        counts = _run_many(mine, ns.force, not ns.quiet)
+        mine = workers.order(len(resolved), i, n)
+        workers.prepare_ahead([resolved[j] for j in mine], not ns.quiet, ns.force)
+        counts = _run_many([resolved[j] for j in mine], ns.force, not ns.quiet)
+        counts.update(grid.run_attacks([resolved[j] for j in mine], [runs_[j] for j in mine], ns.force,
+                                       not ns.quiet))
         say(f"worker {i}/{n}: " + ", ".join(f"{c} {k}" for k, c in sorted(counts.items())))
-        return 1 if counts.get("failed") else 0
+        return 1 if counts.get("failed") or counts.get("attack failed") else 0
     if ns.workers > 1:
-        say(f"grid: {len(resolved)} runs validated; {ns.workers} workers")
+        say(f"grid: {len(resolved)} runs and {n_attacks} attacks validated; {ns.workers} workers")
         args = ns.args + (["--force"] if ns.force else []) + ([f"--shard={ns.shard}"] if ns.shard else [])
         rc = workers.spawn(args, ns.workers, ns.quiet)
     else:
         counts = _run_many(resolved, ns.force, not ns.quiet)
+        counts.update(grid.run_attacks(resolved, runs_, ns.force, not ns.quiet))
         say("grid: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-        rc = 1 if counts.get("failed") else 0
+        rc = 1 if counts.get("failed") or counts.get("attack failed") else 0
     report = leaderboard.build(results)
     say(f"leaderboard: {report.rows} rows -> {results / 'leaderboard.csv'} and .html")
     return rc

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import runs
-from harness.cli import grid_configs
+from harness.grid import grid_configs
 from harness.config import load_run_config
 
 REPO = Path(__file__).resolve().parent.parent
