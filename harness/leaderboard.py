@@ -24,6 +24,7 @@ import yaml
 from harness.config import ConfigError
 from harness.curves import run_series  # curve.jsonl and requests.jsonl, for the page's plots
 from harness.io import stable_hash, write_text_atomic
+from harness.robustness import ROBUSTNESS_ATTACKS, robustness
 from harness.stats import CI_METRICS
 
 ID = ["task", "method", "model", "seed", "status"]
@@ -80,7 +81,9 @@ def row_label(cfg: dict, family: str) -> str:
 
 def attack_columns(folder: Path, metrics: dict) -> dict:
     """`<attack>_<label>_<metric>` for every complete attack in the run folder (harness/attacks/): the
-    task's headline metrics measured again under the attack. An unreadable attack is left out."""
+    task's headline metrics measured again under the attack, and `<attack>_<label>_recovery` (the share
+    of what the method removed that the attack restores: harness/robustness.py), with the run's
+    `robustness` from them. An unreadable attack is left out."""
     out = {}
     for status in sorted(folder.glob("attacks/*/status.json")):
         try:
@@ -91,8 +94,13 @@ def attack_columns(folder: Path, metrics: dict) -> dict:
                 m = json.loads((status.parent / label / "metrics.json").read_text())
                 out.update({f"{status.parent.name}_{label}_{k}": m[k] for k, spec in metrics.items()
                             if isinstance(spec, dict) and spec.get("headline") and isinstance(m.get(k), (int, float))})
+                if isinstance(m.get("recovery"), (int, float)):
+                    out[f"{status.parent.name}_{label}_recovery"] = m["recovery"]
         except (OSError, ValueError):
             continue
+    score = robustness({(a, lb): out.get(f"{a}_{lb}_recovery") for a, lb in ROBUSTNESS_ATTACKS})
+    if score is not None:
+        out["robustness"] = score
     return out
 
 

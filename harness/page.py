@@ -37,6 +37,9 @@ COMPUTE_DESC = {
     "unlearn_flops": "FLOPs of unlearning (matmuls that ran, gradients that were computed)",
     "flops": "FLOPs of unlearning and evaluation", "peak_mem_mb": "this run's peak resident memory (MB)",
     "gpu_peak_mem_mb": "this run's peak GPU allocation (MB)"}
+ROBUSTNESS_DESC = ("harmonic mean of 1 - recovery under 4-bit quantisation and under 10 relearning steps; 1: "
+                   "nothing comes back, 0: an attack undoes the forgetting (docs/metrics.md)")
+RECOVERY_DESC = "share of what the method removed that comes back, beyond the control's change"
 
 
 def _clean(v):
@@ -76,11 +79,16 @@ def _columns(spec: dict, table: pd.DataFrame) -> list[dict]:
         add(c, "compute", {"direction": "lower"}, True)
     if not any(c["kind"] == "compute" for c in cols):  # no retraining baseline (hazard track): raw FLOPs
         add("unlearn_flops", "compute", {"direction": "lower"}, True)
-    for c in table.columns:  # attack columns (harness/leaderboard.py attack_columns): behind the toggle
-        parsed = parse_attack_column(str(c), metrics) if c not in metrics else None
+    # robustness (harness/robustness.py) with the headline columns; the attack columns
+    # (harness/leaderboard.py attack_columns) behind the toggle
+    add("robustness", "metric", {"direction": "higher", "description": ROBUSTNESS_DESC}, True)
+    with_recovery = {**metrics, "recovery": {"direction": "lower"}}
+    for c in table.columns:
+        parsed = parse_attack_column(str(c), with_recovery) if c not in metrics else None
         if parsed:
             attack, label, base = parsed
-            add(c, "attack", {**metrics[base], "description": f"{base} under the {attack} attack ({label})"})
+            what = RECOVERY_DESC if base == "recovery" else base
+            add(c, "attack", {**with_recovery[base], "description": f"{what} under the {attack} attack ({label})"})
     add("n_seeds", "info", {"description": "seeds that completed (the aggregate is over these)"}, True)
     add("lr", "info", {"description": "unlearning learning rate (method arguments: click the method)"})
     add("epochs", "info", {"description": "passes over the forget set"})

@@ -26,6 +26,8 @@ def test_track_interface(name):
     assert set(t.roles) <= {"base", "target", "retain"}
     if t.refusals:
         assert callable(getattr(t, "refusal_set", None))
+    robust = t.metrics[t.robustness_metric]   # a forget metric with a direction of knowledge
+    assert robust.role == "forget" and robust.direction in ("lower", "higher")
 
 
 @pytest.mark.parametrize("name", TRACKS)

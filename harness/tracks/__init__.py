@@ -11,6 +11,7 @@ task loader (harness/tasks.py), the models (harness/models.py) and the leaderboa
     refusals          whether refusal answers to questions make sense (IdkDPO)
     worlds            {dataset name: build(cache_root, profile, seed) -> folder}: synthetic data it builds
     metrics           {name: MetricSpec}: every metric it computes, each declared once, here
+    robustness_metric the forget metric whose recovery under attack scores robustness (harness/robustness.py)
     check_task(task, where)                 family-specific checks of a task file (one-line errors)
     extra_metrics(task)                     metrics that depend on the task (e.g. one per subject)
     load_data(task, source, cfg, needs_refusals)   every split a run touches, validated before training;
@@ -42,8 +43,8 @@ from harness.plugins import Registry
 
 _REGISTRY = Registry(__name__, "task family", "track")
 TRACKS = _REGISTRY.items
-INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics", "check_task", "extra_metrics",
-             "load_data", "training_sets", "reference", "evaluate", "plots")
+INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics", "robustness_metric", "check_task",
+             "extra_metrics", "load_data", "training_sets", "reference", "evaluate", "plots")
 register_track = _REGISTRY.register     # class decorator: @register_track("name")
 load_tracks = _REGISTRY.load            # every registered track, its folder imported once per process
 get_track = _REGISTRY.get               # one by name; an unknown name fails with a did-you-mean

@@ -266,6 +266,7 @@ class Muse:
     refusals = False                     # documents, not questions: refusal answers do not apply
     worlds = {"synthetic_news": news.build}
     metrics = METRICS
+    robustness_metric = "knowmem_forget"  # its recovery under attack scores robustness (harness/robustness.py)
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(lambda task: {})
     load_data = staticmethod(load_data)

@@ -203,6 +203,7 @@ class Tofu:
     refusals = True                        # question-answer data: IdkDPO's refusal answers apply
     worlds = {"synthetic": authors.build}  # dataset name -> builder(cache root, profile, seed) -> folder
     metrics = METRICS
+    robustness_metric = "forget_prob"  # its recovery under attack scores robustness (harness/robustness.py)
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(lambda task: {})
     load_data = staticmethod(load_data)

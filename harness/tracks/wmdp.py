@@ -186,6 +186,7 @@ class Wmdp:
     refusals = False                       # documents, not questions: refusal answers do not apply
     worlds = {"synthetic_hazard": build_world}
     metrics = METRICS
+    robustness_metric = "hazard_acc"  # its recovery under attack scores robustness (harness/robustness.py)
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(extra_metrics)
     load_data = staticmethod(load_data)
