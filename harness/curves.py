@@ -100,8 +100,10 @@ class Recorder:
         f0, b0 = meter.forward, meter.backward
         modes = [(m, m.training) for m in model.modules()]
         dev = next(model.parameters()).device
-        # the curve must not change what unlearning does: no RNG draw, no mode change survive it
+        # measured in eval mode (no dropout), and it must not change what unlearning does: the modes
+        # are put back and no RNG draw survives it
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch.no_grad():
+            model.eval()
             values = self.probe(model)
         for m, training in modes:
             m.training = training
