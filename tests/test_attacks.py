@@ -178,3 +178,18 @@ def test_attack_columns_name_their_attack_label_and_metric():
     assert parse_attack_column("relearn_k10_forget_quality", m) == ("relearn", "k10", "forget_quality")
     assert parse_attack_column("quantize_4bit_privleak", m) == ("quantize", "4bit", "privleak")
     assert parse_attack_column("forget_quality", m) is None and parse_attack_column("quantize_privleak", m) is None
+
+
+def test_bitsandbytes_without_a_gpu_is_one_line_before_any_compute(tiny_grid, tmp_path, capsys):
+    """library=bitsandbytes needs CUDA (and the package); auto falls back to optimum-quanto and says so."""
+    from harness.models import load_model
+    run = _run_folder(tiny_grid, tmp_path)
+    if not torch.cuda.is_available():
+        assert main(["attack", str(run), "quantize", "library=bitsandbytes"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "needs a CUDA GPU" in err and len(err.splitlines()) == 1, err
+        assert not (run / "attacks").exists()
+    assert main(["attack", str(run), "quantize", "bits=[4]", "--quiet"]) == 0
+    cost = json.loads((run / "attacks" / "quantize" / "4bit" / "compute.json").read_text())
+    gpu = torch.cuda.is_available() and next(load_model(str(run / "model")).parameters()).is_cuda
+    assert cost["quant_library"] == ("optimum-quanto qint4" if not gpu else "bitsandbytes nf4")

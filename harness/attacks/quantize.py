@@ -8,11 +8,19 @@ group to `bits` (8: int8; 4: int4, group size 128), activations stay in full pre
 optimum-quanto (a real quantisation library that runs on a CPU: `quantize` then `freeze`, so the
 stored weights are the integer codes and their scales). The output head stays unquantised, as
 bitsandbytes' and quanto's LLM recipes leave it.
+
+On a CUDA GPU with bitsandbytes installed, `library=auto` (the default) quantises with bitsandbytes
+instead, as the paper did: 4 bits as NF4 (blockwise, 64 weights a block), 8 bits as LLM.int8(); the
+library used is recorded in each label's compute.json (`quant_library`). `library=quanto` forces
+optimum-quanto everywhere (the numbers then do not depend on the machine).
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
 
 from harness.attacks import register_attack
 from harness.config import ConfigError
@@ -27,10 +35,31 @@ def _bits(v: list) -> str | None:
 @dataclass
 class QuantizeConfig:
     bits: list[int] = field(default_factory=lambda: [8, 4], metadata={"check": _bits})
+    library: Literal["auto", "quanto", "bitsandbytes"] = "auto"  # auto: bitsandbytes on CUDA, else quanto
 
 
-def quantized(model, bits: int):
+def _has_bitsandbytes() -> bool:
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def library(model, wanted: str) -> str:
+    """The library that quantises `model`: bitsandbytes needs the model on a CUDA device."""
+    on_cuda = next(model.parameters()).device.type == "cuda"
+    if wanted == "bitsandbytes" and not (on_cuda and _has_bitsandbytes()):
+        raise ConfigError("attack quantize: library=bitsandbytes needs a CUDA GPU and bitsandbytes installed")
+    if wanted == "auto":
+        return "bitsandbytes" if on_cuda and _has_bitsandbytes() else "quanto"
+    return wanted
+
+
+def quantized(model, bits: int, lib: str = "quanto"):
     """A copy of `model` with every linear layer but the output head quantised to `bits`."""
+    if lib == "bitsandbytes":
+        return _bitsandbytes(model, bits)
     try:
         from optimum.quanto import freeze, qint4, qint8, quantize
     except ImportError:
@@ -41,13 +70,40 @@ def quantized(model, bits: int):
     return q.eval()
 
 
+def _bitsandbytes(model, bits: int):
+    """bitsandbytes' layers in place of every linear layer but the head (CUDA only): NF4 for 4 bits,
+    LLM.int8() for 8; the weights are quantised when the new layers move to the GPU."""
+    import bitsandbytes as bnb
+    device = next(model.parameters()).device
+    q = copy.deepcopy(model).cpu()
+    for name, mod in list(q.named_modules()):
+        for child_name, child in list(mod.named_children()):
+            full = f"{name}.{child_name}" if name else child_name
+            if not isinstance(child, torch.nn.Linear) or full.endswith("lm_head"):
+                continue
+            bias = child.bias is not None
+            if bits == 4:
+                new = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=bias,
+                                        compute_dtype=child.weight.dtype, quant_type="nf4")
+            else:
+                new = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=bias, has_fp16_weights=False)
+            new.load_state_dict(child.state_dict())
+            setattr(mod, child_name, new)
+    return q.to(device).eval()
+
+
 def weight_bits(model) -> dict[str, int]:
     """The bits of every quantised weight, by module name (what the attack actually did)."""
     out = {}
     for name, mod in model.named_modules():
-        qtype = getattr(getattr(mod, "weight", None), "qtype", None)
+        weight = getattr(mod, "weight", None)
+        qtype = getattr(weight, "qtype", None)
         if qtype is not None:
             out[name] = qtype.bits
+        elif type(weight).__name__ == "Params4bit":     # bitsandbytes NF4
+            out[name] = 4
+        elif type(weight).__name__ == "Int8Params":     # bitsandbytes LLM.int8()
+            out[name] = 8
     return out
 
 
@@ -57,6 +113,15 @@ class Quantize:
     families = ("tofu", "wmdp", "muse")
     Config = QuantizeConfig
 
+    def check(self, cfg: QuantizeConfig, data: dict, source: str) -> None:
+        """Before any compute: bitsandbytes, when asked for, can run here."""
+        if cfg.library == "bitsandbytes" and not (torch.cuda.is_available() and _has_bitsandbytes()):
+            raise ConfigError("attack quantize: library=bitsandbytes needs a CUDA GPU and bitsandbytes installed")
+
     def models(self, model, cfg: QuantizeConfig, ctx):
+        lib = library(model, cfg.library)
         for b in cfg.bits:
-            yield f"{b}bit", quantized(model, b)
+            q = quantized(model, b, lib)
+            q.attack_record = {"quant_library": {"quanto": f"optimum-quanto qint{b}",
+                                                 "bitsandbytes": "bitsandbytes " + ("nf4" if b == 4 else "int8")}[lib]}
+            yield f"{b}bit", q
