@@ -42,9 +42,12 @@ leaderboard-full: $(STAMP)   # + LoRA on every TOFU split, MUSE scalability and 
 	$(BIN)/python -m harness grid $(GRIDS) configs/grid_muse_scale.yaml --workers 2 $(ARGS)
 	$(BIN)/python -m harness grid configs/grid_lora.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] --workers 2 $(ARGS)
 
-robustness: $(STAMP)   # attacks on the forget10 runs of make leaderboard (run that first)
+robustness: $(STAMP)   # every attack on the forget10 runs of make leaderboard, full and LoRA (run that first)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" quantize $(ARGS)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" relearn $(ARGS)
+	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" relearn_ood $(ARGS)
+	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" paraphrase $(ARGS)
+	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" incontext $(ARGS)
 	$(BIN)/python -m harness leaderboard
 
 prepare: $(STAMP)

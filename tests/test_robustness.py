@@ -33,3 +33,14 @@ def test_robustness_is_the_harmonic_mean_of_the_two_stabilities():
     assert robustness({("quantize", "4bit"): 1.0, ("relearn", "k10"): 1.0}) == 0.0
     assert robustness({("quantize", "4bit"): 0.2}) is None
     assert robustness({("quantize", "4bit"): 0.2, ("relearn", "k10"): None}) is None
+
+
+def test_a_complete_attack_covers_a_shorter_request():
+    """The grid's short relearning curve is skipped when the whole curve is there; a longer one is not."""
+    from harness.attack_run import covers
+    full = {"steps": [0, 5, 10, 20, 40], "lr": 0.001, "batch_size": 4, "items_per_author": 0}
+    assert covers(full, {**full, "steps": [0, 10]})
+    assert not covers({**full, "steps": [0, 10]}, full)
+    assert not covers(full, {**full, "lr": 0.01})
+    assert covers({"bits": [8, 4], "library": "auto"}, {"bits": [4], "library": "auto"})
+    assert not covers({"bits": [4], "library": "auto"}, {"bits": [4], "library": "quanto"})
