@@ -22,7 +22,7 @@ import yaml
 
 from harness import models as MD
 from harness import runs
-from harness.attacks import get_attack
+from harness.attacks import get_attack, relearn_split
 from harness.claim import Claim, build_once
 from harness.config import ConfigError, from_dict, load_run_config, parse_overrides, to_dict
 from harness.fingerprint import model_fingerprint, precision_key
@@ -139,14 +139,30 @@ def _changes(metrics: dict, before: dict, names, control: dict | None) -> None:
                 metrics[f"{k}_net_change"] = metrics[f"{k}_change"] - ctl
 
 
+def _control_model(r, data, paths, progress) -> tuple[str | None, str]:
+    """(the control model, or None; what it is, or why there is none). A model that never learned the
+    forget data: the retain model (TOFU, MUSE); for the hazard track, a twin of the default base
+    pretrained without the evaluated hazard entities' documents (models.control_base). A hazard run on
+    real data or a given base model has neither."""
+    if "retain" in paths:
+        return paths["retain"], "the retain model"
+    docs = relearn_split.hazard_documents(data, paths.get("source")) if r.task.family == "wmdp" else None
+    if docs and r.cfg.model.base == "default":
+        return str(MD.control_base(r.cfg, paths["source"], docs, progress)), "the base without the hazard entities"
+    return None, (f"no control model: family {r.task.family} has no retain model, and a base without the forget "
+                  f"data can only be built for the synthetic hazard world with model.base=default")
+
+
 def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
-    """The same attack on the retain model (it never learned the forget data): per label, its numbers
-    and their change against the unattacked retain model (or the attack's baseline label). Cached like
-    the other reference numbers, by everything that made them. None for a family without a retain
-    model (the hazard track)."""
-    if "retain" not in paths:
-        return None
-    cfg, track, retain = r.cfg, r.track, paths["retain"]
+    """The same attack on the control model (it never learned the forget data; _control_model): per
+    label, its numbers and their change against the unattacked control model (or the attack's baseline
+    label). Cached like the other reference numbers, by everything that made them. Without a control
+    model: {"model": None, "reason": ...} (written to control.json; no control changes)."""
+    retain, what = _control_model(r, data, paths, progress)
+    if retain is None:
+        say(f"  control: none ({what})")
+        return {"model": None, "reason": what}
+    cfg, track = r.cfg, r.track
     key = stable_hash({"v": CONTROL_VERSION, "attack": attack.name, "args": dataclasses.asdict(acfg),
                        "retain": retain, "weights": model_fingerprint(retain), "precision": precision_key(cfg),
                        "eval": to_dict(cfg.eval), "task": [r.task.name, r.task.version, paths.get("source")]})
@@ -169,6 +185,6 @@ def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
             out[label].update({f"{k}_change": m[k] - before[k] for k in r.task.metrics
                                if _number(m.get(k)) and _number(before.get(k))})
         write_json_atomic(path, out)
-    say(f"  control: the {attack.name} attack on the retain model")
+    say(f"  control: the {attack.name} attack on {what}")
     build_once(path, path, measure)
     return json.loads(path.read_text())

@@ -151,14 +151,20 @@ def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, st
 
 def _pretrain(cfg: RunConfig, folder: Path, out: Path, key: str, progress: bool) -> None:
     """Tokenizer and a from-scratch Llama trained on the world's pretraining rows."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from harness.tokenizer import train_tokenizer
     texts = []
     for f in sorted(folder.rglob("*.jsonl")):  # every file of the world (muse: <config>/<split>.jsonl)
         for r in read_jsonl(f):
             texts += [v if isinstance(v, str) else " ".join(v) for v in r.values() if isinstance(v, (str, list))]
     tok = train_tokenizer(texts, cfg.model.arch.vocab_size, cache_root() / "tokenizers" / key)
+    _pretrain_rows(cfg, tok, read_jsonl(folder / "pretrain.jsonl"), out, "pretrain base", {"role": "base", "key": key},
+                   progress)
+
+
+def _pretrain_rows(cfg: RunConfig, tok, rows: list[dict], out: Path, desc: str, meta: dict, progress: bool) -> None:
+    """A from-scratch Llama (initialised from the world seed) trained on `rows` with the pretraining
+    recipe, saved with `tok` under `out`."""
+    from transformers import LlamaConfig, LlamaForCausalLM
     a = cfg.model.arch
     torch.manual_seed(cfg.world.seed)
     model = LlamaForCausalLM(LlamaConfig(
@@ -168,9 +174,34 @@ def _pretrain(cfg: RunConfig, folder: Path, out: Path, key: str, progress: bool)
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True))
     model.to(resolve_device(cfg.model.device))
     fmt = PromptFormatter(tok, "plain", a.max_position)
-    examples = [pretrain_example(fmt, p) for p in read_jsonl(folder / "pretrain.jsonl")]
-    _train_and_save(out, model, tok, examples, cfg.model.pretrain, cfg.world.seed, "pretrain base",
-                    {"role": "base", "key": key}, progress)
+    examples = [pretrain_example(fmt, p) for p in rows]
+    _train_and_save(out, model, tok, examples, cfg.model.pretrain, cfg.world.seed, desc, meta, progress)
+
+
+def control_base(cfg: RunConfig, source: str, without: list[str], progress: bool = True) -> Path:
+    """The hazard track's control model: the default base's twin (same tokenizer, architecture,
+    initialisation, recipe and seed) pretrained on the world's pretraining rows minus the documents in
+    `without` (the evaluated hazard entities' corpus documents; the format entities' documents and
+    practice questions stay, so it reads the MCQ format as the base does). It never learned what the
+    hazard questions ask, as the retain model never learned TOFU's forget authors: an attack that
+    raises its hazard accuracy shows what the attack alone explains (Łucki et al. 2024 relearn on
+    the hazard corpus; the control separates relearning from learning). Cached under
+    .cache/models/control-<hash> and built once under a claim, like the other models."""
+    folder = Path(source)
+    base, base_key = _default_base(cfg, source, progress)
+    drop = set(without)
+    rows = read_jsonl(folder / "pretrain.jsonl")
+    kept = [p for p in rows if p.get("prompt") or p.get("raw") or p["answer"] not in drop]
+    if not drop or len(rows) - len(kept) != len(drop):
+        raise ConfigError(f"{folder / 'pretrain.jsonl'}: holds {len(rows) - len(kept)} of the {len(drop)} "
+                          f"documents the control base is to be trained without")
+    key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "without": stable_hash(sorted(drop))})
+    out = cache_root() / "models" / f"control-{key}"
+    meta = {"role": "control", "key": key, "base": str(base), "without_documents": len(drop)}
+    build_once(out, out / META, lambda: _pretrain_rows(cfg, load_tokenizer(str(base)), kept, out,
+                                                       f"pretrain control base (without {len(drop)} documents)",
+                                                       meta, progress))
+    return out
 
 
 def _fine_tune(path: Path, base: str, tok, examples: list, cfg: RunConfig, meta: dict, progress: bool) -> None:

@@ -3,15 +3,25 @@
 Hu et al. 2025 (*Unlearning or Obfuscating? Jogging the Memory of Unlearned LLMs via Benign Relearning*)
 and Łucki et al. 2024 (*An Adversarial Perspective on Machine Unlearning for AI Safety*) showed that a
 few steps on related, or even unrelated, data bring "unlearned" knowledge back: it was suppressed, not
-removed. The forget set is split by whole authors (so no author is in both parts) into a relearn part
-and a probe part; the model is fine-tuned (AdamW, answer-token NLL) for k steps and, after each k in
-`steps`, evaluated on the probe authors only, with the run's own evaluation (prob, ROUGE, truth ratio,
-forget quality against the retain model's ratios of the same items).
-- relearn: fine-tune on the relearn authors' QA pairs (in-domain);
-- relearn_ood: fine-tune on retain QA pairs instead (out-of-domain): knowledge that returns from
-  unrelated data was only suppressed.
-Changes are against k = 0 (the unlearned model on the probe authors); the harness's control applies
-the same steps to the retain model, which never learned any forget author.
+removed. The forget set is split by whole units (TOFU: authors; MUSE: events / articles; the hazard
+track: corpus entities; relearn_split.py) into a relearn part and a probe part; the model is fine-tuned
+(AdamW, NLL of answer tokens, of every token for documents) for k steps and, after each k in `steps`,
+evaluated on the probe part only, with the run's own evaluation: TOFU's prob, ROUGE, truth ratio and
+forget quality (against the retain model's ratios of the same items); MUSE's VerbMem and KnowMem of the
+probe events' items and PrivLeak of their reports (against the retain model's AUC on the same reports);
+the hazard track's accuracy on the probe entities' questions (general accuracy on all of them).
+- relearn: fine-tune on the relearn part (in-domain): the relearn authors' QA pairs; the raw forget
+  texts (report and explainer) of the relearn events; the forget-corpus documents of the relearn
+  entities;
+- relearn_ood: fine-tune on retain data instead (out-of-domain): TOFU's retain QA pairs, MUSE's retain
+  documents (retain1), the hazard track's retain corpus. Knowledge that returns from unrelated data was
+  only suppressed.
+Real MUSE and WMDP data map no question to a document: relearn then trains on the even-numbered forget
+documents (of each corpus) and every forget item is probed, so probe items may overlap the relearn text.
+Changes are against k = 0 (the unlearned model on the probe part); the harness's control applies the
+same steps to a model that never learned the forget data (the retain model; for the hazard track, a base
+pretrained without the evaluated entities' documents), so recovery that reading the relearn text alone
+explains is not counted against the method.
 """
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ from pathlib import Path
 import torch
 
 from harness.attacks import register_attack
+from harness.attacks import relearn_split as S
 from harness.config import ConfigError
 from harness.schema import num
 from harness.tensors import answer_logprobs, collate
@@ -40,7 +51,7 @@ class RelearnConfig:
     steps: list[int] = field(default_factory=lambda: [0, 5, 10, 20, 40], metadata={"check": _steps})
     lr: float = num(1e-3, gt=0)
     batch_size: int = num(4, ge=1)
-    items_per_author: int = num(0, ge=0, note="0 = the world's, or TOFU's 20")
+    items_per_author: int = num(0, ge=0, note="TOFU only; 0 = the world's, or TOFU's 20")
 
 
 def items_per_author(cfg: RelearnConfig, source: str | None) -> int:
@@ -88,33 +99,55 @@ def _train(model, examples, cfg: RelearnConfig, seed: int, pad_id: int, upto: in
 
 
 class _Relearn:
-    families = ("tofu",)
+    families = ("tofu", "muse", "wmdp")
     Config = RelearnConfig
-    baseline_label = "k0"  # changes are measured against the unlearned model on the probe authors
+    baseline_label = "k0"  # changes are measured against the unlearned model on the probe part
     in_domain = True
 
     def check(self, cfg: RelearnConfig, data: dict, source: str) -> None:
-        """Before any compute: the forget items split into whole authors, at least two."""
-        split_authors(data["eval"]["forget"], items_per_author(cfg, source))
+        """Before any compute: the forget set splits into whole units (authors, events, entities), at
+        least two."""
+        if S.family_of(data) == "tofu":
+            split_authors(data["eval"]["forget"], items_per_author(cfg, source))
+            return
+        if cfg.items_per_author:
+            raise ConfigError(f"attack {self.name}: items_per_author applies to TOFU tasks only")
+        S.split(data, source, self.name)
 
     def restrict(self, ctx, cfg: RelearnConfig):
-        """The evaluation data and reference numbers limited to the probe authors."""
-        per = items_per_author(cfg, ctx.paths.get("source"))
-        _, probe = split_authors(ctx.data["eval"]["forget"], per)
-        ids = {r["id"] for r in probe}
-        data = {**ctx.data, "eval": {**ctx.data["eval"], "forget": probe}}
-        ref = {**ctx.reference, "log_ratios": {i: v for i, v in ctx.reference["log_ratios"].items() if i in ids}}
-        return data, ref
+        """The evaluation data and reference numbers limited to the probe part."""
+        if ctx.run.task.family == "tofu":
+            per = items_per_author(cfg, ctx.paths.get("source"))
+            _, probe = split_authors(ctx.data["eval"]["forget"], per)
+            ids = {r["id"] for r in probe}
+            data = {**ctx.data, "eval": {**ctx.data["eval"], "forget": probe}}
+            ref = {**ctx.reference, "log_ratios": {i: v for i, v in ctx.reference["log_ratios"].items() if i in ids}}
+            return data, ref
+        sp = S.split(ctx.data, ctx.paths.get("source"), self.name)
+        if not sp.units[1]:  # real data: every item probed, the run's own reference numbers
+            return sp.probe, ctx.reference
+        # the reference model measured on the probe part: the retain model's PrivLeak AUC on the probe
+        # reports (MUSE), the base model's accuracy on the probe questions (hazard); cached like the run's
+        r = ctx.run
+        return sp.probe, r.track.reference(r.task, ctx.paths, sp.probe, r.cfg)
+
+    def _examples(self, cfg: RelearnConfig, ctx) -> list:
+        if ctx.run.task.family == "tofu":
+            per = items_per_author(cfg, ctx.paths.get("source"))
+            relearn, _ = split_authors(ctx.data["eval"]["forget"], per)
+            if self.in_domain:
+                asked = {r["question"] for r in relearn}
+                rows = [r for r in ctx.data["forget"] if r["question"] in asked]
+            else:
+                rows = ctx.data["retain"]
+            return [ctx.fmt.encode(r["question"], r["answer"]) for r in rows]
+        # documents, encoded as the track's unlearning loop encodes them
+        relearn = S.split(ctx.data, ctx.paths.get("source"), self.name).relearn if self.in_domain else []
+        forget, retain = ctx.run.track.training_sets(ctx.fmt, {**ctx.data, "forget": relearn})
+        return forget if self.in_domain else retain
 
     def models(self, model, cfg: RelearnConfig, ctx):
-        per = items_per_author(cfg, ctx.paths.get("source"))
-        relearn, _ = split_authors(ctx.data["eval"]["forget"], per)
-        if self.in_domain:
-            asked = {r["question"] for r in relearn}
-            rows = [r for r in ctx.data["forget"] if r["question"] in asked]
-        else:
-            rows = ctx.data["retain"]
-        examples = [ctx.fmt.encode(r["question"], r["answer"]) for r in rows]
+        examples = self._examples(cfg, ctx)
         pad = ctx.tok.pad_token_id if ctx.tok.pad_token_id is not None else ctx.tok.eos_token_id
         m, state, done = copy.deepcopy(model), {}, 0
         torch.manual_seed(ctx.seed)
@@ -126,10 +159,11 @@ class _Relearn:
 
 @register_attack("relearn")
 class Relearn(_Relearn):
-    summary = "k fine-tuning steps on half of the forget authors, the other half probed [Hu et al. 2025]"
+    summary = ("k fine-tuning steps on half of the forget authors / events / entities, the other half probed "
+               "[Hu et al. 2025]")
 
 
 @register_attack("relearn_ood")
 class RelearnOOD(_Relearn):
-    summary = "k fine-tuning steps on retain data, the forget authors probed [Lucki et al. 2024]"
+    summary = "k fine-tuning steps on retain data, the same probe half asked [Lucki et al. 2024]"
     in_domain = False
