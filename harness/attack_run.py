@@ -60,15 +60,45 @@ def prepare(folder: str, name: str, args: list[str]):
     return attack, acfg, r, run / "attacks" / name
 
 
+def covers(done: dict, wanted: dict) -> bool:
+    """Whether a complete attack with settings `done` already holds what `wanted` asks for: the same
+    settings, where a list (relearning's steps, quantisation's bits) may hold more than asked. So the
+    grid's short curve is skipped after `make robustness` computed the whole one, and a longer curve
+    asked later is computed (it replaces the shorter)."""
+    for k, v in wanted.items():
+        d = done.get(k)
+        if isinstance(v, list) and isinstance(d, list):
+            if not set(map(str, v)) <= set(map(str, d)):
+                return False
+        elif d != v:
+            return False
+    return True
+
+
+def _complete(out: Path, acfg) -> bool:
+    if not (out / "status.json").exists():
+        return False
+    try:
+        done = yaml.safe_load((out / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return covers(done, dataclasses.asdict(acfg))
+
+
 def execute(prepared: tuple, force: bool = False, progress: bool = True) -> str:
-    """Run a prepared attack (prepare()'s result): 'skipped' (complete), 'claimed' or 'complete'."""
+    """Run a prepared attack (prepare()'s result): 'skipped' (complete with these settings, or more),
+    'claimed' or 'complete'."""
     attack, acfg, r, out = prepared
-    if (out / "status.json").exists() and not force:
+    if _complete(out, acfg) and not force:
         return "skipped"
     with Claim(out) as claim:
         if not claim.held:
             say(f"  claimed by {claim.holder}: left to it")
             return "claimed"
+        if _complete(out, acfg) and not force:  # finished by another process while we looked
+            return "skipped"
+        if (out / "status.json").exists():
+            say(f"  {out} holds other settings: computed again with {dataclasses.asdict(acfg)}")
         _compute(attack, acfg, r, out, progress)
     return "complete"
 
@@ -90,7 +120,9 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
         attack_s = time.perf_counter() - t0
         with PeakMemory(MD.resolve_device(cfg.model.device)) as mem:
             metrics, items, cost = track.evaluate(attacked, tok, efmt, r.task, edata, eref, cfg, progress)
-        results.append((label, metrics, items, {**cost, "attack_s": attack_s, **mem.record()}))
+        # what the attack records of the model it made (e.g. the quantisation library that ran)
+        results.append((label, metrics, items, {**cost, "attack_s": attack_s, **mem.record(),
+                                                **getattr(attacked, "attack_record", {})}))
         say(f"  {attack.name} {label}: " + ", ".join(f"{k} {metrics[k]:.3g}" for k in r.task.metrics
                                                       if r.task.metrics[k].headline and k in metrics))
         t0 = time.perf_counter()
