@@ -29,9 +29,10 @@ from harness.fingerprint import model_fingerprint, precision_key
 from harness.io import atomic_dir, stable_hash, write_json_atomic, write_jsonl
 from harness.meter import PeakMemory
 from harness.progress import say
+from harness.robustness import recovery
 from harness.prompts import PromptFormatter
 
-CONTROL_VERSION = 1  # bump when what a cached control number would be changes
+CONTROL_VERSION = 2  # bump when what a cached control number would be changes
 
 
 def prepare(folder: str, name: str, args: list[str]):
@@ -115,6 +116,7 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
     ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
     edata, eref, efmt = _evaluated(attack, acfg, ctx)
     control = _control(attack, acfg, r, data, ref, paths, progress)
+    target = _target(attack, acfg, r, data, ref, paths)
     results, t0 = [], time.perf_counter()
     for label, attacked in attack.models(model, acfg, ctx):
         attack_s = time.perf_counter() - t0
@@ -134,12 +136,15 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
     with atomic_dir(out) as tmp:
         for label, metrics, items, cost in results:
             _changes(metrics, before, r.task.metrics, (control or {}).get(label))
+            _against_target(metrics, before, r, (target or {}).get(label), (target or {}).get("before"))
             write_json_atomic(tmp / label / "metrics.json", metrics)
             write_jsonl(tmp / label / "items.jsonl", items)
             write_json_atomic(tmp / label / "compute.json", cost)
         (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(acfg), sort_keys=False))
         if control is not None:
             write_json_atomic(tmp / "control.json", control)
+        if target is not None:
+            write_json_atomic(tmp / "target.json", target)
         write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name,
                                                 "labels": [lb for lb, *_ in results],
                                                 "control": control["model"] if control else None})
@@ -171,6 +176,20 @@ def _changes(metrics: dict, before: dict, names, control: dict | None) -> None:
                 metrics[f"{k}_net_change"] = metrics[f"{k}_change"] - ctl
 
 
+def _against_target(metrics: dict, before: dict, r, target: dict | None, target_before: dict | None) -> None:
+    """target_<metric> (the target under the same attack) and <metric>_vs_target (the difference), and
+    the run's recovery on its track's robustness metric (harness/robustness.py)."""
+    for k in r.task.metrics:
+        if _number(metrics.get(k)) and _number((target or {}).get(k)):
+            metrics[f"target_{k}"] = target[k]
+            metrics[f"{k}_vs_target"] = metrics[k] - target[k]
+    m = r.track.robustness_metric
+    if m in r.task.metrics and target_before:
+        metrics["recovery"] = recovery(metrics.get(f"{m}_change"), metrics.get(f"control_{m}_change"),
+                                       target_before.get(m), before.get(m), r.task.metrics[m].direction)
+        metrics["recovery_metric"] = m
+
+
 def _control_model(r, data, paths, progress) -> tuple[str | None, str]:
     """(the control model, or None; what it is, or why there is none). A model that never learned the
     forget data: the retain model (TOFU, MUSE); for the hazard track, a twin of the default base
@@ -188,35 +207,52 @@ def _control_model(r, data, paths, progress) -> tuple[str | None, str]:
 def _control(attack, acfg, r, data, ref, paths, progress) -> dict | None:
     """The same attack on the control model (it never learned the forget data; _control_model): per
     label, its numbers and their change against the unattacked control model (or the attack's baseline
-    label). Cached like the other reference numbers, by everything that made them. Without a control
-    model: {"model": None, "reason": ...} (written to control.json; no control changes)."""
+    label). Cached like the other reference numbers. Without a control model: {"model": None,
+    "reason": ...} (written to control.json; no control changes)."""
     retain, what = _control_model(r, data, paths, progress)
     if retain is None:
         say(f"  control: none ({what})")
         return {"model": None, "reason": what}
+    say(f"  control: the {attack.name} attack on {what}")
+    return _on_model(attack, acfg, r, data, ref, paths, retain)
+
+
+def _target(attack, acfg, r, data, ref, paths) -> dict | None:
+    """The same attack on the model the run unlearned from (the target; the hazard track's base): the
+    numbers an attacked unlearned model is compared with (`target_<metric>`), and, unattacked, what
+    there was to remove on the evaluated items (the denominator of recovery)."""
+    start = paths.get(r.cfg.start)
+    if not start:
+        return None
+    say(f"  reference: the {attack.name} attack on the {r.cfg.start} model")
+    return _on_model(attack, acfg, r, data, ref, paths, start)
+
+
+def _on_model(attack, acfg, r, data, ref, paths, ref_model: str) -> dict:
+    """{"model", "before": its unattacked numbers, label: its numbers and changes} of the attack applied
+    to `ref_model`, cached by everything that made them."""
     cfg, track = r.cfg, r.track
     key = stable_hash({"v": CONTROL_VERSION, "attack": attack.name, "args": dataclasses.asdict(acfg),
-                       "retain": retain, "weights": model_fingerprint(retain), "precision": precision_key(cfg),
+                       "model": ref_model, "weights": model_fingerprint(ref_model), "precision": precision_key(cfg),
                        "eval": to_dict(cfg.eval), "task": [r.task.name, r.task.version, paths.get("source")]})
     path = MD.cache_root() / "reference" / f"attack-{attack.name}-{key}.json"
 
     def measure():
-        model, tok = MD.load_model(retain, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(retain)
+        model, tok = MD.load_model(ref_model, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(ref_model)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths)
         edata, eref, efmt = _evaluated(attack, acfg, ctx)
         res = {label: track.evaluate(m, tok, efmt, r.task, edata, eref, cfg, False)[0]
                for label, m in attack.models(model, acfg, ctx)}
         base = getattr(attack, "baseline_label", None)
-        # against its baseline label, or the retain model as the run evaluates it (a probe changes the
+        # against its baseline label, or the model as the run evaluates it (a probe changes the
         # prompt or the items, not the model: its change is the new data's minus the run's own data's)
         before = res[base] if base else track.evaluate(model, tok, fmt, r.task, data, ref, cfg, False)[0]
-        out = {"model": retain}
+        out = {"model": ref_model, "before": {k: v for k, v in before.items() if _number(v)}}
         for label, m in res.items():
             out[label] = {k: v for k, v in m.items() if _number(v)}
             out[label].update({f"{k}_change": m[k] - before[k] for k in r.task.metrics
                                if _number(m.get(k)) and _number(before.get(k))})
         write_json_atomic(path, out)
-    say(f"  control: the {attack.name} attack on {what}")
     build_once(path, path, measure)
     return json.loads(path.read_text())

@@ -16,7 +16,7 @@ def _grid(tmp_path, body: str):
     return path
 
 
-ATTACKS = 'attacks: {quantize: ["bits=[8]"], relearn: ["steps=[0,2]", "items_per_author=2"]}\n'
+ATTACKS = 'attacks: {quantize: ["bits=[4]"], relearn: ["steps=[0,10]", "items_per_author=2"]}\n'
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -30,13 +30,28 @@ def test_grid_attacks_every_method_run_once(tmp_path, workers, capsys):
     assert attacked == {"grad_ascent": ["quantize", "relearn"], "npo": ["quantize", "relearn"], "target": []}
     npo = next(p for p in runs if "-npo-" in p.name)
     relearn = json.loads((npo / "attacks" / "relearn" / "status.json").read_text())
-    assert relearn["labels"] == ["k0", "k2"] and relearn["control"]
-    # the leaderboard carries the attack columns; a second grid skips every run and attack
-    header = (results / "leaderboard.csv").read_text().splitlines()[0].split(",")
-    assert "quantize_8bit_forget_rouge" in header and "relearn_k2_forget_quality" in header
-    before = (npo / "attacks" / "quantize" / "8bit" / "metrics.json").stat().st_mtime_ns
+    assert relearn["labels"] == ["k0", "k10"] and relearn["control"]
+    # recovery from the numbers beside it, and the run's robustness from the two recoveries
+    rec = {}
+    for attack, label in (("quantize", "4bit"), ("relearn", "k10")):
+        m = json.loads((npo / "attacks" / attack / label / "metrics.json").read_text())
+        target = json.loads((npo / "attacks" / attack / "target.json").read_text())
+        before = (json.loads((npo / "metrics.json").read_text()) if attack == "quantize" else
+                  json.loads((npo / "attacks" / attack / "k0" / "metrics.json").read_text()))
+        removed = target["before"]["forget_prob"] - before["forget_prob"]
+        expected = min(1, max(0, (m["forget_prob_change"] - m["control_forget_prob_change"]) / removed))
+        assert m["recovery_metric"] == "forget_prob" and m["recovery"] == pytest.approx(expected)
+        assert m["target_forget_prob"] == target[label]["forget_prob"]
+        rec[attack] = m["recovery"]
+    s_q, s_r = 1 - rec["quantize"], 1 - rec["relearn"]
+    import csv
+    row = next(r for r in csv.DictReader((results / "leaderboard.csv").open()) if r["method"] == "npo")
+    assert float(row["robustness"]) == pytest.approx(2 * s_q * s_r / (s_q + s_r))
+    assert "quantize_4bit_forget_rouge" in row and "relearn_k10_recovery" in row
+    # a second grid skips every run and attack
+    before = (npo / "attacks" / "quantize" / "4bit" / "metrics.json").stat().st_mtime_ns
     assert main(args) == 0
-    assert (npo / "attacks" / "quantize" / "8bit" / "metrics.json").stat().st_mtime_ns == before
+    assert (npo / "attacks" / "quantize" / "4bit" / "metrics.json").stat().st_mtime_ns == before
 
 
 @pytest.mark.parametrize("body,expected", [
