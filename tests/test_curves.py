@@ -131,13 +131,15 @@ def test_the_chosen_middle_step_is_the_model_evaluated(tmp_path, tiny):
     assert chosen["compute"]["steps"] == 6  # every step spent is part of the cost
 
 
-MUSE = ["task=muse_news_synthetic_sust", "method=grad_ascent", "eval.bootstrap=50", "unlearn.curve_every=1"]
+MUSE = ["task=muse_news_synthetic_sust", "method=grad_ascent", "eval.bootstrap=50", "unlearn.curve_every=1",
+        "unlearn.select=min:knowmem_forget_prob", "unlearn.select_floor=0.5"]
 
 
 def test_requests_continue_the_curve_and_the_page_plots_both(tmp_path, tiny):
     """Sequential requests: the curve goes on across them (steps add up, each point tagged with its
-    request, one point 0); MUSE's curve point 0 is KnowMem's answer probability computed by hand; the
-    page has the curve and the per-request plots."""
+    request, one point 0); the rule picks within each request, among its points and its start (the
+    previous request's choice), the floor relative to point 0; MUSE's curve point 0 is KnowMem's answer
+    probability computed by hand; the page has the curve and the per-request plots."""
     import torch
 
     from harness import models as MD
@@ -156,7 +158,14 @@ def test_requests_continue_the_curve_and_the_page_plots_both(tmp_path, tiny):
     assert steps == list(range(steps[-1] + 1)) and steps[-1] == reqs[-1]["steps"]
     bounds = [0] + [r["steps"] for r in reqs]
     assert pts[0]["request"] == 1 and all(bounds[p["request"] - 1] < p["step"] <= bounds[p["request"]] for p in pts[1:])
-    assert [p["step"] for p in pts if p["selected"]] == [r["steps"] for r in reqs] == [r["selected_step"] for r in reqs]
+    chosen, base = 0, pts[0]["knowmem_retain_prob"]
+    for r in reqs:  # the rule, request by request, from the points alone
+        cands = [pts[chosen]] + [p for p in pts if p.get("request") == r["request"] and p["step"] > 0]
+        pick = cands[curves.select(cands, "min:knowmem_forget_prob", "knowmem_retain_prob", 0.5, base)]
+        assert r["selected_step"] == pick["step"], (r, cands)
+        chosen = pts.index(pick)
+    assert [p["step"] for p in pts if p["selected"]] == sorted({r["selected_step"] for r in reqs})
+    assert json.loads((folder / "compute.json").read_text())["selected_step"] == reqs[-1]["selected_step"]
     # point 0 by hand: MUSE's few-shot KnowMem prompt, then " answer" + eos, mean P~ over the first 16
     target = json.loads((folder / "provenance.json").read_text())["models"]["target"]
     model, tok = MD.load_model(target, "float32", "cpu"), MD.load_tokenizer(target)
