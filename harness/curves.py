@@ -90,6 +90,7 @@ class Recorder:
         self._best: list[torch.Tensor] | None = None
         self._keep = parse_rule(rule)[0] != "last"
         self.chosen_step: int | None = None
+        self._chosen = 0                      # index of the last request's chosen point
 
     @property
     def base(self) -> float | None:
@@ -125,7 +126,7 @@ class Recorder:
             self._measure(model, meter, 0)
             self._cands = [0]
         else:
-            self._cands = [next(i for i in reversed(range(len(self.points))) if self.points[i]["selected"])]
+            self._cands = [self._chosen]
         self._snapshot(params)
 
     def after_step(self, model, meter, params, step: int, total: int) -> None:
@@ -150,6 +151,7 @@ class Recorder:
                     p.copy_(t.to(p.device, p.dtype))
         self._best = None
         self.points[chosen]["selected"] = True
+        self._chosen = chosen
         self.offset += steps
         self.chosen_step = self.points[chosen]["step"]
         return self.chosen_step
