@@ -43,3 +43,13 @@ def tiny_grid(tmp_path_factory, harness_cache):
                     f"overrides: {json.dumps(TINY)}\n")
     rc = main(["grid", str(grid), f"results_dir={out / 'results'}", "--quiet"])
     return out, rc, grid
+
+
+@pytest.fixture(scope="session")
+def qa_tok(tmp_path_factory):
+    """A tokenizer trained on the tiny author world's QA pairs and the prompt words (no model)."""
+    from harness.tokenizer import train_tokenizer
+    from harness.worlds import authors as world
+    files = world.generate("tiny", 0)
+    texts = [r["question"] + " " + r["answer"] for r in files["full"]] + ["Question: Answer: user assistant"]
+    return train_tokenizer(texts, 300, tmp_path_factory.mktemp("tok"))

@@ -10,15 +10,11 @@ import pytest
 from harness.attacks.probe import examples
 from harness.cli import main
 from harness.prompts import PromptFormatter
-from harness.tokenizer import train_tokenizer
-from harness.worlds import authors as world
 
 
-@pytest.fixture(scope="module")
-def tok(tmp_path_factory):
-    files = world.generate("tiny", 0)
-    texts = [r["question"] + " " + r["answer"] for r in files["full"]] + ["Question: Answer: user assistant"]
-    return train_tokenizer(texts, 300, tmp_path_factory.mktemp("tok"))
+@pytest.fixture
+def tok(qa_tok):
+    return qa_tok
 
 
 def test_in_context_prompt_is_earlier_turns_of_the_same_template(tok):

@@ -2,17 +2,13 @@
 answer tokens are ever labelled."""
 import pytest
 
-from harness.worlds import authors as world
 from harness.prompts import PromptFormatter
 from harness.tensors import IGNORE, collate
-from harness.tokenizer import train_tokenizer
 
 
-@pytest.fixture(scope="module")
-def tok(tmp_path_factory):
-    files = world.generate("tiny", 0)
-    texts = [r["question"] + " " + r["answer"] for r in files["full"]] + ["Question: Answer: user assistant"]
-    return train_tokenizer(texts, 300, tmp_path_factory.mktemp("tok"))
+@pytest.fixture
+def tok(qa_tok):
+    return qa_tok
 
 
 def test_plain_template_and_answer_only_labels(tok):
