@@ -151,6 +151,8 @@ def hazard_split(data: dict, source: str | None, attack: str) -> Split:
         raise ConfigError(f"attack {attack}: no forget document names the entity {missing[0]!r}")
     mcq = {stem: {**m, "rows": [r for r in m["rows"] if _entity(r["question"]) in probe_names]}
            if m["kind"] == "hazard" else m for stem, m in data["mcq"].items()}
+    if empty := [stem for stem, m in mcq.items() if not m["rows"]]:  # lm-eval cannot score an empty task
+        raise ConfigError(f"attack {attack}: no question of {empty[0]} asks about a probe entity")
     return Split(relearn, {**data, "mcq": mcq}, (relearn_names, probe_names))
 
 
