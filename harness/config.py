@@ -154,6 +154,7 @@ class GridSpec:
     baselines: list[Literal["target", "retain", "base"]] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)  # key=value for every run
     method_overrides: dict = field(default_factory=dict)  # method -> [key=value, ...]
+    task_overrides: dict = field(default_factory=dict)    # task -> [key=value, ...] for its method runs
     attacks: dict = field(default_factory=dict)  # attack -> [key=value, ...]: on every method run, once complete
     attack_tasks: list[str] = field(default_factory=list)  # the tasks whose runs are attacked ([] = all)
 

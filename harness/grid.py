@@ -59,9 +59,10 @@ def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}".replace("config key", "grid key")) from None
     attacks = _attacks(spec, path)
-    stray = sorted(set(spec.attack_tasks) - set(spec.tasks))
-    if stray:
-        raise ConfigError(f"{path}: attack_tasks names {', '.join(stray)}, not among the grid's tasks")
+    for key, names in (("attack_tasks", spec.attack_tasks), ("task_overrides", spec.task_overrides)):
+        stray = sorted(set(names) - set(spec.tasks))
+        if stray:
+            raise ConfigError(f"{path}: {key} names {', '.join(stray)}, not among the grid's tasks")
     methods = sorted(load_methods()) if spec.methods == "all" else list(spec.methods)
     base_ov = list(spec.overrides) + [o for o in overrides if o not in grid_ov]
     out = []
@@ -75,6 +76,7 @@ def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
                     if a == "none" and get_method(m).requires_adapter:
                         continue  # LoRA-native methods have no full fine-tuning variant
                     out.append(GridRun(load_run_config(None, [f"method={m}", f"adapter.kind={a}"] + common
+                                                       + list(spec.task_overrides.get(task, []))
                                                        + list(spec.method_overrides.get(m, []))),
                                        attacks if not spec.attack_tasks or task in spec.attack_tasks else []))
     if not out:

@@ -16,7 +16,8 @@ def _grid(tmp_path, body: str):
     return path
 
 
-ATTACKS = 'attacks: {quantize: ["bits=[4]"], relearn: ["steps=[0,10]", "items_per_author=2"]}\n'
+ATTACKS = ('attacks: {quantize: ["bits=[4]"], relearn: ["steps=[0,10]", "items_per_author=2"]}\n'
+           'task_overrides: {tofu_forget10: ["unlearn.curve_every=1"]}\n')
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -29,6 +30,8 @@ def test_grid_attacks_every_method_run_once(tmp_path, workers, capsys):
                 for p in runs}
     assert attacked == {"grad_ascent": ["quantize", "relearn"], "npo": ["quantize", "relearn"], "target": []}
     npo = next(p for p in runs if "-npo-" in p.name)
+    assert (npo / "curve.jsonl").exists()            # task_overrides reach the task's method runs ...
+    assert not any((p / "curve.jsonl").exists() for p in runs if "-target-" in p.name)  # ... not its baselines
     relearn = json.loads((npo / "attacks" / "relearn" / "status.json").read_text())
     assert relearn["labels"] == ["k0", "k10"] and relearn["control"]
     # recovery from the numbers beside it, and the run's robustness from the two recoveries
@@ -60,6 +63,7 @@ def test_grid_attacks_every_method_run_once(tmp_path, workers, capsys):
     ('attacks: {quantize: "bits=[4]"}\n', "expected a list of key=value"),
     ('attacks: {relearn: []}\n', "the forget split has one author"),   # checked on the run's data
     ('attacks: {quantize: []}\nattack_tasks: [tofu_forget05]\n', "attack_tasks names tofu_forget05"),
+    ('task_overrides: {tofu_forget05: ["unlearn.lr=1"]}\n', "task_overrides names tofu_forget05"),
 ])
 def test_bad_grid_attacks_are_one_line_before_any_compute(tmp_path, capsys, body, expected):
     results = tmp_path / "results"
