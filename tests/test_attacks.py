@@ -151,7 +151,7 @@ def test_relearn_bad_input(tiny_grid, tmp_path, capsys):
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     cfg["task"], cfg["start"] = "wmdp_synthetic", "auto"
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["attack", str(run), "relearn"]) == 2
+    assert main(["attack", str(run), "paraphrase"]) == 2   # the probes ask TOFU's questions only
     assert "does not apply to task family wmdp" in capsys.readouterr().err
 
 

@@ -67,7 +67,13 @@ def _readme_commands():
 def test_readme_examples_resolve(line, tmp_path):
     args = shlex.split(line)[3:]
     cmd, rest = args[0], [a for a in args[1:] if not a.startswith("--")]
-    assert cmd in ("prepare", "run", "eval", "grid", "leaderboard", "list"), cmd
+    assert cmd in ("prepare", "run", "eval", "grid", "leaderboard", "list", "attack"), cmd
+    if cmd == "attack":  # the attack exists and takes these arguments (the run folder is the user's)
+        from harness.attacks import get_attack
+        from harness.config import from_dict, parse_overrides
+        attack = get_attack(rest[1])
+        assert from_dict(attack.Config, parse_overrides(rest[2:]))
+        return
     if cmd not in ("run", "grid"):
         return  # nothing to resolve without compute
     rest = [a for a in rest if not a.startswith(("dataset=/", "model.target=/", "model.retain=/"))]
