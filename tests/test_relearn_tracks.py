@@ -97,6 +97,17 @@ def test_hazard_split_is_by_whole_entities():
     assert sorted(pos[d] for d in docs) == list(range(4 * n_format, 4 * n))
 
 
+def test_hazard_split_of_real_data(tmp_path):
+    """Without the world's manifest (real WMDP corpora): every other document of each corpus relearns,
+    every question is probed, and there is no control base (no mapping of documents to questions)."""
+    _, data, _ = _data("wmdp_synthetic")
+    sp = S.split(data, str(tmp_path), "relearn")
+    assert sp.relearn == [c[0::2] for c in data["forget"]] and sp.probe is data and sp.units == ([], [])
+    assert S.hazard_documents(data, str(tmp_path)) is None
+    with pytest.raises(ConfigError, match="has 1 document;"):
+        S.split({**data, "forget": [data["forget"][0][:1]]}, str(tmp_path), "relearn")
+
+
 def test_hazard_control_base_is_trained_without_the_entities(tiny):
     """The control base: pretrained on pretrain.jsonl minus every document naming an evaluated
     entity (all of them, relearn and probe); the format entities' documents and practice rows stay.
