@@ -35,29 +35,48 @@ from harness.prompts import PromptFormatter
 CONTROL_VERSION = 2  # bump when what a cached control number would be changes
 
 
-def prepare(folder: str, name: str, args: list[str]):
-    """Validate everything (no compute): (attack, its config, the resolved run, the output folder)."""
+def configure(name: str, args: list[str]):
+    """(the attack, its config) from a name and key=value arguments: did you mean, types, ranges."""
     attack = get_attack(name)
     try:
-        acfg = from_dict(attack.Config, parse_overrides(args), where=f"attack {name}")
+        return attack, from_dict(attack.Config, parse_overrides(args), where=f"attack {name}")
     except ConfigError as e:
         raise ConfigError(f"attack {name}: {e}") from None
-    run = Path(folder)
+
+
+def unattackable(run: Path) -> tuple[str, str] | None:
+    """(short reason, one-line message) why a run folder has no unlearned model to attack, or None."""
     status = run / "status.json"
     if not status.exists():
-        raise ConfigError(f"{run}: not a complete run folder (no status.json)")
+        return "run not complete here", f"{run}: not a complete run folder (no status.json)"
     state = json.loads(status.read_text()).get("status")
     if state != "complete":
-        raise ConfigError(f"{run}: the run is {state}: there is no unlearned model to attack")
+        return state, f"{run}: the run is {state}: there is no unlearned model to attack"
     if not (run / "model").is_dir():
-        raise ConfigError(f"{run}: no saved model (the run had unlearn.save_model=false)")
-    r = runs.resolve(load_run_config(str(run / "config.yaml")))
+        return "no saved model", f"{run}: no saved model (the run had unlearn.save_model=false)"
+    return None
+
+
+def check_run(attack, acfg, r) -> None:
+    """The checks that need the resolved run: the attack applies to its task family, and accepts its
+    data (e.g. enough authors to split). Before any compute; one line each."""
     if r.task.family not in attack.families:
-        raise ConfigError(f"attack {name} does not apply to task family {r.task.family} "
-                          f"(it applies to {', '.join(attack.families)})")
-    if hasattr(attack, "check"):  # checks that need the run's data (e.g. enough authors to split)
+        raise ConfigError(f"attack {attack.name} does not apply to task family {r.task.family} (task {r.task.name}; "
+                          f"it applies to {', '.join(attack.families)})")
+    if hasattr(attack, "check"):
         source = MD.dataset_source(r.cfg, r.task)
         attack.check(acfg, runs.load_data(r, source), source)
+
+
+def prepare(folder: str, name: str, args: list[str]):
+    """Validate everything (no compute): (attack, its config, the resolved run, the output folder)."""
+    attack, acfg = configure(name, args)
+    run = Path(folder)
+    why = unattackable(run)
+    if why:
+        raise ConfigError(why[1])
+    r = runs.resolve(load_run_config(str(run / "config.yaml")))
+    check_run(attack, acfg, r)
     return attack, acfg, r, run / "attacks" / name
 
 

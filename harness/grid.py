@@ -15,7 +15,6 @@ so none is computed twice.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,14 +32,13 @@ class GridRun:
 
 def _attacks(spec: GridSpec, path: str) -> list[tuple[str, list[str]]]:
     """The grid's attacks, each name and argument list checked now (did you mean, types, ranges)."""
-    from harness.attacks import get_attack
+    from harness.attack_run import configure
     out = []
     for name, args in spec.attacks.items():
         if not isinstance(args, list) or not all(isinstance(a, str) and "=" in a for a in args):
             raise ConfigError(f"{path}: attacks.{name}: expected a list of key=value arguments, got {args!r}")
-        attack = get_attack(name)
         try:
-            from_dict(attack.Config, parse_overrides(args), where=f"attack {name}")
+            configure(name, args)
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
         out.append((name, list(args)))
@@ -102,45 +100,39 @@ def shard(items: list, spec: str | None) -> list:
 
 
 def check_attacks(resolved: list, runs_: list[GridRun]) -> int:
-    """Before any compute: every attack applies to its run's task family and accepts the run's data.
-    Returns how many attacks the grid holds."""
+    """Before any compute: every attack applies to its run's task family and accepts the run's data
+    (attack_run.check_run, once per attack and task setting). Returns how many attacks the grid holds."""
+    from harness import attack_run
     from harness import models as MD
-    from harness import runs
-    from harness.attacks import get_attack
     checked, n = set(), 0
     for r, g in zip(resolved, runs_):
         for name, args in g.attacks:
-            attack = get_attack(name)
-            if r.task.family not in attack.families:
-                raise ConfigError(f"attack {name} does not apply to task {r.task.name} (family {r.task.family}; "
-                                  f"it applies to {', '.join(attack.families)}): give it in a grid of those tasks")
             n += 1
             key = (name, tuple(args), r.task.name, MD.prepare_key(r.cfg, r.task))
-            if hasattr(attack, "check") and key not in checked:
+            if key not in checked:
                 checked.add(key)
-                acfg = from_dict(attack.Config, parse_overrides(args), where=f"attack {name}")
-                source = MD.dataset_source(r.cfg, r.task)
-                attack.check(acfg, runs.load_data(r, source), source)
+                attack_run.check_run(*attack_run.configure(name, args), r)
     return n
 
 
 def run_attacks(resolved: list, runs_: list[GridRun], force: bool, progress: bool) -> dict:
     """Every attack of the grid on its run, when the run is complete with a saved model (a diverged
-    run has nothing to attack; a run still being computed elsewhere is attacked by its worker)."""
+    run has nothing to attack; a run still being computed elsewhere is attacked by its worker). The
+    runs were resolved and the attacks checked before any compute (check_attacks): not again here."""
     from harness import attack_run
     counts: dict = {}
     for r, g in zip(resolved, runs_):
         if not g.attacks:
             continue
-        status = r.folder / "status.json"
-        state = json.loads(status.read_text()).get("status") if status.exists() else None
-        if state != "complete" or not (r.folder / "model").is_dir():
-            key = "not attacked (" + (state or "run not complete here") + ")"
+        why = attack_run.unattackable(r.folder)
+        if why:
+            key = f"not attacked ({why[0]})"
             counts[key] = counts.get(key, 0) + len(g.attacks)
             continue
         for name, args in g.attacks:
+            attack, acfg = attack_run.configure(name, args)
             try:
-                result = attack_run.execute(attack_run.prepare(str(r.folder), name, args), force, progress)
+                result = attack_run.execute((attack, acfg, r, r.folder / "attacks" / name), force, progress)
             except Exception as e:  # noqa: BLE001 - one failed attack must not stop the grid
                 result = "failed"
                 say(f"  attack {name} on {r.run_id} FAILED: {type(e).__name__}: {e}")

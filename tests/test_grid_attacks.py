@@ -78,4 +78,5 @@ def test_an_attack_must_apply_to_the_grid_tasks(tmp_path, capsys):
     path.write_text("tasks: [wmdp_synthetic]\nmethods: [rmu]\nattacks: {paraphrase: []}\n")
     assert main(["grid", str(path), f"results_dir={tmp_path / 'r'}", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "attack paraphrase does not apply to task wmdp_synthetic" in err and len(err.splitlines()) == 1
+    assert "attack paraphrase does not apply to task family wmdp (task wmdp_synthetic" in err
+    assert len(err.splitlines()) == 1
