@@ -57,7 +57,7 @@ def points(ax, rows: pd.DataFrame, x: str, y: str, floor: float | None = None) -
             ax.annotate(label, (xv, yv), textcoords="offset points", xytext=(7, 4), fontsize=8, weight="bold",
                         parse_math=False)
             continue
-        base = label.split("+")[0].split(" ")[0]
+        base = method_base(label)
         lora = "+lora" in label
         ax.scatter([xv], [yv], marker="^" if lora else "o", s=46, zorder=2, alpha=0.9,
                    facecolors="white" if lora else color[base], edgecolors=color[base], linewidths=1.5)
@@ -87,8 +87,13 @@ def plots_for(track, rows: pd.DataFrame, task: str, chance: dict) -> list[str]:
 def method_colors(rows: pd.DataFrame) -> dict:
     """The colour of each method's base name, as `points` assigns them (the same method, the same
     colour in every figure of a task)."""
-    methods = sorted({str(m).split("+")[0].split(" ")[0] for m in rows.loc[~rows["reference_row"], "method"]})
+    methods = sorted({method_base(m) for m in rows.loc[~rows["reference_row"], "method"]})
     return {m: COLORS[i % len(COLORS)] for i, m in enumerate(methods)}
+
+
+def method_base(label) -> str:
+    """A row's method without its variant: 'npo+lora' and 'npo (lr=1e-4)' are both 'npo'."""
+    return str(label).split("+")[0].split(" ")[0]
 
 
 def _first(series: dict, run_ids, key: str) -> tuple[str, list] | tuple[None, None]:
@@ -156,8 +161,8 @@ def series_plots(track, rows: pd.DataFrame, series: dict, task: str, metrics: di
     for _, r in full.iterrows():
         rid, pts = _first(series, r.get("run_ids"), "curve")
         if pts:
-            base = str(r["method"]).split("+")[0].split(" ")[0]
-            curves.append({"label": str(r["method"]), "color": color.get(base, "#555"), "points": pts})
+            curves.append({"label": str(r["method"]), "color": color.get(method_base(r["method"]), "#555"),
+                           "points": pts})
             rules.append((series[rid].get("rule") or {}))
     if curves:
         chosen = {str(x.get("select", "last")).partition(":")[2] for x in rules} - {""}
@@ -177,9 +182,8 @@ def series_plots(track, rows: pd.DataFrame, series: dict, task: str, metrics: di
     for _, r in methods.iterrows():
         _, entries = _first(series, r.get("run_ids"), "requests")
         if entries:
-            base = str(r["method"]).split("+")[0].split(" ")[0]
             points = [{"request": e["request"], **(e.get("metrics") or {})} for e in entries if "request" in e]
-            reqs.append({"label": str(r["method"]), "color": color.get(base, "#555"),
+            reqs.append({"label": str(r["method"]), "color": color.get(method_base(r["method"]), "#555"),
                          "dashed": "+lora" in str(r["method"]), "points": points})
     if reqs:
         pair = getattr(track, "request_metrics", None) or _headline_pair(metrics)

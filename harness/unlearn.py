@@ -33,8 +33,6 @@ class UnlearnStats:
     flops_backward: int = 0    # ... and the gradients that were actually computed
     log: list = field(default_factory=list)
     requests: list = field(default_factory=list)  # sequential requests: the numbers after each
-    curve_s: float = 0.0       # the unlearning curve's own cost (harness/curves.py), not in the two above
-    curve_flops: int = 0
     curve: list = field(default_factory=list)     # its points (kept here so a staged run keeps them)
     curve_info: dict = field(default_factory=dict)  # its rule, chosen step and cost, for compute.json
 
@@ -50,8 +48,7 @@ def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
                         seconds=total.seconds + st.seconds,
                         trainable_params=max(total.trainable_params, st.trainable_params),
                         flops_forward=total.flops_forward + st.flops_forward,
-                        flops_backward=total.flops_backward + st.flops_backward, log=log,
-                        curve_s=total.curve_s + st.curve_s, curve_flops=total.curve_flops + st.curve_flops)
+                        flops_backward=total.flops_backward + st.flops_backward, log=log)
 
 
 class Diverged(RuntimeError):
@@ -133,14 +130,12 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
     t0 = time.perf_counter()  # the reference copy is part of a method's cost
     ref = reference if reference is not None else make_reference(model, method)
     stats = UnlearnStats()
-    c_s, c_f = (curve.seconds, curve.flops) if curve else (0.0, 0)
+    curve_s0 = curve.seconds if curve else 0.0  # the curve's seconds are not the method's
     with FlopMeter(model, ref) as meter:
         try:
             _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats, curve, meter)
         finally:
-            if curve:
-                stats.curve_s, stats.curve_flops = curve.seconds - c_s, curve.flops - c_f
-            stats.seconds = time.perf_counter() - t0 - stats.curve_s
+            stats.seconds = time.perf_counter() - t0 - ((curve.seconds - curve_s0) if curve else 0.0)
             stats.flops_forward, stats.flops_backward = meter.forward, meter.backward
             model.eval()
     return stats

@@ -12,8 +12,9 @@ with the run's own track, exactly as the run was evaluated, and writes the resul
     Config         a dataclass of its settings (attack arguments `key=value`, validated like any config)
     models(model, cfg, ctx) -> iterator of (label, model): what to evaluate instead of `model`
 Optional: check(cfg, data, source) (input checks that need the run's data, before any compute);
-restrict(ctx, cfg) -> (data, reference) (evaluate a subset, e.g. probe items); baseline_label (the
-label changes are measured against, instead of the run's own numbers).
+restrict(ctx, cfg) -> (data, reference) (evaluate a subset or a rewording, e.g. probe items);
+formatter(ctx, cfg) -> a PromptFormatter (ask differently, e.g. after in-context examples);
+baseline_label (the label changes are measured against, instead of the run's own numbers).
 """
 from __future__ import annotations
 

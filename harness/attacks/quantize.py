@@ -26,6 +26,7 @@ from harness.attacks import register_attack
 from harness.config import ConfigError
 
 BITS = (8, 4)
+NEEDS_BNB = "attack quantize: library=bitsandbytes needs a CUDA GPU and bitsandbytes installed"
 
 
 def _bits(v: list) -> str | None:
@@ -50,7 +51,7 @@ def library(model, wanted: str) -> str:
     """The library that quantises `model`: bitsandbytes needs the model on a CUDA device."""
     on_cuda = next(model.parameters()).device.type == "cuda"
     if wanted == "bitsandbytes" and not (on_cuda and _has_bitsandbytes()):
-        raise ConfigError("attack quantize: library=bitsandbytes needs a CUDA GPU and bitsandbytes installed")
+        raise ConfigError(NEEDS_BNB)
     if wanted == "auto":
         return "bitsandbytes" if on_cuda and _has_bitsandbytes() else "quanto"
     return wanted
@@ -116,7 +117,7 @@ class Quantize:
     def check(self, cfg: QuantizeConfig, data: dict, source: str) -> None:
         """Before any compute: bitsandbytes, when asked for, can run here."""
         if cfg.library == "bitsandbytes" and not (torch.cuda.is_available() and _has_bitsandbytes()):
-            raise ConfigError("attack quantize: library=bitsandbytes needs a CUDA GPU and bitsandbytes installed")
+            raise ConfigError(NEEDS_BNB)
 
     def models(self, model, cfg: QuantizeConfig, ctx):
         lib = library(model, cfg.library)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from harness import models as MD
 from harness.attacks import register_attack
 from harness.attacks import relearn_split as S
 from harness.config import ConfigError
@@ -148,7 +149,7 @@ class _Relearn:
 
     def models(self, model, cfg: RelearnConfig, ctx):
         examples = self._examples(cfg, ctx)
-        pad = ctx.tok.pad_token_id if ctx.tok.pad_token_id is not None else ctx.tok.eos_token_id
+        pad = MD.pad_id(ctx.tok)
         m, state, done = copy.deepcopy(model), {}, 0
         torch.manual_seed(ctx.seed)
         for k in cfg.steps:
