@@ -16,7 +16,7 @@ export HF_DATASETS_OFFLINE ?= 1
 # it), every process recompiles torch and transformers (about 13 s of CPU each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup test leaderboard leaderboard-full robustness prepare run list clean screenshot
+.PHONY: setup test leaderboard leaderboard-full forms robustness prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -33,7 +33,7 @@ test: $(STAMP)
 	@test -x "$${HARNESS_CHROMIUM:-/usr/bin/chromium}" || echo "[make] Chromium not found: the browser test of the leaderboard page will be SKIPPED (apt-get install chromium)"
 	$(BIN)/python -m pytest -q -rs tests
 
-GRIDS := configs/grid_default.yaml configs/grid_lora.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
+GRIDS := configs/grid_default.yaml configs/grid_lora.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml configs/grid_forms.yaml
 
 leaderboard: $(STAMP)
 	$(BIN)/python -m harness grid $(GRIDS) --workers 2 $(ARGS)
@@ -41,6 +41,9 @@ leaderboard: $(STAMP)
 leaderboard-full: $(STAMP)   # + LoRA on every TOFU split, MUSE scalability and sustainability
 	$(BIN)/python -m harness grid $(GRIDS) configs/grid_muse_scale.yaml --workers 2 $(ARGS)
 	$(BIN)/python -m harness grid configs/grid_lora.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] --workers 2 $(ARGS)
+
+forms: $(STAMP)   # the other forms' study: SISA K = 1, 2, 4, 8; DP epsilon = 1, 8, inf; in-context on the hazard track
+	$(BIN)/python -m harness grid configs/grid_forms_full.yaml configs/grid_forms_wmdp.yaml --workers 2 $(ARGS)
 
 robustness: $(STAMP)   # every attack on the forget10 runs of make leaderboard, full and LoRA (run that first)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" quantize $(ARGS)

@@ -36,6 +36,7 @@ def _resolve_all(configs) -> list:
                bool(r.method and r.method.needs & {"idk", "ref_idk"}))
         if key not in seen:
             seen[key] = runs.load_data(r)
+        runs.check_form(r, seen[key])  # e.g. sisa: more shards than authors
     return resolved
 
 
@@ -197,6 +198,10 @@ def cmd_list(ns) -> int:
         print(f"  {name:14s} lr={m.lr:g}{lora} epochs={m.epochs}{only} needs={','.join(sorted(m.needs))}\n"
               f"  {'':14s} {m.summary}")
     print("  none           (no unlearning: evaluate the start model as is)")
+    from harness.forms import load_forms
+    print("other forms of unlearning (method=<form>, settings in method_args):")
+    for name, f in sorted(load_forms().items()):
+        print(f"  {name:14s} [{f.kind}] {f.summary} (families: {', '.join(f.families)})")
     print("tasks:")
     width = max(14, *(len(t) for t in list_tasks()))
     for t in list_tasks():

@@ -157,6 +157,8 @@ class GridSpec:
     task_overrides: dict = field(default_factory=dict)    # task -> [key=value, ...] for its method runs
     attacks: dict = field(default_factory=dict)  # attack -> [key=value, ...]: on every method run, once complete
     attack_tasks: list[str] = field(default_factory=list)  # the tasks whose runs are attacked ([] = all)
+    forms: dict = field(default_factory=dict)       # other forms (harness/forms/): name -> [[key=value, ...], ...]
+    form_tasks: dict = field(default_factory=dict)  # form -> the tasks it runs on (default: every task)
 
 
 def parse_overrides(items: list[str]) -> dict:

@@ -45,6 +45,30 @@ def _attacks(spec: GridSpec, path: str) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _forms(spec: GridSpec, path: str) -> list[tuple[str, list[list[str]]]]:
+    """The grid's other forms of unlearning: each name known (did you mean), each setting a list of
+    key=value method arguments, each form_tasks entry naming a form and tasks of the grid."""
+    from harness.forms import get_form
+    out = []
+    for name, settings in spec.forms.items():
+        try:
+            get_form(name)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: forms: {e}") from None
+        if not isinstance(settings, list) or not all(
+                isinstance(a, list) and all(isinstance(x, str) and "=" in x for x in a) for a in settings):
+            raise ConfigError(f"{path}: forms.{name}: expected a list of settings, each a list of key=value, "
+                              f"got {settings!r}")
+        out.append((name, settings))
+    for name, tasks in spec.form_tasks.items():
+        if name not in spec.forms:
+            raise ConfigError(f"{path}: form_tasks names {name}, not among the grid's forms")
+        stray = sorted(set(tasks) - set(spec.tasks)) if isinstance(tasks, list) else [str(tasks)]
+        if stray:
+            raise ConfigError(f"{path}: form_tasks.{name} names {', '.join(stray)}, not among the grid's tasks")
+    return out
+
+
 def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
     """The runs of a grid file. key=value overrides apply to every run, except the grid's own keys
     (tasks=, methods=, adapters=, seeds=, baselines=), which replace the file's lists."""
@@ -61,6 +85,7 @@ def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
         stray = sorted(set(names) - set(spec.tasks))
         if stray:
             raise ConfigError(f"{path}: {key} names {', '.join(stray)}, not among the grid's tasks")
+    forms = _forms(spec, path)
     methods = sorted(load_methods()) if spec.methods == "all" else list(spec.methods)
     base_ov = list(spec.overrides) + [o for o in overrides if o not in grid_ov]
     out = []
@@ -77,6 +102,11 @@ def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
                                                        + list(spec.task_overrides.get(task, []))
                                                        + list(spec.method_overrides.get(m, []))),
                                        attacks if not spec.attack_tasks or task in spec.attack_tasks else []))
+            for name, settings in forms:
+                if task in spec.form_tasks.get(name, [task]):
+                    for args in settings:
+                        out.append(GridRun(load_run_config(None, [f"method={name}"] + common
+                                                           + [f"method_args.{a}" for a in args])))
     if not out:
         raise ConfigError(f"{path}: the grid is empty (give tasks and methods)")
     return out

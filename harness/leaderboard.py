@@ -32,6 +32,9 @@ COMPUTE = ["unlearn_s", "eval_s", "steps", "tokens_forward", "tokens_backward", 
            "unlearn_flops", "peak_mem_mb", "gpu_peak_mem_mb", "gpu_seconds", "device_type", "cost_vs_retrain",
            "time_vs_retrain"]
 TAIL = ["lr", "epochs", "adapter", "method_args", "setting", "run_id", "error"]
+# What the other forms of unlearning (harness/forms/) record in form.json and the rows show: the form's
+# kind, a caveat, and the numbers that are their cost or guarantee.
+FORM_NUMBERS = ["epsilon", "extra_prompt_tokens", "train_vs_target", "n_retrained_shards", "shards"]
 REFERENCE_ROWS = {"target": 0, "retain": 1, "base": 1}  # evaluated as they are: reference lines
 
 
@@ -77,6 +80,20 @@ def row_label(cfg: dict, family: str) -> str:
     if cfg["start"] not in (natural, "auto"):
         label += f" (from {cfg['start']})"
     return label
+
+
+def form_columns(folder: Path, cfg: dict) -> dict:
+    """`form` (approximate: the unlearning loop; reference: a model as is; or the form's kind: exact,
+    in-context, dp-training), `note` and the form's numbers, from the run's form.json."""
+    path = folder / "form.json"
+    if not path.is_file():
+        return {"form": "reference" if cfg["method"] == "none" else "approximate", "note": None}
+    f = json.loads(path.read_text())
+    out = {"form": f["kind"], "note": f.get("note") or None, "method": f["label"]}
+    if "retrained_shards" in f:
+        f = {**f, "n_retrained_shards": len(f["retrained_shards"])}
+    out.update({k: f.get(k) for k in FORM_NUMBERS if k in f})
+    return out
 
 
 def attack_columns(folder: Path, metrics: dict) -> dict:
@@ -138,6 +155,7 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
            "method_args": json.dumps(cfg.get("method_args") or {}, sort_keys=True), "setting": setting,
            "run_id": folder.name, "reference_row": cfg["method"] == "none" and not cfg["model"].get("evaluate")}
     row.update(attack_columns(folder, task.get("metrics") or {}))
+    row.update(form_columns(folder, cfg))
     details = {"config": cfg, "compute": compute, "provenance": prov, "status": status["status"],
                "error": status.get("error"), "series": run_series(folder)}
     return row, {"family": task.get("family", "tofu"), "version": task.get("version", 0),

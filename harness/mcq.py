@@ -153,9 +153,11 @@ def check_task_yaml(path: Path) -> dict:
 
 
 def accuracy(model, tokenizer, include_path: Path | None, tasks: list[str], batch_size: int = 32,
-             max_length: int | None = None, builtin: bool = False) -> dict[str, tuple[float, int]]:
+             max_length: int | None = None, builtin: bool = False,
+             instruction: str = "") -> dict[str, tuple[float, int]]:
     """{task: (zero-shot accuracy, number of questions)} of an in-memory model on lm-eval tasks found
-    under `include_path` and, with builtin=True, among lm-eval's built-in tasks (wmdp_bio, mmlu, ...)."""
+    under `include_path` and, with builtin=True, among lm-eval's built-in tasks (wmdp_bio, mmlu, ...).
+    `instruction`: lm-eval's system_instruction, put before every prompt (the in-context form)."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -170,7 +172,7 @@ def accuracy(model, tokenizer, include_path: Path | None, tasks: list[str], batc
                   device=str(next(model.parameters()).device), max_length=max_length)
         tm = TaskManager(include_path=str(include_path) if include_path else None, include_defaults=builtin)
         res = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=tm, log_samples=False,
-                                      verbosity="ERROR")
+                                      verbosity="ERROR", system_instruction=instruction or None)
     finally:
         model.train(was_training)
         tokenizer.pad_token = pad

@@ -71,6 +71,9 @@ def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
     from transformers import AutoModelForCausalLM
     transformers.utils.logging.disable_progress_bar()
     dev = resolve_device(device)
+    from harness.ensemble import is_ensemble, load_ensemble
+    if is_ensemble(ref):  # SISA's constituents behind one model (harness/forms/sisa.py)
+        return load_ensemble(ref, lambda one: load_model(one, dtype, device)).eval()
     if (Path(ref) / "adapter_config.json").exists():  # a LoRA adapter saved alone: base + adapter
         from peft import AutoPeftModelForCausalLM as AutoModelForCausalLM  # noqa: N814
     try:
@@ -117,10 +120,15 @@ def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, p
     stats = finetune(model, examples, recipe, seed, tok.pad_token_id or tok.eos_token_id, desc, progress)
     stats["seconds"] = time.perf_counter() - t0
     stats["params"] = sum(p.numel() for p in model.parameters())
+    save_trained(out, model, tok, {**meta, "train": stats})
+
+
+def save_trained(out: Path, model, tok, meta: dict) -> None:
+    """A trained model folder, written atomically, its META (with the training record) last."""
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        write_json_atomic(tmp / META, {**meta, "train": stats})
+        write_json_atomic(tmp / META, meta)
 
 
 def pretrain_example(fmt: PromptFormatter, row: dict) -> Encoded:

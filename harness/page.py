@@ -19,7 +19,7 @@ import math
 
 import pandas as pd
 
-from harness.plots import plots_for, series_plots
+from harness.plots import plots_for, series_plots, sisa_plot
 from harness.leaderboard import parse_attack_column
 from harness.tracks import load_tracks
 from harness.stats import CI_METRICS
@@ -37,6 +37,11 @@ COMPUTE_DESC = {
     "unlearn_flops": "FLOPs of unlearning (matmuls that ran, gradients that were computed)",
     "flops": "FLOPs of unlearning and evaluation", "peak_mem_mb": "this run's peak resident memory (MB)",
     "gpu_peak_mem_mb": "this run's peak GPU allocation (MB)"}
+FORM_DESC = {  # the other forms of unlearning (harness/forms/): their guarantee or their cost
+    "epsilon": "DP target: the epsilon the privacy accountant computed (per training example, at delta)",
+    "extra_prompt_tokens": "in-context: prompt tokens the policy adds to every question (its cost, paid per query)",
+    "train_vs_target": "training cost of the form's model(s) / the ordinary target's (SISA: FLOPs; DP: seconds)",
+    "n_retrained_shards": "SISA: shards the request retrained", "shards": "SISA: constituents (K)"}
 ROBUSTNESS_DESC = ("harmonic mean of 1 - recovery under 4-bit quantisation and under 10 relearning steps; 1: "
                    "nothing comes back, 0: an attack undoes the forgetting (docs/metrics.md)")
 RECOVERY_DESC = "share of what the method removed that comes back, beyond the control's change"
@@ -94,6 +99,8 @@ def _columns(spec: dict, table: pd.DataFrame) -> list[dict]:
     add("epochs", "info", {"description": "passes over the forget set"})
     for c in OTHER_COMPUTE:
         add(c, "compute")
+    for c, d in FORM_DESC.items():
+        add(c, "info", {"description": d})
     return cols
 
 
@@ -125,6 +132,7 @@ def _task_data(task: str, rows: pd.DataFrame, spec: dict) -> dict:
         refs = {c["reference"]: _clean(r.get(c["reference"])) for c in cols if c["reference"]}
         out_rows.append({
             "label": labels[i], "reference": bool(r.get("reference_row")), "status": str(r["status"]),
+            "form": _clean(r.get("form")), "note": _clean(r.get("note")),
             "error": _clean(r.get("error")), "seeds": str(r["seed"]), "n_seeds": int(r["n_seeds"]),
             "n_diverged": int(r.get("n_diverged") or 0), "lr": _clean(r.get("lr")), "epochs": _clean(r.get("epochs")),
             "adapter": str(r.get("adapter")), "method_args": json.loads(r.get("method_args") or "{}"),
@@ -159,7 +167,8 @@ def render(report) -> str:
             tasks.append(_task_data(task, rows, spec))
             chance = {m: s.get("chance") for m, s in (spec.get("metrics") or {}).items()}
             track = load_tracks().get(spec.get("family", "tofu"))
-            plots[task] = plots_for(track, rows, task, chance) + _series_plots(track, rows, report.details, task, spec)
+            plots[task] = (plots_for(track, rows, task, chance) + _series_plots(track, rows, report.details, task, spec)
+                           + sisa_plot(rows, task))
     # the curves and per-request numbers are drawn, not shipped in the page's data
     details = {k: {kk: _clean_tree(vv) for kk, vv in v.items() if kk != "series"} for k, v in report.details.items()}
     data = {"built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -233,7 +242,7 @@ td.best{background:#dff3e3;font-weight:600} .std{color:#888;font-size:11px;margi
 .extra{display:none} table.all .extra{display:table-cell}
 button.rowlink{all:unset;cursor:pointer;color:#0b57d0} button.rowlink:hover{text-decoration:underline}
 button.toggle{margin:6px 0;font-size:12px}
-.note{color:#666;font-size:12px} .badge{margin-left:6px;padding:0 5px;border-radius:8px;background:#fbe3e1;color:#b3261e;font-size:11px} #broken p{color:#b3261e}
+.note{color:#666;font-size:12px} .badge{margin-left:6px;padding:0 5px;border-radius:8px;background:#fbe3e1;color:#b3261e;font-size:11px} .badge.form{background:#e3effb;color:#1a4f8b} #broken p{color:#b3261e}
 dialog{max-width:900px;width:90vw;border:1px solid #ccc;border-radius:8px;padding:18px 22px}
 dialog pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:320px;font-size:12px}
 dialog .close{float:right;font-size:20px;border:none;background:none;cursor:pointer}
@@ -321,6 +330,9 @@ JS = r"""
         const link = el('button', {class: 'rowlink', type: 'button', text: r.label});
         link.addEventListener('click', () => openDetail(task, r));
         const name = el('td', {}, link);
+        if (r.form && r.form !== 'approximate' && r.form !== 'reference')  // another form of unlearning
+          name.append(el('span', {class: 'badge form', text: r.form, title: r.note || r.form}));
+        if (r.note) name.append(el('div', {class: 'note', text: r.note}));
         if (r.status !== 'complete')  // diverged (or partly): visible without scrolling
           name.append(el('span', {class: 'badge', text: r.status, title: r.error ? 'error: ' + r.error : r.status}));
         tr.append(name);
@@ -371,6 +383,7 @@ JS = r"""
     add('seeds', r.seeds + ' (' + r.n_seeds + ' complete' + (r.n_diverged ? ', ' + r.n_diverged + ' diverged' : '') + ')');
     add('learning rate', fmt(r.lr)); add('epochs', r.epochs === null ? '' : String(r.epochs));
     add('adapter', r.adapter); add('method arguments', JSON.stringify(r.method_args));
+    if (r.form) add('form', r.form + (r.note ? ' (' + r.note + ')' : ''));
     body.append(settings);
     for (const id of r.run_ids) {
       const d = data.details[id] || {};

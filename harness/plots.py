@@ -199,3 +199,32 @@ def _headline_pair(metrics: dict) -> tuple[str, str] | None:
     first = lambda role: next((m for m, s in metrics.items() if s.get("headline") and s.get("role") == role), None)  # noqa: E731
     f, u = first("forget"), first("utility")
     return (f, u) if f and u else None
+
+
+def sisa_plot(rows: pd.DataFrame, task: str) -> list[str]:
+    """SISA against its number of shards K (rows whose form recorded `shards`): the unlearning cost of
+    the request as a share of retraining, forget quality, and model utility beside the monolithic
+    target's (dashed): the price of sharding and what it buys."""
+    if "shards" not in rows or "form" not in rows:
+        return []
+    sisa = rows[(rows["form"] == "exact") & rows["shards"].notna()].sort_values("shards")
+    if len(sisa) < 2:
+        return []
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    k = [int(v) for v in sisa["shards"]]
+    for col, label, color in (("cost_vs_retrain", "unlearning FLOPs / retraining", "#1f77b4"),
+                              ("forget_quality", "forget quality", "#d62728"),
+                              ("model_utility", "model utility", "#2ca02c")):
+        if col in sisa and sisa[col].notna().any():
+            ax.plot(k, [_num(v) for v in sisa[col]], marker="o", ms=4, lw=1.4, color=color, label=label)
+    target = rows[rows["method"] == "target"]
+    if len(target) and "model_utility" in target and _num(target["model_utility"].iloc[0]) is not None:
+        ax.axhline(_num(target["model_utility"].iloc[0]), ls="--", lw=1, color="#2ca02c",
+                   label="model utility of the target")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(k, [str(v) for v in k])
+    ax.set_xlabel("shards K (K = 1: retraining)")
+    ax.set_title(f"{task}: SISA, exact unlearning by shards", fontsize=10)
+    _legend(ax)
+    return [svg(fig, f"sisa-{task}")]

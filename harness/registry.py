@@ -88,6 +88,8 @@ def load_methods() -> dict[str, Method]:
 def get_method(name: str) -> Method:
     methods = load_methods()
     if name not in methods:
-        raise ConfigError(f"unknown method '{name}'{did_you_mean(name, methods)} "
-                          f"(available: {', '.join(sorted(methods))}, none)")
+        from harness.forms import load_forms  # the other forms of unlearning are named the same way
+        known = sorted(methods) + sorted(load_forms())
+        raise ConfigError(f"unknown method '{name}'{did_you_mean(name, known)} "
+                          f"(available: {', '.join(known)}, none)")
     return methods[name]

@@ -19,7 +19,8 @@ import yaml
 from harness import adapters, curves, stage
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
-from harness.config import ConfigError, RunConfig, UnlearnConfig, to_dict, validate
+from harness import forms
+from harness.config import ConfigError, RunConfig, UnlearnConfig, from_dict, to_dict, validate
 from harness.cost import cost_record, retrain_cost
 from harness.io import atomic_dir, stable_hash, write_json_atomic, write_jsonl
 from harness.meter import PeakMemory, matmul_params
@@ -40,6 +41,8 @@ class Resolved:
     method_cfg: object | None
     run_id: str
     folder: Path
+    form: object | None = None      # forms.* plug-in (sisa, incontext, dp) when `method` names a form
+    form_cfg: object | None = None
 
     @property
     def track(self):
@@ -65,8 +68,20 @@ def resolve(cfg: RunConfig) -> Resolved:
         raise ConfigError(f"task '{task.name}' has no {cfg.start} model (family {task.family} prepares "
                           f"{', '.join(track.roles)}): set start={track.start}")
     lora = cfg.adapter.kind == "lora"
-    method = method_cfg = None
-    if cfg.method != "none":
+    method = method_cfg = form = form_cfg = None
+    if forms.is_form(cfg.method):  # another form of unlearning (harness/forms/): not a loss
+        form = forms.get_form(cfg.method)
+        if task.family not in form.families:
+            raise ConfigError(f"method '{form.name}' does not apply to task family {task.family} (task {task.name}; "
+                              f"it applies to {', '.join(form.families)})")
+        if lora or cfg.model.evaluate:
+            raise ConfigError(f"method '{form.name}' produces its own model: adapter.kind=lora and model.evaluate "
+                              f"do not apply (its own settings are method_args)")
+        form_cfg = form.parse_args(cfg.method_args) if hasattr(form, "parse_args") else \
+            from_dict(form.Config, cfg.method_args or {}, where="method_args")
+        cfg.method_args = dataclasses.asdict(form_cfg)
+        _reset_curve(cfg.unlearn)
+    elif cfg.method != "none":
         method = get_method(cfg.method)
         if method.requires_adapter and not lora:
             raise ConfigError(f"method '{method.name}' trains LoRA adapters only: set adapter.kind=lora")
@@ -85,8 +100,7 @@ def resolve(cfg: RunConfig) -> Resolved:
     elif cfg.method_args or lora:
         raise ConfigError("method=none evaluates a model as is: method_args and adapter.kind=lora do not apply")
     else:  # nothing is unlearned, so there is no curve: a grid's curve keys leave its reference rows' ids alone
-        d, u = UnlearnConfig(), cfg.unlearn
-        u.curve_every, u.curve_items, u.select, u.select_floor = d.curve_every, d.curve_items, d.select, d.select_floor
+        _reset_curve(cfg.unlearn)
     validate(cfg)  # one pass over every field, defaults filled in
     curves.check(cfg.unlearn, track, task.name)
     for role in ("base", "target", "retain", "evaluate"):
@@ -96,14 +110,28 @@ def resolve(cfg: RunConfig) -> Resolved:
     MD.resolve_dtype(cfg.model.dtype, MD.resolve_device(cfg.model.device))  # no GPU for cuda: fails here
     body = to_dict(cfg)
     body.pop("results_dir")
-    if method:
+    if form:
+        label = form.label(form_cfg)
+    elif method:
         label = cfg.method + ("+lora" if lora else "")
     elif cfg.model.evaluate:
         label = "eval-" + re.sub(r"[^A-Za-z0-9_.+-]", "_", model_label(cfg.model.evaluate))[-60:]
     else:
         label = cfg.start
     run_id = f"{task.name}-{label}-s{cfg.seed}-{stable_hash({'cfg': body, 'task_version': task.version}, 10)}"
-    return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id)
+    return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id, form, form_cfg)
+
+
+def _reset_curve(u: UnlearnConfig) -> None:
+    """No unlearning loop, so no curve: a grid's curve keys leave such rows' ids alone."""
+    d = UnlearnConfig()
+    u.curve_every, u.curve_items, u.select, u.select_floor = d.curve_every, d.curve_items, d.select, d.select_floor
+
+
+def check_form(r: Resolved, data: dict) -> None:
+    """The form's own checks of the run's data (e.g. more shards than authors): before any compute."""
+    if r.form is not None:
+        r.form.check(r.form_cfg, r, data, MD.dataset_source(r.cfg, r.task))
 
 
 def load_data(r: Resolved, source: str | None = None) -> dict:
@@ -162,6 +190,14 @@ def _compute(r: Resolved, progress: bool) -> str:
         retrain = retrain_cost(paths["retain"], MD.META, model) if "retain" in paths else None
         status, log, error, metrics, items, curve = "complete", [], None, {}, [], []
         requests = []  # with task.requests: the metrics after each request
+        produced = ctx = None
+        if r.form is not None:  # another form of unlearning makes the model to evaluate (harness/forms/)
+            ctx = forms.FormContext(r, data, paths, ref, tok, fmt, progress)
+            produced = r.form.produce(ctx)
+            model, fmt = produced.model, produced.fmt
+            p = next(model.parameters())
+            compute.update(params=sum(q.numel() for q in model.parameters()), matmul_params=matmul_params(model),
+                           **produced.compute)
         if r.method is not None:
             model = adapters.apply(model, cfg.adapter, cfg.seed)
             st = stage.load(r.folder, model)  # unlearned before, evaluation never finished
@@ -182,14 +218,17 @@ def _compute(r: Resolved, progress: bool) -> str:
         if status == "complete":
             metrics, items, cost = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)
             compute.update(cost)
+            if produced is not None and produced.post is not None:
+                metrics = produced.post(metrics, ctx)
             if requests:
                 requests[-1]["metrics"] = metrics  # the last request's numbers are the run's
     compute.update(mem.record(), memory_method=mem.method)
-    compute.update(cost_record(compute, retrain if r.method is not None else None, p.device))
+    compares = r.method is not None or (produced is not None and produced.retrain_ratio)
+    compute.update(cost_record(compute, retrain if compares else None, p.device))
     extra = {"models": paths, "evaluated": start_ref}
     if "refusals_file" in data:
         extra["refusals_file"] = data["refusals_file"]
-    write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests, curve)
+    write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests, curve, produced)
     stage.clear(r.folder)
     return status
 
@@ -256,7 +295,7 @@ def _tagged(st, i: int, several: bool):
 
 
 def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error, requests=(),
-              curve=()) -> None:
+              curve=(), produced=None) -> None:
     """Write the run folder in one atomic rename: config, task, metrics, items, log, compute,
     provenance, the model (when asked) and, last, the status that marks it complete."""
     cfg = r.cfg
@@ -275,4 +314,10 @@ def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, stat
         if status == "complete" and r.method is not None and cfg.unlearn.save_model:
             adapters.save(model, tmp / "model", cfg.adapter)
             tok.save_pretrained(tmp / "model")
+        if produced is not None:
+            write_json_atomic(tmp / "form.json", {"form": r.form.name, "kind": r.form.kind, "label": r.form.label(
+                r.form_cfg), "note": produced.note, **produced.info})
+            if status == "complete" and produced.save is not None and cfg.unlearn.save_model:
+                produced.save(tmp / "model")
+                tok.save_pretrained(tmp / "model")
         write_json_atomic(tmp / "status.json", {"status": status, "error": error, "run_id": r.run_id})

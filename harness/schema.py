@@ -38,13 +38,14 @@ class Bounds:
     le: float | None = None
     lt: float | None = None
     note: str = ""  # what a special value means, e.g. "0 = no cap"
+    inf_ok: bool = False  # +inf is a meaningful value (e.g. a privacy budget of infinity: no privacy)
 
     def ok(self, v: float) -> bool:
         return ((self.ge is None or v >= self.ge) and (self.gt is None or v > self.gt)
                 and (self.le is None or v <= self.le) and (self.lt is None or v < self.lt))
 
     def describe(self, integer: bool) -> str:
-        kind = "an integer" if integer else "a finite number"
+        kind = "an integer" if integer else ("a number (or .inf)" if self.inf_ok else "a finite number")
         lo = f"[{self.ge:g}" if self.ge is not None else (f"({self.gt:g}" if self.gt is not None else None)
         hi = f"{self.le:g}]" if self.le is not None else (f"{self.lt:g})" if self.lt is not None else None)
         if lo and hi:
@@ -58,9 +59,9 @@ class Bounds:
         return out + (f" ({self.note})" if self.note else "")
 
 
-def num(default, *, ge=None, gt=None, le=None, lt=None, note: str = ""):
-    """A numeric field with its valid range."""
-    return field(default=default, metadata={"bounds": Bounds(ge, gt, le, lt, note)})
+def num(default, *, ge=None, gt=None, le=None, lt=None, note: str = "", inf_ok: bool = False):
+    """A numeric field with its valid range (inf_ok: +inf allowed as well)."""
+    return field(default=default, metadata={"bounds": Bounds(ge, gt, le, lt, note, inf_ok)})
 
 
 def text(default: str = "", *, check: Callable[[str], str | None]):
@@ -126,7 +127,8 @@ def check_value(f: dataclasses.Field, tp: Any, value: Any, path: str) -> None:
     bounds: Bounds | None = f.metadata.get("bounds")
     if bounds is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         integer = isinstance(value, int)
-        if (not integer and not math.isfinite(value)) or not bounds.ok(value):
+        finite = integer or math.isfinite(value) or (bounds.inf_ok and value == math.inf)
+        if not finite or not bounds.ok(value):
             raise ConfigError(f"config key '{path}': expected {bounds.describe(integer)}, got {value!r}")
     elif isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"config key '{path}': expected a finite number, got {value!r}")

@@ -48,4 +48,5 @@ def finetune(model, examples: list[Encoded], recipe: TrainRecipe, seed: int, pad
                 pbar.set_postfix(loss=f"{loss_ema:.3f}", refresh=False)
     pbar.close()
     model.eval()
-    return {"steps": steps, "tokens": tokens, "final_loss": loss_ema, "flops": meter.total}
+    return {"steps": steps, "tokens": tokens, "final_loss": loss_ema, "flops": meter.total,
+            "flops_forward": meter.forward, "flops_backward": meter.backward}

@@ -108,11 +108,12 @@ def lm_eval_tasks(task, data) -> tuple[Path | None, dict[str, str], dict[str, st
     return folder, names, kinds
 
 
-def accuracies(model, tok, task, data, cfg) -> dict[str, float]:
-    """Per-task accuracy (`<task>_acc`) and each kind's accuracy weighted by task size."""
+def accuracies(model, tok, task, data, cfg, instruction: str = "") -> dict[str, float]:
+    """Per-task accuracy (`<task>_acc`) and each kind's accuracy weighted by task size. `instruction`:
+    a text lm-eval puts before every prompt (the in-context form's pretend policy)."""
     include, names, kinds = lm_eval_tasks(task, data)
     res = accuracy(model, tok, include, list(names.values()), batch_size=cfg.eval.batch_size,
-                   max_length=cfg.eval.max_length, builtin=bool(task.lm_eval_tasks))
+                   max_length=cfg.eval.max_length, builtin=bool(task.lm_eval_tasks), instruction=instruction)
     out = {f"{stem}_acc": res[name][0] for stem, name in names.items()}
     for kind in MCQ_KINDS:
         parts = [res[names[s]] for s in names if kinds[s] == kind]
@@ -139,7 +140,7 @@ def evaluate(model, tok, fmt, task, data: dict, ref: dict, cfg: RunConfig, progr
     """(metrics, per-item records (none: lm-eval keeps its own), cost) of `model`."""
     t0 = time.perf_counter()
     with FlopMeter(model) as meter:
-        acc = accuracies(model, tok, task, data, cfg)
+        acc = accuracies(model, tok, task, data, cfg, getattr(fmt, "instruction", ""))
     metrics = dict(acc)
     for kind in MCQ_KINDS:
         metrics[f"{kind}_acc_drop"] = ref[f"{kind}_acc"] - acc[f"{kind}_acc"]

@@ -1,0 +1,167 @@
+"""Differentially private training: the target fine-tuned with DP-SGD, evaluated without unlearning.
+
+DP-SGD (Abadi et al. 2016): each step samples every training example independently with probability
+q = B / n (Poisson sampling), computes each example's gradient, clips it to norm C, sums them, adds
+Gaussian noise N(0, σ²C²) per coordinate and divides by B. The privacy accountant (Rényi DP, Mironov
+2017) turns (q, σ, steps) into the ε the run reports at δ (default 1/n). σ is chosen before training
+as the smallest that keeps ε at the requested budget (opacus's get_noise_multiplier); ε = .inf means
+clipping without noise (σ = 0), the same loop with the privacy switched off.
+
+Through opacus (Yousefpour et al. 2021): GradSampleModule computes per-example gradients (its
+per-layer rules for Linear and Embedding, and for layers it has no rule for, Llama's RMSNorm, its
+functorch fallback, which vmaps the layer over examples), DPOptimizer clips, noises and averages, and
+RDPAccountant accounts. The loss is each example's mean NLL over its answer tokens, averaged over the
+batch. The unit of privacy is one training example (one QA pair, one of its phrasings or one replayed
+base document), not one author: an author with m examples is protected at group level, roughly m·ε.
+
+What the row reports: the ε the accountant computed, the DP target's forget quality and utility with no
+unlearning at all (a DP model bounds each example's influence, so it should look more like the retain
+model as ε shrinks, at a price in utility), and its training cost against the ordinary target's
+(`train_vs_target`: wall seconds; the FLOP counter does not see per-example gradient work). The DP
+target is cached (.cache/models/dp-<hash>) and shared by every task of the world.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness import models as MD
+from harness.claim import build_once
+from harness.config import ConfigError
+from harness.forms import Produced, register_form
+from harness.io import stable_hash
+from harness.meter import FlopMeter
+from harness.progress import bar, say
+from harness.schema import num
+from harness.tensors import answer_logprobs, collate
+
+
+@dataclass
+class DPConfig:
+    epsilon: float = num(8.0, gt=0, note=".inf = clipping without noise", inf_ok=True)
+    delta: float = num(0.0, ge=0, lt=1, note="0 = 1/n")
+    max_grad_norm: float = num(1.0, gt=0)   # C, the per-example clipping norm
+    epochs: int = num(0, ge=0, note="0 = the target's recipe")
+    lr: float = num(0.0, ge=0, note="0 = the target's recipe")
+    batch_size: int = num(0, ge=0, note="0 = the target's; the expected batch under Poisson sampling")
+
+
+def noise_multiplier(epsilon: float, delta: float, q: float, steps: int) -> float:
+    if math.isinf(epsilon):
+        return 0.0
+    from opacus.accountants.utils import get_noise_multiplier
+    return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=q, steps=steps,
+                                      accountant="rdp"))
+
+
+def dp_finetune(model, examples: list, epochs: int, lr: float, batch: int, weight_decay: float, clip: float,
+                sigma: float, delta: float, seed: int, pad_id: int, progress: bool = True) -> dict:
+    """DP-SGD fine-tuning in place (AdamW as the base optimiser). Returns steps, tokens, FLOPs (the
+    ordinary forward and backward, without per-example gradient work), sampled batch sizes and ε."""
+    from opacus import GradSampleModule
+    from opacus.accountants import RDPAccountant
+    from opacus.optimizers import DPOptimizer
+    n = len(examples)
+    q = batch / n
+    steps_total = epochs * math.ceil(n / batch)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean")
+    opt = DPOptimizer(torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay), noise_multiplier=sigma,
+                      max_grad_norm=clip, expected_batch_size=batch, generator=gen)
+    accountant = RDPAccountant()
+    opt.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=q))
+    gsm.train()
+    tokens, sizes = 0, []
+    pbar = bar(steps_total, "DP-SGD", progress)
+    with FlopMeter(model) as meter:
+        for _ in range(steps_total):
+            chosen = (torch.rand(n, generator=gen) < q).nonzero().flatten().tolist()  # Poisson sampling
+            sizes.append(len(chosen))
+            if not chosen:  # P = (1-q)^n, negligible at these sizes; the step still counts for privacy
+                accountant.step(noise_multiplier=sigma, sample_rate=q)
+                continue
+            b = collate([examples[i] for i in chosen], pad_id)
+            lp = answer_logprobs(gsm, b)
+            loss = (lp.token_logps.sum(-1) / lp.lengths.clamp(min=1)).neg().mean()  # mean of per-example NLLs
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tokens += int(b["attention_mask"].sum())
+            pbar.update(1)
+    pbar.close()
+    gsm.eval()
+    gsm._close()  # hooks removed, per-example gradients dropped: `model` is a plain model again
+    eps = accountant.get_epsilon(delta) if sigma > 0 else None  # None: no noise, no privacy (epsilon = inf)
+    return {"steps": steps_total, "tokens": tokens, "flops": meter.total, "flops_forward": meter.forward,
+            "flops_backward": meter.backward, "epsilon": eps, "delta": delta, "noise_multiplier": sigma,
+            "sample_rate": q, "max_grad_norm": clip, "mean_batch": sum(sizes) / max(1, len(sizes))}
+
+
+@register_form("dp")
+class DP:
+    kind = "dp-training"
+    summary = "the target fine-tuned with DP-SGD (opacus: per-example clipping, Gaussian noise, RDP accountant)"
+    families = ("tofu",)
+    Config = DPConfig
+
+    def label(self, cfg: DPConfig) -> str:
+        return f"dp_eps{cfg.epsilon:g}"
+
+    def check(self, cfg: DPConfig, r, data: dict, source: str) -> None:
+        if r.cfg.model.target:
+            raise ConfigError("method dp trains its own target from model.base with DP-SGD: model.target does not apply")
+        try:
+            import opacus  # noqa: F401
+        except ImportError:
+            raise ConfigError("method dp needs opacus (pip install opacus; make setup installs it)") from None
+
+    def produce(self, ctx) -> Produced:
+        r, cfg = ctx.run, ctx.run.form_cfg
+        rc, source, base = r.cfg, ctx.paths["source"], ctx.paths["base"]
+        recipe = rc.model.finetune
+        examples = r.track.model_examples(source, r.task.splits.model_splits("target"), ctx.fmt, recipe.replay)
+        n = len(examples)
+        epochs, lr = cfg.epochs or recipe.epochs, cfg.lr or recipe.lr
+        batch, delta = min(n, cfg.batch_size or recipe.batch_size), cfg.delta or 1.0 / n
+        steps = epochs * math.ceil(n / batch)
+        sigma = noise_multiplier(cfg.epsilon, delta, batch / n, steps)
+        key = stable_hash({"v": MD.TRAIN_FORMAT_VERSION, "base": base, "data": stable_hash([(e.prompt, e.answer)
+                           for e in examples]), "dp": [cfg.epsilon, delta, cfg.max_grad_norm, epochs, lr, batch],
+                           "wd": recipe.weight_decay, "seed": rc.world.seed})
+        out = MD.cache_root() / "models" / f"dp-{key}"
+
+        def build() -> None:
+            say(f"DP-SGD target: {n} examples x {epochs} epochs, epsilon={cfg.epsilon:g} at delta={delta:.2e}, "
+                f"sigma={sigma:.3f}, C={cfg.max_grad_norm:g} -> {out}")
+            model = MD.load_model(base, rc.model.dtype, rc.model.device)
+            t0 = time.perf_counter()
+            stats = dp_finetune(model, examples, epochs, lr, batch, recipe.weight_decay, cfg.max_grad_norm, sigma,
+                                delta, rc.world.seed, MD.pad_id(ctx.tok), ctx.progress)
+            stats["seconds"] = time.perf_counter() - t0
+            MD.save_trained(out, model, ctx.tok, {"role": "dp_target", "key": key, "train": stats})
+        build_once(out, out / MD.META, build)
+        t = json.loads((out / MD.META).read_text())["train"]
+        model = MD.load_model(str(out), rc.model.dtype, rc.model.device)
+        info = {"epsilon_requested": None if math.isinf(cfg.epsilon) else cfg.epsilon, "epsilon": t["epsilon"], "delta": t["delta"],
+                "noise_multiplier": t["noise_multiplier"], "max_grad_norm": t["max_grad_norm"],
+                "sample_rate": t["sample_rate"], "train_s": t["seconds"], "train_flops": t["flops"],
+                "dp_model": str(out), **_vs_target(ctx.paths, t)}
+        eps = "inf" if t["epsilon"] is None else f"{t['epsilon']:.2f}"
+        note = f"DP target, no unlearning: epsilon={eps} per example at delta={t['delta']:.1e}"
+        return Produced(model, ctx.fmt, info=info, note=note, save=lambda folder: model.save_pretrained(folder),
+                        retrain_ratio=False)
+
+
+def _vs_target(paths: dict, t: dict) -> dict:
+    meta = Path(paths.get("target", "")) / MD.META
+    if not meta.is_file():
+        return {}
+    ordinary = json.loads(meta.read_text())["train"]
+    return {"target_train_s": ordinary["seconds"], "train_vs_target": t["seconds"] / ordinary["seconds"]}
+

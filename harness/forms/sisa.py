@@ -1,0 +1,255 @@
+"""Exact unlearning by sharding: SISA (Bourtoule et al. 2021, *Machine Unlearning*).
+
+The target's fine-tuning data is split into K shards of whole authors (an author's QA rows and their
+extra phrasings always go together; the base corpus that fine-tuning replays is dealt round-robin
+across shards, so K constituents cost one target's training between them). One constituent per shard
+is fine-tuned from the base with the target's recipe: a full small model on the default world, a LoRA
+adapter on the shared base for a real model (`constituent=lora`). With `slices` S > 1 each shard's
+authors are dealt into S slices and trained incrementally: stage s fine-tunes the checkpoint of stage
+s-1 on slices 0..s for ceil(E/S) epochs, and every stage is checkpointed.
+
+Prediction aggregates the constituents (harness/ensemble.py: the mean of their next-token
+distributions by default), one model object for the evaluator, the attacks and lm-eval.
+
+An unlearning request (the task's forget split) retrains only the shards that held a forget author,
+from the last checkpoint before the first slice that holds one, on that shard's data without the
+forget authors. Forgetting is exact by construction: no constituent of the result was trained on a
+forget item (each constituent's training questions are listed in the run's model folder, shards.json).
+The run's unlearning cost is that retraining (wall, FLOPs), compared with retraining the whole model
+(the retain model), as for every method. K = 1 is retraining: its single constituent is trained exactly
+as the target and, after the request, exactly as the retain model (same examples, order and seed).
+The original constituents are cached (.cache/models/sisa-<hash>), shared by every task and request.
+"""
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from harness import models as MD
+from harness.claim import build_once
+from harness.config import ConfigError
+from harness.data import load_split
+from harness.ensemble import Ensemble
+from harness.forms import Produced, register_form
+from harness.forms._authors import author_blocks, items_per_author
+from harness.io import read_jsonl, stable_hash, write_json_atomic
+from harness.progress import say
+from harness.schema import num
+from harness.train import finetune
+
+
+@dataclass
+class SisaConfig:
+    shards: int = num(4, ge=1)
+    slices: int = num(1, ge=1)
+    aggregate: Literal["prob", "logprob"] = "prob"  # mean of probabilities, or of log-probabilities
+    constituent: Literal["auto", "full", "lora"] = "auto"  # auto: full models on the default base, else LoRA
+    items_per_author: int = num(0, ge=0, note="0 = the world's, or TOFU's 20")
+
+
+@dataclass
+class Unit:
+    """One author: the indices of its fine-tuning examples and its questions."""
+    examples: list[int]
+    questions: set
+
+
+def _units(source: str, split: str, fmt, per: int, replay: bool):
+    """(examples, authors, replay indices): the target's fine-tuning examples in the target's order
+    (QA rows, their phrasings, the replayed base corpus), and which of them each author owns."""
+    rows = load_split(source, split)
+    blocks = author_blocks(rows, per, f"method sisa: split {split}")
+    examples = [fmt.encode(r["question"], r["answer"]) for r in rows]
+    owner = {r["question"]: i // per for i, r in enumerate(rows)}
+    units = [Unit(list(range(b * per, (b + 1) * per)), {r["question"] for r in blk}) for b, blk in enumerate(blocks)]
+    folder = Path(source)
+    if (folder / "phrasings.jsonl").exists():
+        for p in read_jsonl(folder / "phrasings.jsonl"):
+            if p["question"] in owner:
+                units[owner[p["question"]]].examples.append(len(examples))
+                examples.append(fmt.encode(p["prompt"], p["answer"]))
+    start = len(examples)
+    examples += MD.replay_examples(source, fmt, replay)
+    return examples, units, list(range(start, len(examples)))
+
+
+def assign(n_units: int, shards: int, slices: int, seed: int) -> list[list[list[int]]]:
+    """plan[shard][slice] = author indices: authors shuffled with the seed, dealt round-robin to shards,
+    then each shard's authors dealt round-robin to its slices. Every author is in exactly one place."""
+    order = list(range(n_units))
+    random.Random(f"sisa-{seed}").shuffle(order)
+    plan = [[[] for _ in range(slices)] for _ in range(shards)]
+    for i, u in enumerate(order):
+        k = i % shards
+        j = (i // shards) % slices
+        plan[k][j].append(u)
+    return [[sorted(s) for s in shard] for shard in plan]
+
+
+def _stage_examples(plan_k, upto: int, units, replay_share: list[int], forget: set[int]) -> list[int]:
+    """Example indices of slices 0..upto of one shard, without the `forget` authors, in the target's order
+    (replay rows dealt across slices as well)."""
+    idx = [e for j in range(upto + 1) for u in plan_k[j] if u not in forget for e in units[u].examples]
+    s = len(plan_k)
+    idx += [e for i, e in enumerate(replay_share) if i % s <= upto]
+    return sorted(idx)
+
+
+@register_form("sisa")
+class Sisa:
+    kind = "exact"
+    summary = "exact unlearning: K constituents on disjoint author shards; a request retrains the shards it touches"
+    families = ("tofu",)
+    Config = SisaConfig
+
+    def label(self, cfg: SisaConfig) -> str:
+        return f"sisa_k{cfg.shards}" + (f"s{cfg.slices}" if cfg.slices > 1 else "") + \
+            ("_lora" if cfg.constituent == "lora" else "")
+
+    def check(self, cfg: SisaConfig, r, data: dict, source: str) -> None:
+        if r.cfg.model.target or r.cfg.model.retain:
+            raise ConfigError("method sisa trains its own constituents from model.base: model.target and "
+                              "model.retain do not apply")
+        per = items_per_author(cfg, source)
+        n = len(author_blocks(load_split(source, r.task.splits.full), per, f"method sisa: split {r.task.splits.full}"))
+        if cfg.shards > n:
+            raise ConfigError(f"method sisa: shards={cfg.shards} but the fine-tuning data has {n} authors "
+                              f"(a shard holds whole authors)")
+        if cfg.slices * cfg.shards > n:
+            raise ConfigError(f"method sisa: shards x slices = {cfg.shards * cfg.slices} but the fine-tuning data has "
+                              f"{n} authors (each slice needs one)")
+
+    def produce(self, ctx) -> Produced:
+        r, cfg = ctx.run, ctx.run.form_cfg
+        rc, source = r.cfg, ctx.paths["source"]
+        lora = cfg.constituent == "lora" or (cfg.constituent == "auto" and rc.model.base != "default")
+        per = items_per_author(cfg, source)
+        examples, units, replay = _units(source, r.task.splits.full, ctx.fmt, per, rc.model.finetune.replay)
+        plan = assign(len(units), cfg.shards, cfg.slices, rc.world.seed)
+        shares = [replay[k::cfg.shards] for k in range(cfg.shards)]
+        base = ctx.paths["base"]
+        key = stable_hash({"v": MD.TRAIN_FORMAT_VERSION, "base": base, "plan": plan, "lora": lora,
+                           "data": stable_hash([(e.prompt, e.answer) for e in examples]),
+                           "recipe": vars(rc.model.finetune), "seed": rc.world.seed})
+        root = MD.cache_root() / "models" / f"sisa-{key}"
+        trainer = _Trainer(ctx, examples, lora)
+        # the original constituents: every stage of every shard, cached and shared by all requests
+        for k in range(cfg.shards):
+            for s in range(cfg.slices):
+                out = root / f"shard_{k}" / f"stage_{s}"
+                prev = str(root / f"shard_{k}" / f"stage_{s - 1}") if s else base
+                idx = _stage_examples(plan[k], s, units, shares[k], set())
+                build_once(out, out / MD.META, lambda o=out, p=prev, i=idx, k=k, s=s: trainer.train(
+                    o, p, i, rc.world.seed + k, cfg.slices, f"sisa constituent {k + 1}/{cfg.shards} stage {s + 1}"))
+        original = _cost(root, cfg)
+        # the request: retrain the shards that held a forget author, from the checkpoint before it
+        asked = {r_["question"] for r_ in ctx.data["forget"]}
+        gone = {u for u, unit in enumerate(units) if unit.questions & asked}
+        found = set().union(*(units[u].questions for u in gone)) if gone else set()
+        if asked - found:
+            raise ConfigError(f"method sisa: {len(asked - found)} forget questions are not in split "
+                              f"{r.task.splits.full}: the shards cannot hold them")
+        members, shards, spent = [], [], {"unlearn_s": 0.0, "steps": 0, "tokens_backward": 0, "flops_forward": 0,
+                                          "flops_backward": 0}
+        work = Path(ctx.run.folder.parent) / f".sisa-{r.run_id}"
+        for k in range(cfg.shards):
+            first = next((s for s in range(cfg.slices) if set(plan[k][s]) & gone), None)
+            last = root / f"shard_{k}" / f"stage_{cfg.slices - 1}"
+            if first is None:
+                members.append(trainer.load(str(last)))
+                trained = _stage_examples(plan[k], cfg.slices - 1, units, shares[k], set())
+            else:
+                say(f"  sisa: retraining shard {k + 1}/{cfg.shards} from stage {first} (forget authors "
+                    f"{sorted(set(u for j in plan[k] for u in j) & gone)})")
+                prev = str(root / f"shard_{k}" / f"stage_{first - 1}") if first else base
+                for s in range(first, cfg.slices):
+                    out = work / f"shard_{k}" / f"stage_{s}"
+                    idx = _stage_examples(plan[k], s, units, shares[k], gone)
+                    stats = trainer.train(out, prev, idx, rc.world.seed + k, cfg.slices, f"sisa retrain {k + 1} stage {s + 1}")
+                    for a, b in (("unlearn_s", "seconds"), ("steps", "steps"), ("tokens_backward", "tokens")):
+                        spent[a] += stats[b]
+                    spent["flops_forward"] += stats["flops_forward"]
+                    spent["flops_backward"] += stats["flops_backward"]
+                    prev = str(out)
+                members.append(trainer.load(prev))
+                trained = idx
+            shards.append({"shard": k, "authors": sorted(u for j in plan[k] for u in j), "retrained": first is not None,
+                           "from_stage": first, "n_examples": len(trained),
+                           "questions": sorted(_questions(trained, units))})
+        model = Ensemble(members, cfg.aggregate)
+        spent["tokens_forward"] = spent["tokens_backward"]
+        spent["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        affected = [s["shard"] for s in shards if s["retrained"]]
+        info = {"shards": cfg.shards, "slices": cfg.slices, "aggregate": cfg.aggregate, "constituent":
+                "lora" if lora else "full", "retrained_shards": affected, "forget_authors": sorted(gone), "constituents": str(root),
+                "train_s": original["seconds"], "train_flops": original["flops"],
+                **_vs_target(ctx.paths, original)}
+
+        def save(folder: Path) -> None:
+            model.save_pretrained(folder)
+            write_json_atomic(folder / "shards.json", shards)
+            shutil.rmtree(work, ignore_errors=True)
+        note = f"exact: {len(affected)} of {cfg.shards} shards retrained"
+        return Produced(model, ctx.fmt, compute=spent, info=info, note=note, save=save)
+
+
+def _questions(idx: list[int], units: list[Unit]) -> set:
+    """The QA questions among example indices `idx` (the authors' rows; phrasings share their question)."""
+    chosen = set(idx)
+    return {q for u in units if chosen & set(u.examples) for q in u.questions}
+
+
+class _Trainer:
+    """Fine-tunes one constituent stage with the target's recipe and loads constituents back."""
+
+    def __init__(self, ctx, examples: list, lora: bool):
+        self.ctx, self.examples, self.lora = ctx, examples, lora
+        self.rc = ctx.run.cfg
+
+    def load(self, ref: str):
+        return MD.load_model(ref, self.rc.model.dtype, self.rc.model.device)
+
+    def train(self, out: Path, start: str, idx: list[int], seed: int, slices: int, desc: str) -> dict:
+        from harness import adapters
+        m = self.rc.model
+        recipe = replace(m.finetune, epochs=max(1, math.ceil(m.finetune.epochs / slices)))
+        model = self.load(start)
+        if self.lora and not hasattr(model, "peft_config"):
+            model = adapters.apply(model, replace(self.rc.adapter, kind="lora", save="adapter"), seed)
+        elif self.lora:  # a later stage: the saved adapter loads frozen; train it on
+            for n, p in model.named_parameters():
+                p.requires_grad_("lora_" in n)
+        t0 = time.perf_counter()
+        stats = finetune(model, [self.examples[i] for i in idx], recipe, seed, MD.pad_id(self.ctx.tok), desc,
+                         self.ctx.progress)
+        stats["seconds"] = time.perf_counter() - t0
+        MD.save_trained(out, model, self.ctx.tok, {"role": "sisa", "stage_of": start, "n_examples": len(idx),
+                                                   "train": stats})
+        return stats
+
+
+def _cost(root: Path, cfg: SisaConfig) -> dict:
+    """Wall seconds and FLOPs of training the original constituents (every stage of every shard)."""
+    import json
+    total = {"seconds": 0.0, "flops": 0}
+    for k in range(cfg.shards):
+        for s in range(cfg.slices):
+            t = json.loads((root / f"shard_{k}" / f"stage_{s}" / MD.META).read_text())["train"]
+            total["seconds"] += t["seconds"]
+            total["flops"] += t["flops"]
+    return total
+
+
+def _vs_target(paths: dict, original: dict) -> dict:
+    """The constituents' training cost against the monolithic target's (both trained by the harness)."""
+    import json
+    meta = Path(paths.get("target", "")) / MD.META
+    if not meta.is_file():
+        return {}
+    t = json.loads(meta.read_text())["train"]
+    return {"target_train_s": t["seconds"], "train_vs_target": original["flops"] / t["flops"] if t.get("flops") else None}

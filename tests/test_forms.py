@@ -1,0 +1,240 @@
+"""The other forms of unlearning (harness/forms/): the contract every form keeps, SISA's shards and
+exactness, the in-context prompts, DP-SGD's accountant, and their bad inputs (one line, exit 2)."""
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness import models as MD
+from harness.cli import main
+from harness.config import ConfigError
+from harness.forms import INTERFACE, load_forms
+from harness.forms._authors import author_blocks, author_name
+from harness.forms.incontext import flipped, icul_picker
+from harness.forms.sisa import assign
+from harness.prompts import PromptFormatter
+from harness.tracks import load_tracks
+from harness.worlds import authors as world
+
+
+def test_every_form_keeps_the_contract():
+    forms = load_forms()
+    assert {"sisa", "incontext", "dp"} <= set(forms)
+    for name, f in forms.items():
+        missing = [a for a in INTERFACE if not hasattr(f, a)]
+        assert not missing, f"form {name} lacks {missing}"
+        assert dataclasses.is_dataclass(f.Config) and f.kind in ("exact", "in-context", "dp-training")
+        assert set(f.families) <= set(load_tracks()), name
+        assert isinstance(f.label(f.Config()), str) and f.label(f.Config())
+
+
+@pytest.mark.parametrize("units, shards, slices", [(10, 4, 1), (40, 4, 3), (7, 7, 1), (9, 2, 2)])
+def test_sisa_assignment_never_splits_an_author(units, shards, slices):
+    plan = assign(units, shards, slices, seed=0)
+    placed = [u for shard in plan for sl in shard for u in sl]
+    assert sorted(placed) == list(range(units))                  # each author exactly once
+    sizes = [sum(len(sl) for sl in shard) for shard in plan]
+    assert max(sizes) - min(sizes) <= 1                          # balanced shards
+    assert all(sl for shard in plan for sl in shard)               # every slice holds an author
+    assert assign(units, shards, slices, seed=0) == plan          # the seed fixes it
+
+
+def test_author_names_and_flipped_answers():
+    files = world.generate("tiny", 0)
+    blocks = author_blocks(files["full"], 4, "test")
+    names = [author_name(b) for b in blocks]
+    assert all(names) and len(set(names)) == len(names)
+    assert all(n in b[0]["question"] for n, b in zip(names, blocks))
+    pairs = flipped(files["full"][:8], files["full"][8:16], 4)
+    for (q, wrong), row in zip(pairs, files["full"][:8]):
+        assert q == row["question"] and wrong != row["answer"]
+        assert author_name([row]) == "" or names[files["full"].index(row) // 4] in wrong  # this author's name
+    with pytest.raises(ConfigError, match="not whole authors of 4"):
+        author_blocks(files["full"][:6], 4, "x")
+
+
+def test_incontext_prompts_are_built_as_documented(qa_tok):
+    files = world.generate("tiny", 0)
+    forget, retain = files["forget10"], files["retain90"]
+    plain = PromptFormatter(qa_tok, "plain", 512)
+    q = forget[0]["question"]
+    pretend = plain.with_policy(instruction="Forget X.")
+    assert qa_tok.decode(pretend.prompt_ids(q), skip_special_tokens=True) == f"Forget X.\n\nQuestion: {q}\nAnswer:"
+    pick = icul_picker(forget, retain, 4, n_forget=1, n_retain=2, seed=0)
+    shots = pick(q)
+    assert len(shots) == 3 and shots[0][0] == q and shots[0][1] != forget[0]["answer"]  # itself, flipped
+    assert all(a == r["answer"] for (qq, a) in shots[1:] for r in retain if r["question"] == qq)  # retain: correct
+    assert q not in [s[0] for s in shots[1:]]
+    rq = retain[0]["question"]
+    assert rq not in [s[0] for s in pick(rq)[1:]]          # a retain question is never its own example
+    icul = plain.with_policy(pick=pick)
+    text = qa_tok.decode(icul.prompt_ids(q), skip_special_tokens=True)
+    assert text == "".join(f"Question: {a}\nAnswer: {b}\n\n" for a, b in shots) + f"Question: {q}\nAnswer:"
+
+
+def test_chat_template_gets_a_system_turn_or_a_prefix(qa_tok):
+    import copy
+    tok = copy.deepcopy(qa_tok)
+    tok.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+                         "{% if add_generation_prompt %}<assistant>{% endif %}")
+    fmt = PromptFormatter(tok, "chat", 512).with_policy(instruction="Forget X.")
+    assert tok.decode(fmt.prompt_ids("Q?")).replace(" ", "") == "<system>ForgetX.<user>Q?<assistant>"
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system') }}"
+                         "{% endif %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>")
+    fmt = PromptFormatter(tok, "chat", 512).with_policy(instruction="Forget X.")
+    assert tok.decode(fmt.prompt_ids("Q?")).replace(" ", "").replace("\n", "") == "<user>ForgetX.Q?<assistant>"
+
+
+def _run(tiny, tmp_path, *extra):
+    assert main(["run", *tiny, f"results_dir={tmp_path}", "--quiet", *extra]) == 0
+    (folder,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+    return folder
+
+
+def _read(folder: Path, name: str):
+    return json.loads((folder / name).read_text())
+
+
+def test_sisa_retrains_only_the_shard_that_held_the_forget_author(tiny, tmp_path):
+    folder = _run(tiny, tmp_path, "method=sisa", "method_args.shards=3")
+    form, compute = _read(folder, "form.json"), _read(folder, "compute.json")
+    assert form["kind"] == "exact" and form["label"] == "sisa_k3" and len(form["retrained_shards"]) == 1
+    shards = _read(folder / "model", "shards.json")
+    forget = {r["question"] for r in world.generate("tiny", 0)["forget10"]}
+    for s in shards:  # exact by construction: no constituent of the result ever saw a forget question
+        assert not forget & set(s["questions"]), s["shard"]
+    held = [s for s in shards if s["retrained"]]
+    assert [s["shard"] for s in held] == form["retrained_shards"]
+    assert 0 < compute["cost_vs_retrain"] < 1 and compute["unlearn_s"] > 0
+    model = MD.load_model(str(folder / "model"), device="cpu")
+    assert len(model.members) == 3
+    m = _read(folder, "metrics.json")
+    assert 0 <= m["forget_quality"] <= 1 and m["retain_prob"] > 0 and m["model_utility"] >= 0
+
+
+def test_sisa_with_one_shard_is_retraining(tiny, tmp_path):
+    """K = 1: the constituent is trained exactly as the target, and after the request exactly as the
+    retain model (same examples, order and seed): same weights."""
+    folder = _run(tiny, tmp_path, "method=sisa", "method_args.shards=1")
+    paths = _read(folder, "provenance.json")["models"]
+    ours = MD.load_model(str(folder / "model" / "shard_0"), device="cpu").state_dict()
+    retain = MD.load_model(paths["retain"], device="cpu").state_dict()
+    assert all(torch.equal(ours[k], retain[k]) for k in retain)
+    original = Path(_read(folder, "form.json")["constituents"], "shard_0", "stage_0")
+    target = MD.load_model(paths["target"], device="cpu").state_dict()
+    first = MD.load_model(str(original), device="cpu").state_dict()
+    assert all(torch.equal(first[k], target[k]) for k in target)
+    assert _read(folder, "metrics.json")["forget_quality"] == pytest.approx(1.0)
+
+
+def test_sisa_slices_restart_from_the_checkpoint_before_the_forget_author(tiny, tmp_path):
+    folder = _run(tiny, tmp_path, "method=sisa", "method_args.shards=2", "method_args.slices=2")
+    shards = _read(folder / "model", "shards.json")
+    (held,) = [s for s in shards if s["retrained"]]
+    assert held["from_stage"] in (0, 1)
+    assert (folder / "model" / "shard_0").is_dir() and (folder / "model" / "shard_1").is_dir()
+
+
+def test_incontext_row_keeps_the_weights_membership_numbers(tiny, tmp_path):
+    target = _read(_run(tiny, tmp_path / "t", "method=none", "start=target"), "metrics.json")
+    folder = _run(tiny, tmp_path / "i", "method=incontext", "method_args.policy=icul")
+    m, form, compute = _read(folder, "metrics.json"), _read(folder, "form.json"), _read(folder, "compute.json")
+    for k in ("mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k", "mia_auc_min_k_pp", "privleak"):
+        assert m[k] == pytest.approx(target[k]), k           # the weights did not change
+    assert m["forget_prob"] != pytest.approx(target["forget_prob"])  # the policy did change the answers
+    assert form["label"] == "icul" and "weights unchanged" in form["note"]
+    assert compute["extra_prompt_tokens"] == form["extra_prompt_tokens"] > 20
+    assert compute["unlearn_flops"] == 0 and compute["cost_vs_retrain"] is None
+    assert not (folder / "model").exists()
+
+
+def test_dp_target_reports_the_accountants_epsilon(tiny, tmp_path):
+    from opacus.accountants import RDPAccountant
+    folder = _run(tiny, tmp_path, "method=dp", "method_args.epsilon=8", "method_args.epochs=3")
+    form = _read(folder, "form.json")
+    assert form["label"] == "dp_eps8" and form["kind"] == "dp-training"
+    meta = _read(Path(form["dp_model"]), MD.META)["train"]
+    acc = RDPAccountant()  # the same (sigma, q, steps) accounted again, independently of the run
+    acc.history = [(meta["noise_multiplier"], meta["sample_rate"], meta["steps"])]
+    assert form["epsilon"] == pytest.approx(acc.get_epsilon(meta["delta"]))
+    assert 7.5 < form["epsilon"] <= 8.0 + 1e-6 and form["noise_multiplier"] > 0
+    n = 1 / form["delta"]
+    assert n == pytest.approx(round(n)) and form["train_vs_target"] > 0
+    paths = _read(folder, "provenance.json")["models"]
+    ours = MD.load_model(str(folder / "model"), device="cpu").state_dict()
+    target = MD.load_model(paths["target"], device="cpu").state_dict()
+    assert any(not torch.equal(ours[k], target[k]) for k in target)
+
+
+def test_dp_without_noise_has_infinite_epsilon():
+    from harness.forms.dp import noise_multiplier
+    assert noise_multiplier(math.inf, 1e-3, 0.1, 100) == 0.0
+    assert noise_multiplier(1.0, 1e-3, 0.1, 100) > noise_multiplier(8.0, 1e-3, 0.1, 100) > 0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["method=sisa", "method_args.shards=11"], "shards=11 but the fine-tuning data has 10 authors"),
+    (["method=sisa", "method_args.shards=0"], "config key 'method_args.shards': expected an integer >= 1"),
+    (["method=sisa", "method_args.shards=5", "method_args.slices=3"], "shards x slices = 15"),
+    (["method=dp", "method_args.epsilon=0"], "config key 'method_args.epsilon': expected a number (or .inf) > 0"),
+    (["method=dp", "method_args.epsilon=-1"], "expected a number (or .inf) > 0"),
+    (["method=incontext", "method_args.policy=forgetful"], "'method_args.policy': expected one of pretend, icul"),
+    (["method=incontext", "method_args.policy=icul", "task=wmdp_synthetic"], "policy=icul needs question-answer"),
+    (["method=sisa", "task=muse_news_synthetic"], "method 'sisa' does not apply to task family muse"),
+    (["method=sisa", "adapter.kind=lora"], "adapter.kind=lora and model.evaluate do not apply"),
+    (["method=sisaa"], "unknown method 'sisaa'; did you mean 'sisa'"),
+])
+def test_bad_form_input_is_one_line_before_training(capsys, tiny, tmp_path, argv, expected):
+    models = Path(MD.cache_root(), "models")
+    before = sorted(p.name for p in models.glob("*")) if models.is_dir() else []
+    rc = main(["run", *tiny, *argv, f"results_dir={tmp_path}", "--quiet"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 2 and line.startswith("error: ") and expected in line, line
+    assert not (tmp_path / "runs").exists()
+    after = sorted(p.name for p in models.glob("*")) if models.is_dir() else []
+    assert not [p for p in after if p not in before and p.startswith(("sisa-", "dp-"))]
+
+
+def test_grid_forms_are_validated(tmp_path):
+    from harness.grid import grid_runs
+    g = tmp_path / "g.yaml"
+    g.write_text("tasks: [tofu_forget10, tofu_forget01]\nmethods: []\nforms: {sisa: [[shards=2]], incontext: "
+                 "[[policy=pretend], [policy=icul]]}\nform_tasks: {sisa: [tofu_forget01]}\n")
+    runs = grid_runs(str(g), [])
+    got = sorted((r.cfg.task, r.cfg.method, json.dumps(r.cfg.method_args, sort_keys=True)) for r in runs)
+    assert got == sorted([("tofu_forget01", "sisa", '{"shards": 2}'),
+                          *[(t, "incontext", json.dumps({"policy": p})) for t in ("tofu_forget10", "tofu_forget01")
+                            for p in ("pretend", "icul")]])
+    g.write_text("tasks: [tofu_forget10]\nmethods: []\nforms: {sisaa: [[shards=2]]}\n")
+    with pytest.raises(ConfigError, match="did you mean 'sisa'"):
+        grid_runs(str(g), [])
+    g.write_text("tasks: [tofu_forget10]\nmethods: []\nforms: {sisa: [[shards=2]]}\nform_tasks: {sisa: [tofu_forget05]}\n")
+    with pytest.raises(ConfigError, match="form_tasks.sisa names tofu_forget05"):
+        grid_runs(str(g), [])
+    g.write_text("tasks: [tofu_forget10]\nmethods: []\nforms: {sisa: [shards=2]}\n")
+    with pytest.raises(ConfigError, match="expected a list of settings"):
+        grid_runs(str(g), [])
+
+
+def test_opacus_per_example_gradients_are_exact_on_llama():
+    """DP-SGD clips each example's gradient, so each must be that example's own: opacus's rules for
+    Linear and the tied embedding, and its functorch fallback for Llama's RMSNorm, checked against a
+    plain backward pass of one example."""
+    from opacus import GradSampleModule
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                      num_key_value_heads=2, max_position_embeddings=32, tie_word_embeddings=True)
+    model = LlamaForCausalLM(cfg)
+    twin = LlamaForCausalLM(cfg)
+    twin.load_state_dict(model.state_dict())
+    ids = torch.randint(0, 100, (3, 8))
+    gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean")
+    gsm(input_ids=ids).logits.logsumexp(-1).mean(-1).mean().backward()
+    twin(input_ids=ids[1:2]).logits.logsumexp(-1).mean(-1).mean().backward()
+    for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
+        assert torch.allclose(p.grad_sample[1], q.grad, atol=1e-6), name
+    gsm._close()
