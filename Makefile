@@ -33,7 +33,7 @@ test: $(STAMP)
 	@test -x "$${HARNESS_CHROMIUM:-/usr/bin/chromium}" || echo "[make] Chromium not found: the browser test of the leaderboard page will be SKIPPED (apt-get install chromium)"
 	$(BIN)/python -m pytest -q -rs tests
 
-GRIDS := configs/grid_default.yaml configs/grid_lora.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml configs/grid_forms.yaml
+GRIDS := configs/grid_default.yaml configs/grid_lora.yaml configs/grid_forms.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
 
 leaderboard: $(STAMP)
 	$(BIN)/python -m harness grid $(GRIDS) --workers 2 $(ARGS)

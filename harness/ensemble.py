@@ -23,12 +23,45 @@ import torch.nn.functional as F
 MANIFEST = "ensemble.json"
 
 
+class AdapterView(torch.nn.Module):
+    """One LoRA constituent: a named adapter of a PeftModel that all constituents share (one copy of the
+    base weights in memory, not K), switched on for this constituent's forward pass."""
+
+    def __init__(self, shared, name: str, source: str):
+        super().__init__()
+        object.__setattr__(self, "shared", shared)  # not a child: the Ensemble registers it once
+        self.name, self.source = name, source
+        self.config = shared.config
+
+    def forward(self, **kwargs):
+        self.shared.set_adapter(self.name)
+        return self.shared(**kwargs)
+
+    def save_pretrained(self, folder, **_) -> None:
+        """The adapter's own files (as trained), loadable alone or by load_ensemble."""
+        import shutil
+        shutil.copytree(self.source, folder, dirs_exist_ok=True)
+
+
+def shared_adapters(sources: list[str], names: list[str], load_base) -> list[AdapterView]:
+    """K saved LoRA adapters on one base: a PeftModel with every adapter loaded, one view per adapter."""
+    from peft import PeftModel
+    spec = json.loads((Path(sources[0]) / "adapter_config.json").read_text())
+    shared = PeftModel.from_pretrained(load_base(spec["base_model_name_or_path"]), sources[0], adapter_name=names[0])
+    for src, name in zip(sources[1:], names[1:]):
+        shared.load_adapter(src, adapter_name=name)
+    shared.eval()
+    return [AdapterView(shared, n, s) for n, s in zip(names, sources)]
+
+
 class Ensemble(torch.nn.Module):
     def __init__(self, members: list, rule: str = "prob", names: list[str] | None = None):
         super().__init__()
         if rule not in ("prob", "logprob"):
             raise ValueError(f"ensemble rule: expected prob or logprob, got '{rule}'")
         self.members = torch.nn.ModuleList(members)
+        shared = {id(m.shared): m.shared for m in members if isinstance(m, AdapterView)}
+        self.shared = torch.nn.ModuleList(shared.values())  # the base the adapter views share, held once
         self.rule = rule
         self.names = names or [f"shard_{i}" for i in range(len(members))]
         self.config = members[0].config                       # what HFLM and the evaluator read
@@ -107,7 +140,8 @@ class Ensemble(torch.nn.Module):
 
 def _cache_arg(model, cache) -> dict:
     """The KV-cache keyword of this model's forward: `cache` (transformers >= 5.2x) or `past_key_values`."""
-    return {_cache_name(type(model)): cache}
+    inner = model.shared.get_base_model() if isinstance(model, AdapterView) else model  # peft forwards **kwargs
+    return {_cache_name(type(inner)): cache}
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,7 +153,13 @@ def is_ensemble(ref: str) -> bool:
     return (Path(ref) / MANIFEST).is_file()
 
 
-def load_ensemble(ref: str, load_one) -> Ensemble:
-    """The ensemble saved in `ref`; load_one(folder) loads one constituent."""
+def load_ensemble(ref: str, load_one, load_base=None) -> Ensemble:
+    """The ensemble saved in `ref`; load_one(folder) loads one constituent. Constituents saved as LoRA
+    adapters share one base (load_base(path) loads it)."""
     spec = json.loads((Path(ref) / MANIFEST).read_text())
-    return Ensemble([load_one(str(Path(ref) / n)) for n in spec["members"]], spec["rule"], spec["members"])
+    folders = [str(Path(ref) / n) for n in spec["members"]]
+    if load_base is not None and all((Path(f) / "adapter_config.json").is_file() for f in folders):
+        members = shared_adapters(folders, spec["members"], load_base)
+    else:
+        members = [load_one(f) for f in folders]
+    return Ensemble(members, spec["rule"], spec["members"])

@@ -73,7 +73,8 @@ def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
     dev = resolve_device(device)
     from harness.ensemble import is_ensemble, load_ensemble
     if is_ensemble(ref):  # SISA's constituents behind one model (harness/forms/sisa.py)
-        return load_ensemble(ref, lambda one: load_model(one, dtype, device)).eval()
+        load = lambda path: load_model(path, dtype, device)  # noqa: E731 - a constituent, or the adapters' base
+        return load_ensemble(ref, load, load).eval()
     if (Path(ref) / "adapter_config.json").exists():  # a LoRA adapter saved alone: base + adapter
         from peft import AutoPeftModelForCausalLM as AutoModelForCausalLM  # noqa: N814
     try:
@@ -241,6 +242,14 @@ def prepare_models(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
         return dict(known)
     _PREPARED[key] = _prepare(cfg, task, progress)
     return dict(_PREPARED[key])
+
+
+def base_model(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
+    """{'base', 'source'} alone, built if needed: what the forms' own models start from (a grid worker
+    trains SISA's constituents or the DP target while the other still trains the target and retain)."""
+    source = dataset_source(cfg, task)
+    base = _default_base(cfg, source, progress)[0] if cfg.model.base == "default" else cfg.model.base
+    return {"base": str(base), "source": source}
 
 
 def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:

@@ -57,6 +57,27 @@ def prepare_ahead(resolved: list, progress: bool, force: bool = False) -> int:
             busy += 1
         except Exception as e:  # noqa: BLE001 - the run itself fails with this error, in its turn
             say(f"  models of {r.run_id} not prepared ahead ({type(e).__name__}); its run will report it")
+    return busy + _prepare_forms(resolved, progress, force)
+
+
+def _prepare_forms(resolved: list, progress: bool, force: bool) -> int:
+    """The other forms' own models (SISA's constituents, the DP target), after every run's models: they
+    start from the base alone, so a worker builds them while the other trains targets and retain models."""
+    from harness.claim import Busy, without_waiting
+    from harness.forms import base_context
+    from harness.progress import say
+    from harness.runs import is_complete
+    busy = 0
+    for r in resolved:
+        if r.form is None or not hasattr(r.form, "prepare") or (is_complete(r.folder) and not force):
+            continue
+        try:
+            with without_waiting():
+                r.form.prepare(base_context(r, progress))
+        except Busy:
+            busy += 1
+        except Exception as e:  # noqa: BLE001 - the run itself fails with this error, in its turn
+            say(f"  {r.form.name} of {r.run_id} not prepared ahead ({type(e).__name__}); its run will report it")
     return busy
 
 

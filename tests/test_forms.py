@@ -153,7 +153,8 @@ def test_incontext_row_keeps_the_weights_membership_numbers(tiny, tmp_path):
 
 def test_dp_target_reports_the_accountants_epsilon(tiny, tmp_path):
     from opacus.accountants import RDPAccountant
-    folder = _run(tiny, tmp_path, "method=dp", "method_args.epsilon=8", "method_args.epochs=3")
+    folder = _run(tiny, tmp_path, "method=dp", "method_args.epsilon=8", "method_args.epochs=3",
+                  "method_args.batch_size=32")
     form = _read(folder, "form.json")
     assert form["label"] == "dp_eps8" and form["kind"] == "dp-training"
     meta = _read(Path(form["dp_model"]), MD.META)["train"]
@@ -238,3 +239,40 @@ def test_opacus_per_example_gradients_are_exact_on_llama():
     for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
         assert torch.allclose(p.grad_sample[1], q.grad, atol=1e-6), name
     gsm._close()
+
+
+def test_sisa_lora_constituents_share_one_base(tiny, tmp_path):
+    """constituent=lora (the default for a real base model): each shard trains a LoRA adapter, and the
+    aggregated model holds the base once with K adapters, saved and loaded back the same way."""
+    from harness.ensemble import AdapterView
+    folder = _run(tiny, tmp_path, "method=sisa", "method_args.shards=2", "method_args.constituent=lora")
+    assert _read(folder, "form.json")["label"] == "sisa_k2_lora"
+    for k in (0, 1):
+        assert (folder / "model" / f"shard_{k}" / "adapter_config.json").is_file()
+    model = MD.load_model(str(folder / "model"), device="cpu")
+    assert all(isinstance(m, AdapterView) for m in model.members) and len(model.shared) == 1
+    base = MD.load_model(_read(folder, "provenance.json")["models"]["base"], device="cpu")
+    n_base = sum(p.numel() for p in base.parameters())
+    n = sum(p.numel() for p in model.parameters())
+    assert n_base < n < 1.5 * n_base            # one base and two small adapters, not two bases
+    ids = torch.tensor([[1, 5, 6, 7]])
+    a, b = (m(input_ids=ids).logits for m in model.members)
+    assert not torch.allclose(a, b)            # the views switch adapters
+    assert _read(folder, "metrics.json")["forget_quality"] >= 0
+
+
+def test_grid_workers_build_the_forms_models_ahead(tiny, tmp_path):
+    """workers.prepare_ahead builds SISA's constituents and the DP target from the base alone, before
+    the runs (a worker does this while the other trains targets and retain models)."""
+    from harness import runs, workers
+    from harness.config import load_run_config
+    from harness.forms import base_context
+    cfgs = [load_run_config(None, [*tiny, "method=sisa", "method_args.shards=2", f"results_dir={tmp_path}"]),
+            load_run_config(None, [*tiny, "method=dp", "method_args.epochs=1", "method_args.batch_size=32",
+                                   f"results_dir={tmp_path}"])]
+    sisa, dp = (runs.resolve(c) for c in cfgs)
+    assert workers.prepare_ahead([sisa, dp], progress=False) == 0
+    st = sisa.form._setup(base_context(sisa, False))
+    assert all((st.root / f"shard_{k}" / "stage_0" / MD.META).is_file() for k in range(2))
+    built = [p for p in Path(MD.cache_root(), "models").glob("dp-*") if (p / MD.META).is_file()]
+    assert dp.form._build(base_context(dp, False)) in built  # trained ahead: the run finds it in the cache

@@ -90,11 +90,12 @@ def test_local_tasks_use_wmdps_own_prompt():
     assert mcq_prompt("Q?", ["a", "b", "c", "d"], "biology").endswith("Q?\nA. a\nB. b\nC. c\nD. d\nAnswer:")
 
 
-def _own_accuracy(model, tok, rows, subject):
-    """lm-eval's multiple_choice 'acc' by hand: the context, then ' A'..' D'; the most likely letter."""
+def _own_accuracy(model, tok, rows, subject, instruction=""):
+    """lm-eval's multiple_choice 'acc' by hand: the context, then ' A'..' D'; the most likely letter.
+    An instruction (lm-eval's system_instruction) comes first, a blank line before the prompt."""
     right = 0
     for r in rows:
-        ctx = mcq_prompt(r["question"], r["choices"], subject)
+        ctx = (instruction + "\n\n" if instruction else "") + mcq_prompt(r["question"], r["choices"], subject)
         c_ids = tok(ctx, add_special_tokens=False)["input_ids"]
         scores = []
         for letter in "ABCD":
@@ -130,6 +131,9 @@ def test_lm_eval_end_to_end_on_an_in_memory_model(tmp_path):
     assert acc["synth_mcq"] == (pytest.approx(_own_accuracy(model.eval(), tok, ROWS, "geography")), 3)
     with pytest.raises(ConfigError, match=r"\['wmdp_bio'\] not found"):
         accuracy(model, tok, inc, ["wmdp_bio"])
+    # the in-context form's pretend policy: an instruction before every prompt, scored as lm-eval builds it
+    told = accuracy(model, tok, inc, ["synth_mcq"], batch_size=4, instruction="Forget geography.")
+    assert told["synth_mcq"] == (pytest.approx(_own_accuracy(model.eval(), tok, ROWS, "geography", "Forget geography.")), 3)
 
 
 def test_per_subject_accuracy_and_size_weighting(tmp_path, harness_cache):

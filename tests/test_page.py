@@ -183,3 +183,39 @@ def test_every_family_has_its_section_and_table(tiny_grid, tiny, tmp_path):
         assert [tr.locator("td").first.inner_text() for tr in table.locator("tbody tr").all()] == ["target", "retain"]
         assert errors == []
         browser.close()
+
+
+def test_other_forms_show_their_kind_note_and_sisa_plot(tiny_grid, tmp_path):
+    """Rows of the other forms (harness/forms/, read from form.json): the form's label as the method,
+    its kind as a badge, its caveat visible in the row (the in-context row's unchanged weights are said,
+    not hidden), and the SISA plot against K."""
+    sync_playwright = _browser()
+    out, _, _ = tiny_grid
+    res = tmp_path / "results"
+    shutil.copytree(out / "results" / "runs", res / "runs")
+    src = next(p for p in (res / "runs").iterdir() if "-npo-" in p.name)
+    forms = {"sisa_k2": {"kind": "exact", "shards": 2, "retrained_shards": [1], "note": "exact: 1 of 2 shards retrained"},
+             "sisa_k4": {"kind": "exact", "shards": 4, "retrained_shards": [3], "note": "exact: 1 of 4 shards retrained"},
+             "icul": {"kind": "in-context", "extra_prompt_tokens": 61.5,
+                      "note": "in-context: weights unchanged, so membership inference and privleak are the target's"}}
+    for i, (label, f) in enumerate(forms.items()):
+        d = res / "runs" / f"tofu_forget10-{label}-s0-{i:010d}"
+        shutil.copytree(src, d)
+        cfg = yaml.safe_load((d / "config.yaml").read_text())
+        cfg["method"], cfg["method_args"] = label.split("_")[0], {"n": i}
+        (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+        (d / "form.json").write_text(json.dumps({"form": cfg["method"], "label": label, **f}))
+    assert main(["leaderboard", "--results", str(res)]) == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto((res / "leaderboard.html").as_uri())
+        table = page.locator("table[data-task='tofu_forget10']")
+        table.locator("tbody tr").first.wait_for()
+        row = table.locator("tbody tr", has=page.get_by_role("button", name="icul", exact=True))
+        assert row.locator(".badge.form").inner_text() == "in-context"
+        assert "weights unchanged" in row.locator(".note").inner_text() and row.locator(".note").is_visible()
+        sisa = table.locator("tbody tr", has=page.get_by_role("button", name="sisa_k4", exact=True))
+        assert sisa.locator(".badge.form").inner_text() == "exact"
+        assert page.locator("svg", has_text="SISA").count() == 1
+        browser.close()

@@ -22,7 +22,9 @@ A form is a class; the harness makes one instance. What runs.py asks of it:
     check(cfg, r, data, source)      one-line ConfigError before any compute (e.g. more shards than authors)
     produce(ctx) -> Produced         the model to evaluate, its prompt formatter and cost
 
-`Produced.post(metrics, ctx)`, when set, amends the evaluated metrics (the in-context form puts back
+Optional: `prepare(ctx)` builds the form's own models ahead of its run from the base alone (a
+context from base_context; grid workers call it once their runs' models are built, skipping what
+another process is building). `Produced.post(metrics, ctx)`, when set, amends the evaluated metrics (the in-context form puts back
 the membership-inference numbers of the unchanged weights). What a form records about itself (its
 label, kind, numbers such as the accountant's epsilon, a note for the reader) is written to
 form.json in the run folder, which the leaderboard reads.
@@ -67,3 +69,14 @@ class Produced:
 
 def is_form(name: str) -> bool:
     return name in load_forms()
+
+
+def base_context(r, progress: bool = True) -> FormContext:
+    """A context for a form's optional `prepare(ctx)`: the base model and the data source only (no
+    target, retain or reference numbers), so a worker can build the form's models early."""
+    from harness import models as MD
+    from harness.prompts import PromptFormatter
+    paths = MD.base_model(r.cfg, r.task, progress)
+    tok = MD.load_tokenizer(paths["base"])
+    fmt = PromptFormatter(tok, r.cfg.eval.prompt_style, r.cfg.eval.max_length)
+    return FormContext(r, None, paths, None, tok, fmt, progress)

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 import time
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Literal
 
 from harness import models as MD
-from harness.claim import build_once
+from harness import stage
+from harness.claim import Busy, build_once
 from harness.config import ConfigError
 from harness.data import load_split
-from harness.ensemble import Ensemble
+from harness.ensemble import Ensemble, shared_adapters
 from harness.forms import Produced, register_form
 from harness.forms._authors import author_blocks, items_per_author
 from harness.io import read_jsonl, stable_hash, write_json_atomic
@@ -124,28 +125,51 @@ class Sisa:
             raise ConfigError(f"method sisa: shards x slices = {cfg.shards * cfg.slices} but the fine-tuning data has "
                               f"{n} authors (each slice needs one)")
 
-    def produce(self, ctx) -> Produced:
+    def _setup(self, ctx) -> SimpleNamespace:
+        """Everything both prepare and produce need: the examples, the authors, the shard plan, and
+        where the original constituents are cached (keyed by all that made them)."""
         r, cfg = ctx.run, ctx.run.form_cfg
         rc, source = r.cfg, ctx.paths["source"]
         lora = cfg.constituent == "lora" or (cfg.constituent == "auto" and rc.model.base != "default")
         per = items_per_author(cfg, source)
         examples, units, replay = _units(source, r.task.splits.full, ctx.fmt, per, rc.model.finetune.replay)
         plan = assign(len(units), cfg.shards, cfg.slices, rc.world.seed)
-        shares = [replay[k::cfg.shards] for k in range(cfg.shards)]
         base = ctx.paths["base"]
         key = stable_hash({"v": MD.TRAIN_FORMAT_VERSION, "base": base, "plan": plan, "lora": lora,
                            "data": stable_hash([(e.prompt, e.answer) for e in examples]),
                            "recipe": vars(rc.model.finetune), "seed": rc.world.seed})
-        root = MD.cache_root() / "models" / f"sisa-{key}"
-        trainer = _Trainer(ctx, examples, lora)
-        # the original constituents: every stage of every shard, cached and shared by all requests
+        return SimpleNamespace(cfg=cfg, rc=rc, lora=lora, examples=examples, units=units, plan=plan, base=base,
+                               shares=[replay[k::cfg.shards] for k in range(cfg.shards)],
+                               root=MD.cache_root() / "models" / f"sisa-{key}", trainer=_Trainer(ctx, examples, lora))
+
+    def _originals(self, st, skip_busy: bool = False) -> None:
+        """The original constituents, every stage of every shard, cached and shared by all requests.
+        skip_busy (a grid worker preparing ahead): a shard another process is training is left to it."""
+        cfg = st.cfg
         for k in range(cfg.shards):
             for s in range(cfg.slices):
-                out = root / f"shard_{k}" / f"stage_{s}"
-                prev = str(root / f"shard_{k}" / f"stage_{s - 1}") if s else base
-                idx = _stage_examples(plan[k], s, units, shares[k], set())
-                build_once(out, out / MD.META, lambda o=out, p=prev, i=idx, k=k, s=s: trainer.train(
-                    o, p, i, rc.world.seed + k, cfg.slices, f"sisa constituent {k + 1}/{cfg.shards} stage {s + 1}"))
+                out = st.root / f"shard_{k}" / f"stage_{s}"
+                prev = str(st.root / f"shard_{k}" / f"stage_{s - 1}") if s else st.base
+                idx = _stage_examples(st.plan[k], s, st.units, st.shares[k], set())
+                try:
+                    build_once(out, out / MD.META, lambda o=out, p=prev, i=idx, k=k, s=s: st.trainer.train(
+                        o, p, i, st.rc.world.seed + k, cfg.slices, f"sisa constituent {k + 1}/{cfg.shards} stage {s + 1}"))
+                except Busy:
+                    if not skip_busy:
+                        raise
+                    break  # this shard's later stages need this one
+
+    def prepare(self, ctx) -> None:
+        """Train the original constituents ahead of the run (grid workers share the shards)."""
+        self._originals(self._setup(ctx), skip_busy=True)
+
+    def produce(self, ctx) -> Produced:
+        r = ctx.run
+        st = self._setup(ctx)
+        self._originals(st)
+        cfg, rc, units, plan, shares, base, root, trainer = (st.cfg, st.rc, st.units, st.plan, st.shares, st.base,
+                                                             st.root, st.trainer)
+        examples = st.examples
         original = _cost(root, cfg)
         # the request: retrain the shards that held a forget author, from the checkpoint before it
         asked = {r_["question"] for r_ in ctx.data["forget"]}
@@ -154,14 +178,14 @@ class Sisa:
         if asked - found:
             raise ConfigError(f"method sisa: {len(asked - found)} forget questions are not in split "
                               f"{r.task.splits.full}: the shards cannot hold them")
-        members, shards, spent = [], [], {"unlearn_s": 0.0, "steps": 0, "tokens_backward": 0, "flops_forward": 0,
+        sources, shards, spent = [], [], {"unlearn_s": 0.0, "steps": 0, "tokens_backward": 0, "flops_forward": 0,
                                           "flops_backward": 0}
-        work = Path(ctx.run.folder.parent) / f".sisa-{r.run_id}"
+        work = stage.stage_dir(r.folder) / "sisa"  # removed with the run's staging area once the folder is written
         for k in range(cfg.shards):
             first = next((s for s in range(cfg.slices) if set(plan[k][s]) & gone), None)
             last = root / f"shard_{k}" / f"stage_{cfg.slices - 1}"
             if first is None:
-                members.append(trainer.load(str(last)))
+                sources.append(str(last))
                 trained = _stage_examples(plan[k], cfg.slices - 1, units, shares[k], set())
             else:
                 say(f"  sisa: retraining shard {k + 1}/{cfg.shards} from stage {first} (forget authors "
@@ -176,24 +200,25 @@ class Sisa:
                     spent["flops_forward"] += stats["flops_forward"]
                     spent["flops_backward"] += stats["flops_backward"]
                     prev = str(out)
-                members.append(trainer.load(prev))
+                sources.append(prev)
                 trained = idx
             shards.append({"shard": k, "authors": sorted(u for j in plan[k] for u in j), "retrained": first is not None,
                            "from_stage": first, "n_examples": len(trained),
                            "questions": sorted(_questions(trained, units))})
-        model = Ensemble(members, cfg.aggregate)
+        names = [f"shard_{k}" for k in range(cfg.shards)]
+        members = shared_adapters(sources, names, trainer.load) if st.lora else [trainer.load(s) for s in sources]
+        model = Ensemble(members, cfg.aggregate, names)
         spent["tokens_forward"] = spent["tokens_backward"]
         spent["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         affected = [s["shard"] for s in shards if s["retrained"]]
         info = {"shards": cfg.shards, "slices": cfg.slices, "aggregate": cfg.aggregate, "constituent":
-                "lora" if lora else "full", "retrained_shards": affected, "forget_authors": sorted(gone), "constituents": str(root),
+                "lora" if st.lora else "full", "retrained_shards": affected, "forget_authors": sorted(gone), "constituents": str(root),
                 "train_s": original["seconds"], "train_flops": original["flops"],
                 **_vs_target(ctx.paths, original)}
 
         def save(folder: Path) -> None:
             model.save_pretrained(folder)
             write_json_atomic(folder / "shards.json", shards)
-            shutil.rmtree(work, ignore_errors=True)
         note = f"exact: {len(affected)} of {cfg.shards} shards retrained"
         return Produced(model, ctx.fmt, compute=spent, info=info, note=note, save=save)
 
