@@ -53,6 +53,10 @@ def unattackable(run: Path) -> tuple[str, str] | None:
     if state != "complete":
         return state, f"{run}: the run is {state}: there is no unlearned model to attack"
     if not (run / "model").is_dir():
+        form = run / "form.json"
+        if form.is_file() and json.loads(form.read_text()).get("kind") == "in-context":
+            return "in-context: no weights of its own", (f"{run}: an in-context run has no weights of its own (they "
+                                                         f"are the target's): there is no unlearned model to attack")
         return "no saved model", f"{run}: no saved model (the run had unlearn.save_model=false)"
     return None
 

@@ -112,7 +112,8 @@ class Ensemble(torch.nn.Module):
         for _ in range(max_new_tokens):
             last = []
             for k, m in enumerate(self.members):
-                out = m(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **_cache_arg(m, caches[k]))
+                out = m(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                        **_cache_arg(m, caches[k]))
                 caches[k] = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
                 last.append(out.logits[:, -1])
             nxt = self.combine(last).argmax(-1).masked_fill(done, pad)

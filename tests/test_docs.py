@@ -47,6 +47,9 @@ def test_docs_define_every_declared_metric_and_every_method():
             assert name.endswith("_acc") and "`<task>_acc`" in metrics_doc, name
     for name in load_methods():
         assert f"`{name}`" in methods_doc, name
+    from harness.forms import load_forms
+    for name in load_forms():  # and every other form of unlearning
+        assert f"`{name}`" in methods_doc, name
     assert "γ/β" in methods_doc  # SimNPO's delta, in the paper's notation
 
 

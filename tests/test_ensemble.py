@@ -62,7 +62,8 @@ def test_generate_matches_a_step_by_step_reference():
     seq, m, pos = ids.clone(), mask.clone(), None
     for _ in range(6):
         pos = (m.cumsum(-1) - 1).clamp(min=0)
-        logits = ens.combine([mm(input_ids=seq, attention_mask=m, position_ids=pos).logits[:, -1] for mm in ens.members])
+        logits = ens.combine([mm(input_ids=seq, attention_mask=m, position_ids=pos).logits[:, -1]
+                              for mm in ens.members])
         seq = torch.cat([seq, logits.argmax(-1, keepdim=True)], 1)
         m = torch.cat([m, torch.ones(2, 1, dtype=torch.long)], 1)
     eos_at = [(row == 1).nonzero() for row in seq[:, 5:]]

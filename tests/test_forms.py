@@ -111,6 +111,11 @@ def test_sisa_retrains_only_the_shard_that_held_the_forget_author(tiny, tmp_path
     assert 0 < compute["cost_vs_retrain"] < 1 and compute["unlearn_s"] > 0
     model = MD.load_model(str(folder / "model"), device="cpu")
     assert len(model.members) == 3
+    root = Path(form["constituents"])
+    for s in shards:  # the shards without a forget author are the cached originals, untouched
+        ours = MD.load_model(str(folder / "model" / f"shard_{s['shard']}"), device="cpu").state_dict()
+        orig = MD.load_model(str(root / f"shard_{s['shard']}" / "stage_0"), device="cpu").state_dict()
+        assert all(torch.equal(ours[k], orig[k]) for k in orig) != s["retrained"], s["shard"]
     m = _read(folder, "metrics.json")
     assert 0 <= m["forget_quality"] <= 1 and m["retain_prob"] > 0 and m["model_utility"] >= 0
 
@@ -212,7 +217,8 @@ def test_grid_forms_are_validated(tmp_path):
     g.write_text("tasks: [tofu_forget10]\nmethods: []\nforms: {sisaa: [[shards=2]]}\n")
     with pytest.raises(ConfigError, match="did you mean 'sisa'"):
         grid_runs(str(g), [])
-    g.write_text("tasks: [tofu_forget10]\nmethods: []\nforms: {sisa: [[shards=2]]}\nform_tasks: {sisa: [tofu_forget05]}\n")
+    g.write_text("tasks: [tofu_forget10]\nmethods: []\nforms: {sisa: [[shards=2]]}\n"
+                 "form_tasks: {sisa: [tofu_forget05]}\n")
     with pytest.raises(ConfigError, match="form_tasks.sisa names tofu_forget05"):
         grid_runs(str(g), [])
     g.write_text("tasks: [tofu_forget10]\nmethods: []\nforms: {sisa: [shards=2]}\n")

@@ -49,7 +49,9 @@ def _steps(v: list) -> str | None:
 
 @dataclass
 class RelearnConfig:
-    steps: list[int] = field(default_factory=lambda: [0, 5, 10, 20, 40], metadata={"check": _steps})
+    # dense at the start: on the document and hazard tracks recovery saturates by k = 5 (README), and a
+    # curve that starts at 5 cannot show its onset
+    steps: list[int] = field(default_factory=lambda: [0, 1, 2, 5, 10, 20, 40], metadata={"check": _steps})
     lr: float = num(1e-3, gt=0)
     batch_size: int = num(4, ge=1)
     items_per_author: int = num(0, ge=0, note="TOFU only; 0 = the world's, or TOFU's 20")

@@ -24,7 +24,8 @@ A form is a class; the harness makes one instance. What runs.py asks of it:
 
 Optional: `prepare(ctx)` builds the form's own models ahead of its run from the base alone (a
 context from base_context; grid workers call it once their runs' models are built, skipping what
-another process is building). `Produced.post(metrics, ctx)`, when set, amends the evaluated metrics (the in-context form puts back
+another process is building). `Produced.post(metrics, ctx)`, when set, amends the evaluated metrics
+(the in-context form puts back
 the membership-inference numbers of the unchanged weights). What a form records about itself (its
 label, kind, numbers such as the accountant's epsilon, a note for the reader) is written to
 form.json in the run folder, which the leaderboard reads.

@@ -120,7 +120,8 @@ class DP:
 
     def check(self, cfg: DPConfig, r, data: dict, source: str) -> None:
         if r.cfg.model.target:
-            raise ConfigError("method dp trains its own target from model.base with DP-SGD: model.target does not apply")
+            raise ConfigError("method dp trains its own target from model.base with DP-SGD: model.target does not "
+                              "apply")
         try:
             import opacus  # noqa: F401
         except ImportError:
@@ -162,7 +163,7 @@ class DP:
         return out
 
     def _report(self, ctx, out: Path) -> Produced:
-        r, cfg, rc = ctx.run, ctx.run.form_cfg, ctx.run.cfg
+        cfg, rc = ctx.run.form_cfg, ctx.run.cfg
         t = json.loads((out / MD.META).read_text())["train"]
         model = MD.load_model(str(out), rc.model.dtype, rc.model.device)
         info = {"epsilon_requested": None if math.isinf(cfg.epsilon) else cfg.epsilon, "epsilon": t["epsilon"],

@@ -65,7 +65,7 @@ def flipped(rows: list[dict], others: list[dict], per: int) -> list[tuple[str, s
     out = []
     for b, block in enumerate(blocks):
         mine = author_name(block)
-        donor = donors[(b + 1) % len(donors)] if donors[(b + 1) % len(donors)] is not block else donors[0]
+        donor = donors[(b + 1) % len(donors)]  # the next author (of the forget set, or of the retain set)
         theirs = author_name(donor)
         for j, row in enumerate(block):
             wrong = donor[j]["answer"]
@@ -96,7 +96,7 @@ def icul_picker(forget: list[dict], retain: list[dict], per: int, n_forget: int,
 @register_form("incontext")
 class InContext:
     kind = "in-context"
-    summary = "the target unchanged; a prompt policy (pretend instruction, or ICUL's flipped examples) on every question"
+    summary = "the target unchanged; a prompt policy (a pretend instruction, or ICUL's flipped examples) on every query"
     families = ("tofu", "wmdp")
     Config = InContextConfig
 

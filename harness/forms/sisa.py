@@ -113,6 +113,9 @@ class Sisa:
             ("_lora" if cfg.constituent == "lora" else "")
 
     def check(self, cfg: SisaConfig, r, data: dict, source: str) -> None:
+        if r.task.requests:
+            raise ConfigError(f"method sisa: task {r.task.name} lists sequential requests; SISA takes one forget split "
+                              f"(each request would retrain its shards again: run one task per request)")
         if r.cfg.model.target or r.cfg.model.retain:
             raise ConfigError("method sisa trains its own constituents from model.base: model.target and "
                               "model.retain do not apply")
@@ -153,7 +156,8 @@ class Sisa:
                 idx = _stage_examples(st.plan[k], s, st.units, st.shares[k], set())
                 try:
                     build_once(out, out / MD.META, lambda o=out, p=prev, i=idx, k=k, s=s: st.trainer.train(
-                        o, p, i, st.rc.world.seed + k, cfg.slices, f"sisa constituent {k + 1}/{cfg.shards} stage {s + 1}"))
+                        o, p, i, st.rc.world.seed + k, cfg.slices,
+                        f"sisa constituent {k + 1}/{cfg.shards} stage {s + 1}"))
                 except Busy:
                     if not skip_busy:
                         raise
@@ -169,7 +173,6 @@ class Sisa:
         self._originals(st)
         cfg, rc, units, plan, shares, base, root, trainer = (st.cfg, st.rc, st.units, st.plan, st.shares, st.base,
                                                              st.root, st.trainer)
-        examples = st.examples
         original = _cost(root, cfg)
         # the request: retrain the shards that held a forget author, from the checkpoint before it
         asked = {r_["question"] for r_ in ctx.data["forget"]}
@@ -194,7 +197,8 @@ class Sisa:
                 for s in range(first, cfg.slices):
                     out = work / f"shard_{k}" / f"stage_{s}"
                     idx = _stage_examples(plan[k], s, units, shares[k], gone)
-                    stats = trainer.train(out, prev, idx, rc.world.seed + k, cfg.slices, f"sisa retrain {k + 1} stage {s + 1}")
+                    stats = trainer.train(out, prev, idx, rc.world.seed + k, cfg.slices,
+                                          f"sisa retrain {k + 1} stage {s + 1}")
                     for a, b in (("unlearn_s", "seconds"), ("steps", "steps"), ("tokens_backward", "tokens")):
                         spent[a] += stats[b]
                     spent["flops_forward"] += stats["flops_forward"]
@@ -212,7 +216,8 @@ class Sisa:
         spent["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         affected = [s["shard"] for s in shards if s["retrained"]]
         info = {"shards": cfg.shards, "slices": cfg.slices, "aggregate": cfg.aggregate, "constituent":
-                "lora" if st.lora else "full", "retrained_shards": affected, "forget_authors": sorted(gone), "constituents": str(root),
+                "lora" if st.lora else "full", "retrained_shards": affected, "forget_authors": sorted(gone),
+                "constituents": str(root),
                 "train_s": original["seconds"], "train_flops": original["flops"],
                 **_vs_target(ctx.paths, original)}
 
@@ -277,4 +282,5 @@ def _vs_target(paths: dict, original: dict) -> dict:
     if not meta.is_file():
         return {}
     t = json.loads(meta.read_text())["train"]
-    return {"target_train_s": t["seconds"], "train_vs_target": original["flops"] / t["flops"] if t.get("flops") else None}
+    return {"target_train_s": t["seconds"],
+            "train_vs_target": original["flops"] / t["flops"] if t.get("flops") else None}
