@@ -135,7 +135,8 @@ def _task_data(task: str, rows: pd.DataFrame, spec: dict) -> dict:
             "form": _clean(r.get("form")), "note": _clean(r.get("note")),
             "error": _clean(r.get("error")), "seeds": str(r["seed"]), "n_seeds": int(r["n_seeds"]),
             "n_diverged": int(r.get("n_diverged") or 0), "lr": _clean(r.get("lr")), "epochs": _clean(r.get("epochs")),
-            "adapter": str(r.get("adapter")), "method_args": json.loads(r.get("method_args") or "{}"),
+            "adapter": str(r.get("adapter")),
+            "method_args": _clean_tree(json.loads(r.get("method_args") or "{}"), words=True),
             "values": values, "refs": refs,
             "std": {c["key"]: _clean(r.get(f"{c['key']}_std")) for c in cols},
             "ci": {m: _clean(r.get(f"{m}_ci")) for m in CI_METRICS if isinstance(r.get(f"{m}_ci"), (list, tuple))},
@@ -170,7 +171,8 @@ def render(report) -> str:
             plots[task] = (plots_for(track, rows, task, chance) + _series_plots(track, rows, report.details, task, spec)
                            + sisa_plot(rows, task))
     # the curves and per-request numbers are drawn, not shipped in the page's data
-    details = {k: {kk: _clean_tree(vv) for kk, vv in v.items() if kk != "series"} for k, v in report.details.items()}
+    details = {k: {kk: _clean_tree(vv, words=True) for kk, vv in v.items() if kk != "series"}
+               for k, v in report.details.items()}
     data = {"built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "n_runs": len(report.runs), "broken": [[str(a), str(b)] for a, b in report.broken],
             "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details,
@@ -192,11 +194,15 @@ def _series_plots(track, rows, details: dict, task: str, spec: dict) -> list[str
         return [f"<p class='note'>plot unavailable: {type(e).__name__}</p>"]
 
 
-def _clean_tree(v):
+def _clean_tree(v, words: bool = False):
+    """JSON-safe nested value; with words=True a non-finite number is written as text ('inf'), not
+    dropped: a setting such as the DP form's epsilon=.inf must read as what it is."""
     if isinstance(v, dict):
-        return {str(k): _clean_tree(x) for k, x in v.items()}
+        return {str(k): _clean_tree(x, words) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_clean_tree(x) for x in v]
+        return [_clean_tree(x, words) for x in v]
+    if words and isinstance(v, float) and not math.isfinite(v):
+        return str(v)
     return _clean(v)
 
 

@@ -202,14 +202,20 @@ def _headline_pair(metrics: dict) -> tuple[str, str] | None:
 
 
 def sisa_plot(rows: pd.DataFrame, task: str) -> list[str]:
+    """The page's SISA figure for one task (none without two SISA settings)."""
+    fig = sisa_figure(rows, task)
+    return [svg(fig, f"sisa-{task}")] if fig is not None else []
+
+
+def sisa_figure(rows: pd.DataFrame, task: str):
     """SISA against its number of shards K (rows whose form recorded `shards`): the unlearning cost of
     the request as a share of retraining, forget quality, and model utility beside the monolithic
     target's (dashed): the price of sharding and what it buys."""
     if "shards" not in rows or "form" not in rows:
-        return []
+        return None
     sisa = rows[(rows["form"] == "exact") & rows["shards"].notna()].sort_values("shards")
     if len(sisa) < 2:
-        return []
+        return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     k = [int(v) for v in sisa["shards"]]
@@ -227,4 +233,4 @@ def sisa_plot(rows: pd.DataFrame, task: str) -> list[str]:
     ax.set_xlabel("shards K (K = 1: retraining)")
     ax.set_title(f"{task}: SISA, exact unlearning by shards", fontsize=10)
     _legend(ax)
-    return [svg(fig, f"sisa-{task}")]
+    return fig

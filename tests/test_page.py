@@ -197,12 +197,14 @@ def test_other_forms_show_their_kind_note_and_sisa_plot(tiny_grid, tmp_path):
     forms = {"sisa_k2": {"kind": "exact", "shards": 2, "retrained_shards": [1], "note": "exact: 1 of 2 shards retrained"},
              "sisa_k4": {"kind": "exact", "shards": 4, "retrained_shards": [3], "note": "exact: 1 of 4 shards retrained"},
              "icul": {"kind": "in-context", "extra_prompt_tokens": 61.5,
-                      "note": "in-context: weights unchanged, so membership inference and privleak are the target's"}}
+                      "note": "in-context: weights unchanged, so membership inference and privleak are the target's"},
+             "dp_epsinf": {"kind": "dp-training", "epsilon": None, "note": "DP target, no unlearning: epsilon=inf"}}
     for i, (label, f) in enumerate(forms.items()):
         d = res / "runs" / f"tofu_forget10-{label}-s0-{i:010d}"
         shutil.copytree(src, d)
         cfg = yaml.safe_load((d / "config.yaml").read_text())
-        cfg["method"], cfg["method_args"] = label.split("_")[0], {"n": i}
+        # a non-finite setting (epsilon=.inf) must not break the page's JSON
+        cfg["method"], cfg["method_args"] = label.split("_")[0], {"n": i, "epsilon": float("inf")}
         (d / "config.yaml").write_text(yaml.safe_dump(cfg))
         (d / "form.json").write_text(json.dumps({"form": cfg["method"], "label": label, **f}))
     assert main(["leaderboard", "--results", str(res)]) == 0
@@ -217,5 +219,13 @@ def test_other_forms_show_their_kind_note_and_sisa_plot(tiny_grid, tmp_path):
         assert "weights unchanged" in row.locator(".note").inner_text() and row.locator(".note").is_visible()
         sisa = table.locator("tbody tr", has=page.get_by_role("button", name="sisa_k4", exact=True))
         assert sisa.locator(".badge.form").inner_text() == "exact"
-        assert page.locator("svg", has_text="SISA").count() == 1
+        assert page.locator("svg", has_text="SISA, exact unlearning by shards").count() == 1
+        page.get_by_role("button", name="dp_epsinf", exact=True).click()
+        assert '"epsilon":"inf"' in page.locator("dialog#detail").inner_text().replace(" ", "")
         browser.close()
+    # the README's figure: the same plot as a PNG, from the same folders
+    png = tmp_path / "sisa.png"
+    done = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "plot_sisa.py"), str(res),
+                           "tofu_forget10", str(png)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
