@@ -33,7 +33,7 @@ test: $(STAMP)
 	@test -x "$${HARNESS_CHROMIUM:-/usr/bin/chromium}" || echo "[make] Chromium not found: the browser test of the leaderboard page will be SKIPPED (apt-get install chromium)"
 	$(BIN)/python -m pytest -q -rs tests
 
-GRIDS := configs/grid_default.yaml configs/grid_lora.yaml configs/grid_forms.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
+GRIDS := configs/grid_default.yaml configs/grid_forms.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
 
 leaderboard: $(STAMP)
 	$(BIN)/python -m harness grid $(GRIDS) --workers 2 $(ARGS)
@@ -45,7 +45,7 @@ leaderboard-full: $(STAMP)   # + LoRA on every TOFU split, MUSE scalability and 
 forms: $(STAMP)   # the other forms' study: SISA K = 1, 2, 4, 8; DP epsilon = 1, 8, inf; in-context on the hazard track
 	$(BIN)/python -m harness grid configs/grid_forms_full.yaml configs/grid_forms_wmdp.yaml --workers 2 $(ARGS)
 
-robustness: $(STAMP)   # every attack on the forget10 runs of make leaderboard, full and LoRA (run that first)
+robustness: $(STAMP)   # every attack on the forget10 runs (make leaderboard first; the LoRA runs: make leaderboard-full)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" quantize $(ARGS)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" relearn $(ARGS)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" relearn_ood $(ARGS)

@@ -105,12 +105,13 @@ def test_sisa_retrains_only_the_shard_that_held_the_forget_author(tiny, tmp_path
     shards = _read(folder / "model", "shards.json")
     forget = {r["question"] for r in world.generate("tiny", 0)["forget10"]}
     for s in shards:  # exact by construction: no constituent of the result ever saw a forget question
-        assert not forget & set(s["questions"]), s["shard"]
+        assert not forget & set(s["trained_on"]), s["shard"]
     held = [s for s in shards if s["retrained"]]
     assert [s["shard"] for s in held] == form["retrained_shards"]
     assert 0 < compute["cost_vs_retrain"] < 1 and compute["unlearn_s"] > 0
     model = MD.load_model(str(folder / "model"), device="cpu")
     assert len(model.members) == 3
+    assert compute["trainable_params"] == sum(p.numel() for p in model.members[0].parameters())  # one shard
     root = Path(form["constituents"])
     for s in shards:  # the shards without a forget author are the cached originals, untouched
         ours = MD.load_model(str(folder / "model" / f"shard_{s['shard']}"), device="cpu").state_dict()
@@ -189,7 +190,7 @@ def test_dp_without_noise_has_infinite_epsilon():
     (["method=dp", "method_args.epsilon=-1"], "expected a number (or .inf) > 0"),
     (["method=incontext", "method_args.policy=forgetful"], "'method_args.policy': expected one of pretend, icul"),
     (["method=incontext", "method_args.policy=icul", "task=wmdp_synthetic"], "policy=icul needs question-answer"),
-    (["method=sisa", "task=muse_news_synthetic"], "method 'sisa' does not apply to task family muse"),
+    (["method=sisa", "task=wmdp_synthetic"], "method 'sisa' does not apply to task family wmdp"),
     (["method=sisa", "adapter.kind=lora"], "adapter.kind=lora and model.evaluate do not apply"),
     (["method=sisaa"], "unknown method 'sisaa'; did you mean 'sisa'"),
 ])
@@ -264,6 +265,8 @@ def test_sisa_lora_constituents_share_one_base(tiny, tmp_path):
     ids = torch.tensor([[1, 5, 6, 7]])
     a, b = (m(input_ids=ids).logits for m in model.members)
     assert not torch.allclose(a, b)            # the views switch adapters
+    adapter = sum(p.numel() for n, p in model.shared[0].named_parameters() if "lora_" in n) / 2
+    assert _read(folder, "compute.json")["trainable_params"] == adapter  # one shard's adapter retrained
     assert _read(folder, "metrics.json")["forget_quality"] >= 0
 
 
@@ -282,3 +285,30 @@ def test_grid_workers_build_the_forms_models_ahead(tiny, tmp_path):
     assert all((st.root / f"shard_{k}" / "stage_0" / MD.META).is_file() for k in range(2))
     built = [p for p in Path(MD.cache_root(), "models").glob("dp-*") if (p / MD.META).is_file()]
     assert dp.form._build(base_context(dp, False)) in built  # trained ahead: the run finds it in the cache
+
+
+def test_sisa_on_the_document_track_shards_whole_documents(tiny, tmp_path):
+    """MUSE-style data: every document is a unit; K = 1 retrains exactly the retain model; with K = 2
+    no constituent of the result trained on a forget document."""
+    from harness.io import stable_hash
+    from harness import musedata
+    folder = _run(tiny, tmp_path / "k1", "task=muse_news_synthetic", "method=sisa", "method_args.shards=1")
+    paths = _read(folder, "provenance.json")["models"]
+    ours = MD.load_model(str(folder / "model" / "shard_0"), device="cpu").state_dict()
+    retain = MD.load_model(paths["retain"], device="cpu").state_dict()
+    assert all(torch.equal(ours[k], retain[k]) for k in retain)
+    folder = _run(tiny, tmp_path / "k2", "task=muse_news_synthetic", "method=sisa", "method_args.shards=2")
+    forget = {stable_hash(r["text"], 16) for r in musedata.load(paths["source"], "raw/forget")}
+    shards = _read(folder / "model", "shards.json")
+    assert forget and all(not forget & set(s["trained_on"]) for s in shards)
+    assert _read(folder, "form.json")["retrained_shards"] and "knowmem_forget" in _read(folder, "metrics.json")
+
+
+def test_attacks_take_the_sisa_ensemble_unchanged(tiny, tmp_path):
+    """The aggregated model is an ordinary model to the attacks: quantised (every constituent's linear
+    layers) and evaluated, with its control and target, like any run."""
+    folder = _run(tiny, tmp_path, "method=sisa", "method_args.shards=2")
+    assert main(["attack", str(folder), "quantize", "bits=[8]", "--quiet"]) == 0
+    m = _read(folder / "attacks" / "quantize" / "8bit", "metrics.json")
+    assert "forget_quality" in m and "forget_prob_net_change" in m
+    assert m["forget_prob_change"] != 0  # the constituents' weights were quantised

@@ -1,8 +1,9 @@
 """Exact unlearning by sharding: SISA (Bourtoule et al. 2021, *Machine Unlearning*).
 
-The target's fine-tuning data is split into K shards of whole authors (an author's QA rows and their
-extra phrasings always go together; the base corpus that fine-tuning replays is dealt round-robin
-across shards, so K constituents cost one target's training between them). One constituent per shard
+The target's fine-tuning data is split into K shards of whole authors (TOFU: an author's QA rows and
+their extra phrasings always go together) or whole documents (the document track: a document's token
+windows go together); the base corpus that fine-tuning replays is dealt round-robin across shards,
+so K constituents cost one target's training between them. One constituent per shard
 is fine-tuned from the base with the target's recipe: a full small model on the default world, a LoRA
 adapter on the shared base for a real model (`constituent=lora`). With `slices` S > 1 each shard's
 authors are dealt into S slices and trained incrementally: stage s fine-tunes the checkpoint of stage
@@ -14,7 +15,8 @@ distributions by default), one model object for the evaluator, the attacks and l
 An unlearning request (the task's forget split) retrains only the shards that held a forget author,
 from the last checkpoint before the first slice that holds one, on that shard's data without the
 forget authors. Forgetting is exact by construction: no constituent of the result was trained on a
-forget item (each constituent's training questions are listed in the run's model folder, shards.json).
+forget item (each constituent's training questions, or document hashes, are listed in the run's
+model folder, shards.json).
 The run's unlearning cost is that retraining (wall, FLOPs), compared with retraining the whole model
 (the retain model), as for every method. K = 1 is retraining: its single constituent is trained exactly
 as the target and, after the request, exactly as the retain model (same examples, order and seed).
@@ -55,14 +57,16 @@ class SisaConfig:
 
 @dataclass
 class Unit:
-    """One author: the indices of its fine-tuning examples and its questions."""
+    """One unit of sharding (an author, a document): the indices of its fine-tuning examples and the
+    keys a forget request names it by (an author's questions, a document's text)."""
     examples: list[int]
-    questions: set
+    keys: set
 
 
-def _units(source: str, split: str, fmt, per: int, replay: bool):
-    """(examples, authors, replay indices): the target's fine-tuning examples in the target's order
+def _author_units(source: str, splits: list[str], fmt, per: int, replay: bool):
+    """TOFU: (examples, authors, replay indices): the target's fine-tuning examples in the target's order
     (QA rows, their phrasings, the replayed base corpus), and which of them each author owns."""
+    (split,) = splits
     rows = load_split(source, split)
     blocks = author_blocks(rows, per, f"method sisa: split {split}")
     examples = [fmt.encode(r["question"], r["answer"]) for r in rows]
@@ -77,6 +81,27 @@ def _units(source: str, split: str, fmt, per: int, replay: bool):
     start = len(examples)
     examples += MD.replay_examples(source, fmt, replay)
     return examples, units, list(range(start, len(examples)))
+
+
+def _document_units(source: str, splits: list[str], fmt, per: int, replay: bool):
+    """The document track (MUSE): every document of the target's splits is a unit (its windows of
+    tokens go together), in the target's order, then the replayed base corpus."""
+    from harness import musedata
+    from harness.tracks.muse import _chunks
+    examples, units = [], []
+    for split in splits:
+        for row in musedata.load(source, split):
+            chunk = _chunks(fmt, row["text"])
+            units.append(Unit(list(range(len(examples), len(examples) + len(chunk))), {row["text"]}))
+            examples += chunk
+    start = len(examples)
+    examples += MD.replay_examples(source, fmt, replay)
+    return examples, units, list(range(start, len(examples)))
+
+
+# how each family's fine-tuning data is cut into units, and the keys its forget rows name units by
+UNITS = {"tofu": (_author_units, lambda rows: {r["question"] for r in rows}, "authors"),
+         "muse": (_document_units, lambda rows: {r["text"] for r in rows}, "documents")}
 
 
 def assign(n_units: int, shards: int, slices: int, seed: int) -> list[list[list[int]]]:
@@ -105,7 +130,7 @@ def _stage_examples(plan_k, upto: int, units, replay_share: list[int], forget: s
 class Sisa:
     kind = "exact"
     summary = "exact unlearning: K constituents on disjoint author shards; a request retrains the shards it touches"
-    families = ("tofu",)
+    families = tuple(UNITS)
     Config = SisaConfig
 
     def label(self, cfg: SisaConfig) -> str:
@@ -119,14 +144,20 @@ class Sisa:
         if r.cfg.model.target or r.cfg.model.retain:
             raise ConfigError("method sisa trains its own constituents from model.base: model.target and "
                               "model.retain do not apply")
-        per = items_per_author(cfg, source)
-        n = len(author_blocks(load_split(source, r.task.splits.full), per, f"method sisa: split {r.task.splits.full}"))
+        if r.task.family == "tofu":
+            per = items_per_author(cfg, source)
+            full = r.task.splits.full
+            n = len(author_blocks(load_split(source, full), per, f"method sisa: split {full}"))
+        else:
+            from harness import musedata
+            n = sum(len(musedata.load(source, s)) for s in r.task.splits.model_splits("target"))
+        what = UNITS[r.task.family][2]
         if cfg.shards > n:
-            raise ConfigError(f"method sisa: shards={cfg.shards} but the fine-tuning data has {n} authors "
-                              f"(a shard holds whole authors)")
+            raise ConfigError(f"method sisa: shards={cfg.shards} but the fine-tuning data has {n} {what} "
+                              f"(a shard holds whole {what})")
         if cfg.slices * cfg.shards > n:
             raise ConfigError(f"method sisa: shards x slices = {cfg.shards * cfg.slices} but the fine-tuning data has "
-                              f"{n} authors (each slice needs one)")
+                              f"{n} {what} (each slice needs one)")
 
     def _setup(self, ctx) -> SimpleNamespace:
         """Everything both prepare and produce need: the examples, the authors, the shard plan, and
@@ -134,8 +165,10 @@ class Sisa:
         r, cfg = ctx.run, ctx.run.form_cfg
         rc, source = r.cfg, ctx.paths["source"]
         lora = cfg.constituent == "lora" or (cfg.constituent == "auto" and rc.model.base != "default")
-        per = items_per_author(cfg, source)
-        examples, units, replay = _units(source, r.task.splits.full, ctx.fmt, per, rc.model.finetune.replay)
+        per = items_per_author(cfg, source) if r.task.family == "tofu" else 0
+        build_units = UNITS[r.task.family][0]
+        examples, units, replay = build_units(source, r.task.splits.model_splits("target"), ctx.fmt, per,
+                                              rc.model.finetune.replay)
         plan = assign(len(units), cfg.shards, cfg.slices, rc.world.seed)
         base = ctx.paths["base"]
         key = stable_hash({"v": MD.TRAIN_FORMAT_VERSION, "base": base, "plan": plan, "lora": lora,
@@ -175,12 +208,12 @@ class Sisa:
                                                              st.root, st.trainer)
         original = _cost(root, cfg)
         # the request: retrain the shards that held a forget author, from the checkpoint before it
-        asked = {r_["question"] for r_ in ctx.data["forget"]}
-        gone = {u for u, unit in enumerate(units) if unit.questions & asked}
-        found = set().union(*(units[u].questions for u in gone)) if gone else set()
+        asked = UNITS[r.task.family][1](ctx.data["forget"])
+        gone = {u for u, unit in enumerate(units) if unit.keys & asked}
+        found = set().union(*(units[u].keys for u in gone)) if gone else set()
         if asked - found:
-            raise ConfigError(f"method sisa: {len(asked - found)} forget questions are not in split "
-                              f"{r.task.splits.full}: the shards cannot hold them")
+            raise ConfigError(f"method sisa: {len(asked - found)} forget items are not in the target's training "
+                              f"data: the shards cannot hold them")
         sources, shards, spent = [], [], {"unlearn_s": 0.0, "steps": 0, "tokens_backward": 0, "flops_forward": 0,
                                           "flops_backward": 0}
         work = stage.stage_dir(r.folder) / "sisa"  # removed with the run's staging area once the folder is written
@@ -208,13 +241,13 @@ class Sisa:
                 trained = idx
             shards.append({"shard": k, "authors": sorted(u for j in plan[k] for u in j), "retrained": first is not None,
                            "from_stage": first, "n_examples": len(trained),
-                           "questions": sorted(_questions(trained, units))})
+                           "trained_on": _shown(r.task.family, _keys(trained, units))})
         names = [f"shard_{k}" for k in range(cfg.shards)]
         members = shared_adapters(sources, names, trainer.load) if st.lora else [trainer.load(s) for s in sources]
         model = Ensemble(members, cfg.aggregate, names)
         spent["tokens_forward"] = spent["tokens_backward"]
-        spent["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         affected = [s["shard"] for s in shards if s["retrained"]]
+        spent["trainable_params"] = sum(_trained_params(members[k], st.lora) for k in affected)
         info = {"shards": cfg.shards, "slices": cfg.slices, "aggregate": cfg.aggregate, "constituent":
                 "lora" if st.lora else "full", "retrained_shards": affected, "forget_authors": sorted(gone),
                 "constituents": str(root),
@@ -228,10 +261,22 @@ class Sisa:
         return Produced(model, ctx.fmt, compute=spent, info=info, note=note, save=save)
 
 
-def _questions(idx: list[int], units: list[Unit]) -> set:
-    """The QA questions among example indices `idx` (the authors' rows; phrasings share their question)."""
+def _trained_params(member, lora: bool) -> int:
+    """Parameters a retraining of this constituent trained: the whole model, or its LoRA adapter."""
+    if lora:
+        return sum(p.numel() for n, p in member.shared.named_parameters() if f".{member.name}." in n and "lora_" in n)
+    return sum(p.numel() for p in member.parameters())
+
+
+def _shown(family: str, keys: set) -> list[str]:
+    """What shards.json lists a constituent trained on: TOFU's questions, a document's text hash."""
+    return sorted(keys) if family == "tofu" else sorted(stable_hash(k, 16) for k in keys)
+
+
+def _keys(idx: list[int], units: list[Unit]) -> set:
+    """The keys of the units among example indices `idx` (an author's phrasings share its questions)."""
     chosen = set(idx)
-    return {q for u in units if chosen & set(u.examples) for q in u.questions}
+    return {q for u in units if chosen & set(u.examples) for q in u.keys}
 
 
 class _Trainer:
