@@ -29,8 +29,14 @@ from harness.prompts import PromptFormatter
 from harness.provenance import provenance
 from harness.registry import get_method
 from harness.tasks import Task, get_task, resolved_yaml
+from harness.tensors import label_path
 from harness.tracks import get_track
 from harness.unlearn import Diverged, add_stats, unlearn
+
+
+# model.* keys that leave a run's id as it was when they are at these defaults (added after runs were
+# published; their defaults reproduce those runs' numbers on a CPU)
+ID_NEUTRAL = {"label_logprobs": "auto", "logits_chunk": 1024}
 
 
 @dataclasses.dataclass
@@ -110,6 +116,9 @@ def resolve(cfg: RunConfig) -> Resolved:
     MD.resolve_dtype(cfg.model.dtype, MD.resolve_device(cfg.model.device))  # no GPU for cuda: fails here
     body = to_dict(cfg)
     body.pop("results_dir")
+    for key, default in ID_NEUTRAL.items():  # options added later, at defaults that change no number
+        if body["model"].get(key) == default:
+            body["model"].pop(key)
     if form:
         label = form.label(form_cfg)
     elif method:
@@ -178,7 +187,8 @@ def _compute(r: Resolved, progress: bool) -> str:
     paths = MD.prepare_models(cfg, r.task, progress)
     ref = track.reference(r.task, paths, data, cfg)
     start_ref = cfg.model.evaluate or paths[cfg.start]
-    with PeakMemory(MD.resolve_device(cfg.model.device)) as mem:
+    device = MD.resolve_device(cfg.model.device)
+    with PeakMemory(device) as mem, label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
         model = MD.load_model(start_ref, cfg.model.dtype, cfg.model.device)
         tok = MD.load_tokenizer(start_ref)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)

@@ -1,6 +1,8 @@
 """Batching and log-probabilities over answer tokens only (prompt and padding masked out)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +11,22 @@ import torch.nn.functional as F
 from harness.prompts import Encoded
 
 IGNORE = -100
+# Which path label log-probs take (model.label_logprobs, set per run by label_path): 0 = full logits,
+# N > 0 = chunked_answer_logprobs with N answer tokens a chunk.
+_CHUNK: contextvars.ContextVar[int] = contextvars.ContextVar("label_logprob_chunk", default=0)
+
+
+@contextlib.contextmanager
+def label_path(mode: str, chunk: int, device):
+    """Within this block, answer_logprobs without kept logits takes the chunked path when `mode` is
+    'chunked', or 'auto' on a CUDA device (on a CPU the full path is as fast and keeps every number the
+    harness has published); 'full' always takes the reference path."""
+    use = mode == "chunked" or (mode == "auto" and getattr(device, "type", str(device)) == "cuda")
+    token = _CHUNK.set(chunk if use else 0)
+    try:
+        yield
+    finally:
+        _CHUNK.reset(token)
 
 
 def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -61,7 +79,11 @@ class TokenLogProbs:
 
 def answer_logprobs(model, batch: dict, keep_logits: bool = False) -> TokenLogProbs:
     """One teacher-forced forward pass; log-probs of the label tokens via cross-entropy, which avoids
-    materialising a full-vocabulary log-softmax copy."""
+    materialising a full-vocabulary log-softmax copy. Inside label_path(...) that selects it, and when
+    the logits need not be kept, the chunked path instead (the same numbers, a fraction of the memory)."""
+    chunk = _CHUNK.get()
+    if chunk and not keep_logits and _head_parts(model) is not None:
+        return chunked_answer_logprobs(model, batch, chunk)
     dev = next(model.parameters()).device
     ids, att, labels = (batch[k].to(dev) for k in ("input_ids", "attention_mask", "labels"))
     logits = model(input_ids=ids, attention_mask=att).logits[:, :-1]
@@ -71,3 +93,51 @@ def answer_logprobs(model, batch: dict, keep_logits: bool = False) -> TokenLogPr
                           ignore_index=IGNORE, reduction="none").view(tgt.shape)
     return TokenLogProbs(-nll * mask, mask.to(nll.dtype), logits if keep_logits else None,
                          tgt.masked_fill(~mask, 0))
+
+
+def _head_parts(model):
+    """(decoder, output head) of a causal LM whose logits are head(decoder(x)) and nothing more (Llama,
+    Mistral, Qwen: plain or inside peft); None for anything else (softcapped or scaled logits, an
+    ensemble), which keeps the full-logits path."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cfg = getattr(inner, "config", None)
+    decoder, head = getattr(inner, "model", None), getattr(inner, "lm_head", None)
+    if decoder is None or head is None or cfg is None:
+        return None
+    if getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logit_scale", None):
+        return None
+    return decoder, head
+
+
+def chunked_answer_logprobs(model, batch: dict, chunk: int = 1024) -> TokenLogProbs:
+    """answer_logprobs without the batch's full-vocabulary logits: the decoder runs once, then the output
+    head and the cross-entropy run on the answer positions only, `chunk` of them at a time, each chunk
+    recomputed in the backward pass (activation checkpointing) instead of kept. Peak memory holds one
+    chunk's [chunk, V] logits (in the head's dtype, plus its fp32 cross-entropy) instead of [B, T, V]
+    twice; the numbers are the same as answer_logprobs' up to float summation order. Falls back to the
+    reference path for models it cannot split (see _head_parts)."""
+    parts = _head_parts(model)
+    if parts is None:
+        return answer_logprobs(model, batch)
+    decoder, head = parts
+    dev = next(model.parameters()).device
+    ids, att, labels = (batch[k].to(dev) for k in ("input_ids", "attention_mask", "labels"))
+    hidden = decoder(input_ids=ids, attention_mask=att).last_hidden_state[:, :-1]
+    tgt = labels[:, 1:]
+    mask = tgt != IGNORE
+    h, y = hidden[mask], tgt[mask]                       # [N, H], [N]: answer positions only
+    nll = torch.cat([_chunk_nll(head, h[i:i + chunk], y[i:i + chunk]) for i in range(0, len(y), chunk)]) \
+        if len(y) else h.new_zeros(0)
+    out = torch.zeros(tgt.shape, dtype=nll.dtype, device=dev).masked_scatter(mask, -nll)
+    return TokenLogProbs(out, mask.to(out.dtype), None, tgt.masked_fill(~mask, 0))
+
+
+def _chunk_nll(head, h, y):
+    """Cross-entropy of one chunk of answer positions; under autograd its logits are recomputed in the
+    backward pass rather than stored."""
+    def f(hh):
+        return F.cross_entropy(head(hh).float(), y, reduction="none")
+    if torch.is_grad_enabled() and h.requires_grad:
+        from torch.utils.checkpoint import checkpoint
+        return checkpoint(f, h, use_reentrant=False)
+    return f(h)

@@ -39,7 +39,7 @@ from harness.io import stable_hash
 from harness.meter import FlopMeter
 from harness.progress import bar, say
 from harness.schema import num
-from harness.tensors import answer_logprobs, collate
+from harness.tensors import answer_logprobs, collate, label_path
 
 
 @dataclass
@@ -84,7 +84,8 @@ def dp_finetune(model, examples: list, epochs: int, lr: float, batch: int, weigh
     warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
     tokens, sizes = 0, []
     pbar = bar(steps_total, "DP-SGD", progress)
-    with FlopMeter(model) as meter:
+    # per-example gradients need the full path: a checkpointed chunk would run opacus's hooks twice
+    with label_path("full", 1, "cpu"), FlopMeter(model) as meter:
         for _ in range(steps_total):
             chosen = (torch.rand(n, generator=gen) < q).nonzero().flatten().tolist()  # Poisson sampling
             sizes.append(len(chosen))

@@ -1,0 +1,79 @@
+"""The chunked label log-probs (tensors.chunked_answer_logprobs): the same numbers and the same gradients
+as the full-logits reference path, and the full path kept where a model cannot be split."""
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from harness.prompts import Encoded
+from harness.tensors import answer_logprobs, chunked_answer_logprobs, collate
+
+
+def _model(vocab=97, tie=True):
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                                        tie_word_embeddings=tie))
+
+
+def _batch():
+    g = torch.Generator().manual_seed(1)
+    items = [Encoded(torch.randint(3, 97, (n,), generator=g).tolist(), torch.randint(3, 97, (m,), generator=g).tolist())
+             for n, m in ((5, 7), (9, 3), (4, 11))]
+    return collate(items, pad_id=0)
+
+
+def test_same_log_probs_and_gradients_as_the_full_path():
+    for tie in (True, False):
+        model, batch = _model(tie=tie), _batch()
+        ref = answer_logprobs(model, batch)
+        (-ref.token_logps.sum()).backward()
+        want = {n: p.grad.clone() for n, p in model.named_parameters()}
+        model.zero_grad()
+        for chunk in (1, 4, 1000):   # chunk boundaries inside and across sequences
+            got = chunked_answer_logprobs(model, batch, chunk=chunk)
+            assert torch.equal(got.mask, ref.mask) and torch.equal(got.targets, ref.targets)
+            assert torch.allclose(got.token_logps, ref.token_logps, atol=1e-5)
+            (-got.token_logps.sum()).backward()
+            for n, p in model.named_parameters():
+                assert torch.allclose(p.grad, want[n], atol=1e-5), (tie, chunk, n)
+            model.zero_grad()
+
+
+def test_no_grad_and_the_fallback():
+    model, batch = _model(), _batch()
+    with torch.no_grad():
+        a = chunked_answer_logprobs(model, batch, chunk=2)
+        b = answer_logprobs(model, batch)
+    assert torch.allclose(a.token_logps, b.token_logps, atol=1e-5)
+    model.config.final_logit_softcapping = 30.0   # logits are not head(hidden) alone: the full path runs
+    with torch.no_grad():
+        c = chunked_answer_logprobs(model, batch, chunk=2)
+    assert torch.equal(c.token_logps, b.token_logps)
+
+
+def test_the_run_switch_and_unchanged_run_ids():
+    """model.label_logprobs: auto takes the chunked path on CUDA only (CPU numbers stay as published),
+    chunked forces it; at their defaults the new keys leave every run id unchanged."""
+    from harness import runs, tensors
+    from harness.config import load_run_config
+    model, batch = _model(), _batch()
+    calls = []
+    real = tensors.chunked_answer_logprobs
+    tensors.chunked_answer_logprobs = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        with tensors.label_path("auto", 4, torch.device("cpu")):
+            tensors.answer_logprobs(model, batch)
+        assert not calls
+        with tensors.label_path("auto", 4, torch.device("cuda")):
+            tensors.answer_logprobs(model, batch)
+            tensors.answer_logprobs(model, batch, keep_logits=True)  # kept logits: the full path
+        assert len(calls) == 1
+        with tensors.label_path("chunked", 4, torch.device("cpu")):
+            tensors.answer_logprobs(model, batch)
+        assert len(calls) == 2
+    finally:
+        tensors.chunked_answer_logprobs = real
+    # the id `make leaderboard` gave this run before the keys existed (README's tables come from it)
+    a = runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo"]))
+    assert a.run_id == "tofu_forget01-npo-s0-766b884820"
+    b = runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo", "model.label_logprobs=chunked"]))
+    assert b.run_id != a.run_id
