@@ -76,7 +76,7 @@ class ModelConfig:
     # label log-probs: full-vocabulary logits of the whole batch, or the answer positions in chunks (the same
     # numbers, a fraction of the memory at a 128k vocabulary); auto = chunked on CUDA, full on a CPU
     label_logprobs: Literal["auto", "full", "chunked"] = "auto"
-    logits_chunk: int = num(1024, ge=1)
+    logits_chunk: int = num(256, ge=1)
     arch: ArchConfig = field(default_factory=ArchConfig)
     pretrain: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=60, replay=False))
     finetune: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=45))

@@ -36,7 +36,7 @@ from harness.unlearn import Diverged, add_stats, unlearn
 
 # model.* keys that leave a run's id as it was when they are at these defaults (added after runs were
 # published; their defaults reproduce those runs' numbers on a CPU)
-ID_NEUTRAL = {"label_logprobs": "auto", "logits_chunk": 1024}
+ID_NEUTRAL = {"label_logprobs": "auto", "logits_chunk": 256}
 
 
 @dataclasses.dataclass

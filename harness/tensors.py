@@ -109,7 +109,7 @@ def _head_parts(model):
     return decoder, head
 
 
-def chunked_answer_logprobs(model, batch: dict, chunk: int = 1024) -> TokenLogProbs:
+def chunked_answer_logprobs(model, batch: dict, chunk: int = 256) -> TokenLogProbs:
     """answer_logprobs without the batch's full-vocabulary logits: the decoder runs once, then the output
     head and the cross-entropy run on the answer positions only, `chunk` of them at a time, each chunk
     recomputed in the backward pass (activation checkpointing) instead of kept. Peak memory holds one

@@ -3,7 +3,7 @@ logits, the same loop with chunked label log-probs (harness/tensors.py chunked_a
 transformers-Trainer loop with the same loss (mean NLL of the answer tokens), in the same process.
 
     python scripts/bench_train.py [vocab=128256] [hidden=256] [layers=2] [batch=8] [seq=256] [steps=5]
-                                  [chunk=1024] [device=auto] [dtype=auto]
+                                  [chunk=256] [device=auto] [dtype=auto]
 
 Prints, per path: tokens/s, achieved FLOP/s (6 * params * tokens per step, the usual estimate), MFU
 against the device's peak where it is known (CUDA: H100/H200 bf16 dense 989 TFLOP/s; none for a CPU),
@@ -114,6 +114,7 @@ def _trainer_step_fn(model, batch):
                              disable_tqdm=True, dataloader_num_workers=0)
     trainer = Trainer(model=model, args=args, train_dataset=rows)
     trainer.create_optimizer_and_scheduler(num_training_steps=10**6)
+    trainer.current_gradient_accumulation_steps = 1  # what Trainer's own loop sets before training_step
     model.train()
 
     def fn():
@@ -126,7 +127,7 @@ def _trainer_step_fn(model, batch):
 
 def main(argv: list[str]) -> int:
     vocab, hidden, layers = _arg(argv, "vocab", 128256), _arg(argv, "hidden", 256), _arg(argv, "layers", 2)
-    bsz, seq, steps, chunk = _arg(argv, "batch", 8), _arg(argv, "seq", 256), _arg(argv, "steps", 5), _arg(argv, "chunk", 1024)
+    bsz, seq, steps, chunk = _arg(argv, "batch", 8), _arg(argv, "seq", 256), _arg(argv, "steps", 5), _arg(argv, "chunk", 256)
     dev_name = _arg(argv, "device", "auto", str)
     dev = torch.device("cuda" if dev_name == "auto" and torch.cuda.is_available() else
                        ("cpu" if dev_name == "auto" else dev_name))
