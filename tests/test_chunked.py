@@ -77,3 +77,17 @@ def test_the_run_switch_and_unchanged_run_ids():
     assert a.run_id == "tofu_forget01-npo-s0-766b884820"
     b = runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo", "model.label_logprobs=chunked"]))
     assert b.run_id != a.run_id
+
+
+def test_bench_train_script_runs_its_three_loops():
+    """scripts/bench_train.py on a toy shape: the three loops run and report (numbers are not asserted:
+    speed belongs to the benchmark, not to the tests)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).parent.parent / "scripts" / "bench_train.py"
+    done = subprocess.run([sys.executable, str(script), "vocab=300", "hidden=32", "layers=1", "batch=2", "seq=16",
+                           "steps=1", "chunk=8", "device=cpu"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [ln for ln in done.stdout.splitlines() if ln.startswith(("harness loop", "transformers Trainer"))]
+    assert len(rows) == 3 and "chunked (8)" in rows[1]

@@ -129,7 +129,8 @@ def _stage_examples(plan_k, upto: int, units, replay_share: list[int], forget: s
 @register_form("sisa")
 class Sisa:
     kind = "exact"
-    summary = "exact unlearning: K constituents on disjoint author shards; a request retrains the shards it touches"
+    summary = ("exact unlearning: K constituents on disjoint author (or document) shards; a request retrains "
+               "the shards it touches")
     families = tuple(UNITS)
     Config = SisaConfig
 
