@@ -87,6 +87,9 @@ class UnlearnConfig:
     lr: float | None = num(None, gt=0)         # None: the method's registered default
     epochs: int | None = num(None, ge=1)       # None: the method's registered default
     batch_size: int = num(8, ge=1)
+    # token-budget batching of the forget set: batches of at most N padded tokens, sequences of similar
+    # length together (0: batch_size sequences a batch); retain batches stay retain_batch_size sequences
+    batch_tokens: int = num(0, ge=0, note="0 = batch_size sequences a batch")
     retain_batch_size: int = num(8, ge=1)
     weight_decay: float = num(0.0, ge=0)
     warmup_steps: int = num(0, ge=0)

@@ -34,9 +34,9 @@ from harness.tracks import get_track
 from harness.unlearn import Diverged, add_stats, unlearn
 
 
-# model.* keys that leave a run's id as it was when they are at these defaults (added after runs were
+# config keys that leave a run's id as it was when they are at these defaults (added after runs were
 # published; their defaults reproduce those runs' numbers on a CPU)
-ID_NEUTRAL = {"label_logprobs": "auto", "logits_chunk": 256}
+ID_NEUTRAL = {"model.label_logprobs": "auto", "model.logits_chunk": 256, "unlearn.batch_tokens": 0}
 
 
 @dataclasses.dataclass
@@ -117,8 +117,9 @@ def resolve(cfg: RunConfig) -> Resolved:
     body = to_dict(cfg)
     body.pop("results_dir")
     for key, default in ID_NEUTRAL.items():  # options added later, at defaults that change no number
-        if body["model"].get(key) == default:
-            body["model"].pop(key)
+        section, name = key.split(".")
+        if body[section].get(name) == default:
+            body[section].pop(name)
     if form:
         label = form.label(form_cfg)
     elif method:

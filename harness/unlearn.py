@@ -66,11 +66,45 @@ def _index_batches(n: int, size: int, gen: torch.Generator):
         yield order[i:i + size]
 
 
-def _forget_batches(items: list[Encoded], size: int, gen: torch.Generator):
+def pack_by_tokens(items: list[Encoded], members: list[int], budget: int) -> list[list[int]]:
+    """Token-budget batches of `members` (indices into items): sorted by length, packed greedily so that
+    a batch's padded size (its count x its longest sequence) stays within `budget` tokens; a sequence
+    longer than the budget is a batch of its own. Fixed for a run: epochs shuffle the batches' order."""
+    order = sorted(members, key=lambda i: (len(items[i].prompt) + len(items[i].answer), i))
+    out, cur, longest = [], [], 0
+    for i in order:
+        n = len(items[i].prompt) + len(items[i].answer)
+        if cur and (len(cur) + 1) * max(longest, n) > budget:
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, n)
+    return out + ([cur] if cur else [])
+
+
+def batches_per_epoch(items: list[Encoded], size: int, budget: int = 0) -> int:
+    groups = {e.group for e in items}
+    if budget:
+        return sum(len(pack_by_tokens(items, [i for i, e in enumerate(items) if e.group == g], budget)) for g in groups)
+    return sum(math.ceil(sum(e.group == g for e in items) / size) for g in groups)
+
+
+def _forget_batches(items: list[Encoded], size: int, gen: torch.Generator, budget: int = 0):
     """One epoch of forget batches. With one group (every task but a multi-corpus hazard task) this is
     a shuffled pass. With several (e.g. the bio and cyber corpora), batches never mix groups and
-    alternate between them round-robin, as the RMU paper's code alternates its corpora."""
+    alternate between them round-robin, as the RMU paper's code alternates its corpora. With a token
+    budget (unlearn.batch_tokens), the batches are pack_by_tokens' in a shuffled order."""
     groups = sorted({e.group for e in items})
+    if budget:
+        queues = {}
+        for g in groups:
+            packed = pack_by_tokens(items, [i for i, e in enumerate(items) if e.group == g], budget)
+            queues[g] = [packed[j] for j in torch.randperm(len(packed), generator=gen).tolist()]
+        while any(queues.values()):
+            for g in groups:
+                if queues[g]:
+                    yield queues[g].pop(0)
+        return
     if len(groups) == 1:
         yield from _index_batches(len(items), size, gen)
         return
@@ -150,7 +184,7 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
         curve.begin(model, meter, params)
     stats.trainable_params = sum(p.numel() for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    per_epoch = sum(math.ceil(sum(e.group == g for e in forget) / cfg.batch_size) for g in {e.group for e in forget})
+    per_epoch = batches_per_epoch(forget, cfg.batch_size, cfg.batch_tokens)
     total = cfg.epochs * per_epoch
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
@@ -161,7 +195,7 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     model.train()
     pbar = bar(total, f"unlearn {method.name}", progress)
     while stats.steps < total:
-        for fi in _forget_batches(forget, cfg.batch_size, gen):
+        for fi in _forget_batches(forget, cfg.batch_size, gen, cfg.batch_tokens):
             ri = next(retain_iter) if retain_iter else None
             batches = {"forget": [forget[i] for i in fi],
                        "retain": [retain[i] for i in ri] if ri else None,

@@ -91,3 +91,30 @@ def test_bench_train_script_runs_its_three_loops():
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [ln for ln in done.stdout.splitlines() if ln.startswith(("harness loop", "transformers Trainer"))]
     assert len(rows) == 3 and "chunked (8)" in rows[1]
+
+
+def test_token_budget_batches():
+    """unlearn.batch_tokens: every forget item once an epoch, no batch over its padded-token budget (but a
+    single sequence longer than it), groups never mixed, and the schedule's batch count is what is yielded."""
+    from harness.unlearn import _forget_batches, batches_per_epoch, pack_by_tokens
+    g = torch.Generator().manual_seed(0)
+    lens = torch.randint(4, 40, (37,), generator=g).tolist()
+    items = [Encoded([1] * (n // 2), [2] * (n - n // 2), group=i % 2) for i, n in enumerate(lens)]
+    for budget in (30, 64, 200):
+        got = list(_forget_batches(items, 8, torch.Generator().manual_seed(1), budget))
+        assert sorted(i for b in got for i in b) == list(range(len(items)))
+        for b in got:
+            assert len({items[i].group for i in b}) == 1
+            assert len(b) * max(lens[i] for i in b) <= budget or len(b) == 1
+        assert len(got) == batches_per_epoch(items, 8, budget)
+    assert pack_by_tokens(items, [0, 1, 2], 10**6) == [sorted([0, 1, 2], key=lambda i: (lens[i], i))]
+    assert batches_per_epoch(items, 8, 0) == 3 + 3  # 19 and 18 items of two groups, 8 a batch
+
+
+def test_token_budget_run(tiny, tmp_path):
+    import json
+    from harness.cli import main
+    argv = ["run", *tiny, "method=graddiff", "unlearn.batch_tokens=120", f"results_dir={tmp_path}", "--quiet"]
+    assert main(argv) == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert json.loads((folder / "compute.json").read_text())["steps"] > 0
