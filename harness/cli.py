@@ -107,6 +107,17 @@ def cmd_grid(ns) -> int:
     resolved = _resolve_all(configs)
     n_attacks = grid.check_attacks(resolved, runs_)
     results = Path(dirs[0]) if dirs else Path("results")
+    if ns.prepare_only:  # the first job of a submitted grid: every model, once, before the array starts
+        busy = workers.prepare_ahead(resolved, not ns.quiet, ns.force)
+        say(f"grid: the models of {len(resolved)} runs prepared" + (f" ({busy} being built elsewhere)" if busy else ""))
+        return 0
+    if ns.executor != "local":  # everything above was validated here, before anything is submitted
+        from harness import executors
+        if ns.shard or ns.worker or ns.workers != 1:
+            raise ConfigError(f"--executor {ns.executor} makes its own array (--jobs N): --shard and --workers "
+                              f"do not apply")
+        say(f"grid: {len(resolved)} runs and {n_attacks} attacks validated; {ns.executor}, {ns.jobs} array tasks")
+        return executors.submit(ns.executor, files, ov, results, ns, wait=not ns.no_wait)
     if ns.worker:  # one of several workers: its own order over the runs; the parent builds the leaderboard
         i, n = workers.parse(ns.worker)
         mine = workers.order(len(resolved), i, n)
@@ -248,6 +259,19 @@ def main(argv: list[str] | None = None) -> int:
             sp.add_argument("--workers", type=int, default=1,
                             help="N worker processes on this machine, sharing the runs through their claims")
             sp.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: set by --workers for its children
+            sp.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)  # a submitted grid's 1st job
+            sp.add_argument("--executor", choices=["local", "slurm", "submitit-local"], default="local",
+                            help="where the runs execute: this machine, or a Slurm job array through submitit "
+                                 "(submitit-local: the same jobs as local processes)")
+            sp.add_argument("--jobs", type=int, default=1, help="array tasks of a submitted grid")
+            for flag, hlp in (("--slurm-partition", "Slurm partition"), ("--slurm-account", "Slurm account"),
+                              ("--slurm-qos", "Slurm QOS"),
+                              ("--slurm-env", "file of key=value Slurm settings (default $HARNESS_SLURM_ENV)")):
+                sp.add_argument(flag, help=hlp)
+            for flag, hlp in (("--gpus", "GPUs per task"), ("--cpus", "CPUs per task"),
+                              ("--mem-gb", "memory per task (GB)"), ("--time-min", "time limit per task (minutes)")):
+                sp.add_argument(flag, type=int, help=hlp)
+            sp.add_argument("--no-wait", action="store_true", help="return once the array is submitted")
         sp.set_defaults(fn=fn)
     sp = sub.add_parser("attack", help="attack a finished run's model (harness/attacks/), evaluate it again")
     sp.add_argument("folder", help="a complete run folder (results/runs/<run_id>), or a quoted glob pattern")

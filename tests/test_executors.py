@@ -1,0 +1,57 @@
+"""A grid submitted as a job array through submitit (harness/executors.py), tested with submitit's
+local executor: models prepared once first, the array's tasks share the runs, a second submission
+skips what is complete; site settings come from flags or a file, never from code."""
+import json
+from argparse import Namespace
+
+import pytest
+
+from harness.cli import main
+from harness.config import ConfigError
+from harness.executors import site_settings
+
+
+def test_site_settings_from_a_file_and_flags(tmp_path, monkeypatch):
+    env = tmp_path / "site.env"
+    env.write_text("# our cluster\npartition = gpu\naccount=proj1\nconstraint=a100\n")
+    ns = Namespace(slurm_env=str(env), slurm_partition=None, slurm_account="proj2", slurm_qos=None)
+    assert site_settings(ns) == {"partition": "gpu", "account": "proj2", "constraint": "a100"}
+    monkeypatch.setenv("HARNESS_SLURM_ENV", str(env))
+    assert site_settings(Namespace(slurm_env=None, slurm_partition=None, slurm_account=None,
+                                   slurm_qos="high"))["qos"] == "high"
+    env.write_text("partition gpu\n")
+    with pytest.raises(ConfigError, match="site.env:1: expected key=value"):
+        site_settings(ns)
+
+
+def _grid(tmp_path, tiny):
+    g = tmp_path / "g.yaml"
+    g.write_text("tasks: [tofu_forget10]\nmethods: [grad_ascent, graddiff]\nbaselines: [target]\n"
+                 f"overrides: {json.dumps(tiny)}\n")
+    return g
+
+
+def test_a_submitted_grid_runs_once_and_skips_on_resubmission(tiny, tmp_path, capsys):
+    g, res = _grid(tmp_path, tiny), tmp_path / "results"
+    argv = ["grid", str(g), f"results_dir={res}", "--executor", "submitit-local", "--jobs", "2", "--quiet"]
+    assert main(argv) == 0
+    done = sorted(p.name for p in (res / "runs").iterdir() if (p / "status.json").exists())
+    assert len(done) == 3 and (res / "leaderboard.csv").exists()
+    stamps = {p: (res / "runs" / p / "status.json").stat().st_mtime_ns for p in done}
+    logs = list((res / "submitit").glob("*_log.out"))
+    assert len(logs) >= 3  # the preparation job and the two array tasks
+    assert main(argv) == 0  # again: every run is complete, nothing is recomputed
+    assert {p: (res / "runs" / p / "status.json").stat().st_mtime_ns for p in done} == stamps
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--executor", "submitit-local", "--jobs", "0"], "--jobs 0: expected at least 1"),
+    (["--executor", "submitit-local", "--workers", "2"], "--shard and --workers do not apply"),
+    (["--executor", "slurm", "--slurm-env", "/no/such/file"], "--slurm-env: file '/no/such/file' not found"),
+])
+def test_bad_submissions_are_one_line_before_anything_is_submitted(tiny, tmp_path, capsys, extra, expected):
+    g = _grid(tmp_path, tiny)
+    rc = main(["grid", str(g), f"results_dir={tmp_path / 'r'}", *extra])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 2 and expected in line, line
+    assert not (tmp_path / "r" / "submitit").exists()
