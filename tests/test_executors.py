@@ -31,16 +31,27 @@ def _grid(tmp_path, tiny):
     return g
 
 
-def test_a_submitted_grid_runs_once_and_skips_on_resubmission(tiny, tmp_path, capsys):
+def _submit(argv):
+    """The CLI in its own process, as a user runs it (submitit's local executor juggles file descriptors
+    that pytest's output capture also holds)."""
+    import os
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "harness", *argv], capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_submitted_grid_runs_once_and_skips_on_resubmission(tiny, tmp_path):
     g, res = _grid(tmp_path, tiny), tmp_path / "results"
     argv = ["grid", str(g), f"results_dir={res}", "--executor", "submitit-local", "--jobs", "2", "--quiet"]
-    assert main(argv) == 0
+    _submit(argv)
     done = sorted(p.name for p in (res / "runs").iterdir() if (p / "status.json").exists())
     assert len(done) == 3 and (res / "leaderboard.csv").exists()
     stamps = {p: (res / "runs" / p / "status.json").stat().st_mtime_ns for p in done}
     logs = list((res / "submitit").glob("*_log.out"))
     assert len(logs) >= 3  # the preparation job and the two array tasks
-    assert main(argv) == 0  # again: every run is complete, nothing is recomputed
+    _submit(argv)  # again: every run is complete, nothing is recomputed
     assert {p: (res / "runs" / p / "status.json").stat().st_mtime_ns for p in done} == stamps
 
 
