@@ -44,6 +44,12 @@ def configure(name: str, args: list[str]):
         raise ConfigError(f"attack {name}: {e}") from None
 
 
+def weightless(run: Path) -> bool:
+    """An in-context run: its weights are the target's, it has no model of its own to attack."""
+    form = run / "form.json"
+    return form.is_file() and json.loads(form.read_text()).get("kind") == "in-context"
+
+
 def unattackable(run: Path) -> tuple[str, str] | None:
     """(short reason, one-line message) why a run folder has no unlearned model to attack, or None."""
     status = run / "status.json"
@@ -53,8 +59,7 @@ def unattackable(run: Path) -> tuple[str, str] | None:
     if state != "complete":
         return state, f"{run}: the run is {state}: there is no unlearned model to attack"
     if not (run / "model").is_dir():
-        form = run / "form.json"
-        if form.is_file() and json.loads(form.read_text()).get("kind") == "in-context":
+        if weightless(run):
             return "in-context: no weights of its own", (f"{run}: an in-context run has no weights of its own (they "
                                                          f"are the target's): there is no unlearned model to attack")
         return "no saved model", f"{run}: no saved model (the run had unlearn.save_model=false)"

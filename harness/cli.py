@@ -174,7 +174,7 @@ def cmd_attack(ns) -> int:
     if glob.has_magic(ns.folder):
         folders = [f for f in sorted(glob.glob(ns.folder)) if Path(f, "status.json").exists()
                    and (yaml.safe_load(Path(f, "config.yaml").read_text()) or {}).get("method") != "none"
-                   and not _weightless(Path(f))]
+                   and not attack_run.weightless(Path(f))]
         if not folders:
             from harness.config import ConfigError
             raise ConfigError(f"no complete method run matches '{ns.folder}'")
@@ -183,13 +183,6 @@ def cmd_attack(ns) -> int:
         status = attack_run.execute(p, ns.force, not ns.quiet)
         say(f"attack {ns.attack}: {status}: {p[3]}")
     return 0
-
-
-def _weightless(folder: Path) -> bool:
-    """An in-context run: its weights are the target's, so a glob of runs to attack leaves it out."""
-    import json
-    form = folder / "form.json"
-    return form.is_file() and json.loads(form.read_text()).get("kind") == "in-context"
 
 
 def cmd_leaderboard(ns) -> int:

@@ -257,8 +257,7 @@ def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
     m = cfg.model
     from harness.tracks import get_track
     if "target" not in get_track(task.family).roles:  # e.g. the hazard track unlearns the base model itself
-        base = _default_base(cfg, source, progress)[0] if m.base == "default" else m.base
-        return {"base": str(base), "source": source}
+        return base_model(cfg, task, progress)
     if m.target and m.retain:
         return {"base": m.base, "target": m.target, "retain": m.retain, "source": source}
     if m.base == "default":

@@ -83,8 +83,7 @@ def resolve(cfg: RunConfig) -> Resolved:
         if lora or cfg.model.evaluate:
             raise ConfigError(f"method '{form.name}' produces its own model: adapter.kind=lora and model.evaluate "
                               f"do not apply (its own settings are method_args)")
-        form_cfg = form.parse_args(cfg.method_args) if hasattr(form, "parse_args") else \
-            from_dict(form.Config, cfg.method_args or {}, where="method_args")
+        form_cfg = from_dict(form.Config, cfg.method_args or {}, where="method_args")
         cfg.method_args = dataclasses.asdict(form_cfg)
         _reset_curve(cfg.unlearn)
     elif cfg.method != "none":
@@ -203,7 +202,7 @@ def _compute(r: Resolved, progress: bool) -> str:
         requests = []  # with task.requests: the metrics after each request
         produced = ctx = None
         if r.form is not None:  # another form of unlearning makes the model to evaluate (harness/forms/)
-            ctx = forms.FormContext(r, data, paths, ref, tok, fmt, progress)
+            ctx = forms.FormContext(r, data, paths, ref, tok, fmt, progress, model)
             produced = r.form.produce(ctx)
             model, fmt = produced.model, produced.fmt
             p = next(model.parameters())

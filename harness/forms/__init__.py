@@ -54,6 +54,7 @@ class FormContext:
     tok: object
     fmt: object          # the run's PromptFormatter
     progress: bool = True
+    model: object = None  # the run's start model, already loaded (the in-context form evaluates it as is)
 
 
 @dataclass
@@ -66,6 +67,16 @@ class Produced:
     save: Callable | None = None                  # folder -> None: write the model into the run folder
     post: Callable | None = None                  # (metrics, ctx) -> metrics, after evaluation
     retrain_ratio: bool = True                    # compare its unlearning cost with retraining
+
+
+def target_training(paths: dict) -> dict | None:
+    """The ordinary target's training record (seconds, FLOPs) when the harness trained it, else None:
+    what the forms' own training is compared with."""
+    import json
+    from pathlib import Path
+    from harness import models as MD
+    meta = Path(paths.get("target", "")) / MD.META
+    return json.loads(meta.read_text())["train"] if meta.is_file() else None
 
 
 def is_form(name: str) -> bool:

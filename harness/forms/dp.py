@@ -34,7 +34,7 @@ import torch
 from harness import models as MD
 from harness.claim import build_once
 from harness.config import ConfigError
-from harness.forms import Produced, register_form
+from harness.forms import Produced, register_form, target_training
 from harness.io import stable_hash
 from harness.meter import FlopMeter
 from harness.progress import bar, say
@@ -179,9 +179,10 @@ class DP:
 
 
 def _vs_target(paths: dict, t: dict) -> dict:
-    meta = Path(paths.get("target", "")) / MD.META
-    if not meta.is_file():
+    """The DP target's training time against the ordinary target's (seconds: the FLOP counter does not
+    see per-example gradient work)."""
+    ordinary = target_training(paths)
+    if ordinary is None:
         return {}
-    ordinary = json.loads(meta.read_text())["train"]
     return {"target_train_s": ordinary["seconds"], "train_vs_target": t["seconds"] / ordinary["seconds"]}
 

@@ -139,7 +139,7 @@ class InContext:
             info = {"policy": "icul", "n_forget": cfg.n_forget, "n_retain": cfg.n_retain}
         extra = _extra_tokens(ctx.fmt, fmt, data, r.task.family)
         info["extra_prompt_tokens"] = extra
-        model = MD.load_model(ctx.paths[r.cfg.start], r.cfg.model.dtype, r.cfg.model.device)
+        model = ctx.model  # the start model the run loaded: its weights are the form's
         return Produced(model, fmt, compute={"extra_prompt_tokens": extra}, info=info,
                         note=WEIGHTS_NOTE if r.task.family == "tofu" else "in-context: weights unchanged",
                         post=_weights_mia(model) if r.task.family == "tofu" else None, retrain_ratio=False)

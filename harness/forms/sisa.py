@@ -38,7 +38,7 @@ from harness.claim import Busy, build_once
 from harness.config import ConfigError
 from harness.data import load_split
 from harness.ensemble import Ensemble, shared_adapters
-from harness.forms import Produced, register_form
+from harness.forms import Produced, register_form, target_training
 from harness.forms._authors import author_blocks, items_per_author
 from harness.io import read_jsonl, stable_hash, write_json_atomic
 from harness.progress import say
@@ -323,10 +323,8 @@ def _cost(root: Path, cfg: SisaConfig) -> dict:
 
 def _vs_target(paths: dict, original: dict) -> dict:
     """The constituents' training cost against the monolithic target's (both trained by the harness)."""
-    import json
-    meta = Path(paths.get("target", "")) / MD.META
-    if not meta.is_file():
+    t = target_training(paths)
+    if t is None:
         return {}
-    t = json.loads(meta.read_text())["train"]
     return {"target_train_s": t["seconds"],
             "train_vs_target": original["flops"] / t["flops"] if t.get("flops") else None}
