@@ -74,8 +74,9 @@ class ModelConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = text("auto", check=_device_name)
     # label log-probs: full-vocabulary logits of the whole batch, or the answer positions in chunks (the same
-    # numbers, a fraction of the memory at a 128k vocabulary); auto = chunked on CUDA, full on a CPU
-    label_logprobs: Literal["auto", "full", "chunked"] = "auto"
+    # numbers, a fraction of the memory at a 128k vocabulary), or liger-kernel's fused linear-cross-entropy
+    # (CUDA, `pip install liger-kernel`); auto = fused on CUDA with liger, else chunked on CUDA, full on a CPU
+    label_logprobs: Literal["auto", "full", "chunked", "fused"] = "auto"
     logits_chunk: int = num(256, ge=1)
     arch: ArchConfig = field(default_factory=ArchConfig)
     pretrain: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=60, replay=False))

@@ -29,7 +29,7 @@ from harness.prompts import PromptFormatter
 from harness.provenance import provenance
 from harness.registry import get_method
 from harness.tasks import Task, get_task, resolved_yaml
-from harness.tensors import label_path
+from harness.tensors import fused_available, label_path, label_path_name
 from harness.tracks import get_track
 from harness.unlearn import Diverged, add_stats, unlearn
 
@@ -112,7 +112,11 @@ def resolve(cfg: RunConfig) -> Resolved:
         ref = getattr(cfg.model, role)
         if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
             raise ConfigError(f"config key 'model.{role}': folder '{ref}' does not exist")
-    MD.resolve_dtype(cfg.model.dtype, MD.resolve_device(cfg.model.device))  # no GPU for cuda: fails here
+    device = MD.resolve_device(cfg.model.device)  # no GPU for cuda: fails here
+    MD.resolve_dtype(cfg.model.dtype, device)
+    if cfg.model.label_logprobs == "fused" and (device.type != "cuda" or not fused_available()):
+        raise ConfigError("model.label_logprobs=fused needs a CUDA device and liger-kernel (pip install "
+                          "liger-kernel); use chunked (the same numbers, any device)")
     body = to_dict(cfg)
     body.pop("results_dir")
     for key, default in ID_NEUTRAL.items():  # options added later, at defaults that change no number
@@ -196,7 +200,8 @@ def _compute(r: Resolved, progress: bool) -> str:
         p = next(model.parameters())
         compute = {"device": str(p.device), "dtype": str(p.dtype), "params": sum(q.numel() for q in model.parameters()),
                    "matmul_params": matmul_params(model), "unlearn_s": 0.0, "steps": 0, "tokens_forward": 0,
-                   "tokens_backward": 0, "trainable_params": 0, "flops_forward": 0, "flops_backward": 0}
+                   "tokens_backward": 0, "trainable_params": 0, "flops_forward": 0, "flops_backward": 0,
+                   "label_logprobs": label_path_name()}
         retrain = retrain_cost(paths["retain"], MD.META, model) if "retain" in paths else None
         status, log, error, metrics, items, curve = "complete", [], None, {}, [], []
         requests = []  # with task.requests: the metrics after each request

@@ -12,21 +12,38 @@ from harness.prompts import Encoded
 
 IGNORE = -100
 # Which path label log-probs take (model.label_logprobs, set per run by label_path): 0 = full logits,
-# N > 0 = chunked_answer_logprobs with N answer tokens a chunk.
+# N > 0 = chunked_answer_logprobs with N answer tokens a chunk; _FUSED: liger-kernel's fused
+# linear-cross-entropy instead of the chunks (CUDA only).
 _CHUNK: contextvars.ContextVar[int] = contextvars.ContextVar("label_logprob_chunk", default=0)
+_FUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("label_logprob_fused", default=False)
+
+
+def fused_available() -> bool:
+    """liger-kernel importable (an optional dependency: `pip install liger-kernel` on a CUDA machine)."""
+    import importlib.util
+    return importlib.util.find_spec("liger_kernel") is not None
 
 
 @contextlib.contextmanager
 def label_path(mode: str, chunk: int, device):
     """Within this block, answer_logprobs without kept logits takes the chunked path when `mode` is
     'chunked', or 'auto' on a CUDA device (on a CPU the full path is as fast and keeps every number the
-    harness has published); 'full' always takes the reference path."""
-    use = mode == "chunked" or (mode == "auto" and getattr(device, "type", str(device)) == "cuda")
-    token = _CHUNK.set(chunk if use else 0)
+    harness has published); 'fused' (and 'auto' on CUDA when liger-kernel is installed) runs liger's
+    fused linear-cross-entropy kernel on the same answer positions; 'full' always takes the reference path."""
+    cuda = getattr(device, "type", str(device)) == "cuda"
+    fused = mode == "fused" or (mode == "auto" and cuda and fused_available())
+    use = fused or mode == "chunked" or (mode == "auto" and cuda)
+    token, ftoken = _CHUNK.set(chunk if use else 0), _FUSED.set(fused)
     try:
         yield
     finally:
         _CHUNK.reset(token)
+        _FUSED.reset(ftoken)
+
+
+def label_path_name() -> str:
+    """The path label log-probs take here (recorded in a run's compute.json)."""
+    return "fused" if _FUSED.get() else ("chunked" if _CHUNK.get() else "full")
 
 
 def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -126,6 +143,9 @@ def chunked_answer_logprobs(model, batch: dict, chunk: int = 256) -> TokenLogPro
     tgt = labels[:, 1:]
     mask = tgt != IGNORE
     h, y = hidden[mask], tgt[mask]                       # [N, H], [N]: answer positions only
+    if _FUSED.get() and len(y) and isinstance(getattr(head, "weight", None), torch.Tensor):
+        out = torch.zeros(tgt.shape, dtype=torch.float32, device=dev).masked_scatter(mask, -_fused_nll(head, h, y))
+        return TokenLogProbs(out, mask.to(out.dtype), None, tgt.masked_fill(~mask, 0))
     nll = torch.cat([_chunk_nll(head, h[i:i + chunk], y[i:i + chunk]) for i in range(0, len(y), chunk)]) \
         if len(y) else h.new_zeros(0)
     out = torch.zeros(tgt.shape, dtype=nll.dtype, device=dev).masked_scatter(mask, -nll)
@@ -141,3 +161,13 @@ def _chunk_nll(head, h, y):
         from torch.utils.checkpoint import checkpoint
         return checkpoint(f, h, use_reentrant=False)
     return f(h)
+
+
+def _fused_nll(head, h, y):
+    """Per-token cross-entropy of head(h) against y through liger-kernel's fused linear-cross-entropy
+    (Triton): logits are formed block by block in on-chip memory and never stored; with reduction
+    'none' liger recomputes them in the backward pass, where the per-token upstream gradient is known
+    (the same recompute-for-memory trade as the chunked path, in one fused kernel). fp32 results."""
+    from liger_kernel.transformers.fused_linear_cross_entropy import LigerFusedLinearCrossEntropyLoss
+    loss = LigerFusedLinearCrossEntropyLoss(reduction="none", accum_dtype=torch.float32)
+    return loss(head.weight, h.contiguous(), y, getattr(head, "bias", None)).float()

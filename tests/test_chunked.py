@@ -79,7 +79,7 @@ def test_the_run_switch_and_unchanged_run_ids():
     assert b.run_id != a.run_id
 
 
-def test_bench_train_script_runs_its_three_loops():
+def test_bench_train_script_runs_its_loops():
     """scripts/bench_train.py on a toy shape: the three loops run and report (numbers are not asserted:
     speed belongs to the benchmark, not to the tests)."""
     import subprocess
@@ -87,10 +87,11 @@ def test_bench_train_script_runs_its_three_loops():
     from pathlib import Path
     script = Path(__file__).parent.parent / "scripts" / "bench_train.py"
     done = subprocess.run([sys.executable, str(script), "vocab=300", "hidden=32", "layers=1", "batch=2", "seq=16",
-                           "steps=1", "chunk=8", "device=cpu"], capture_output=True, text=True, timeout=300)
+                           "steps=1", "chunk=8", "device=cpu", "heads=2", "kv_heads=2", "inter=64"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = [ln for ln in done.stdout.splitlines() if ln.startswith(("harness loop", "transformers Trainer"))]
-    assert len(rows) == 3 and "chunked (8)" in rows[1]
+    rows = [ln for ln in done.stdout.splitlines() if ln.startswith(("harness,", "transformers Trainer"))]
+    assert len(rows) == 3 and "chunked (8)" in rows[1], done.stdout   # fused: CUDA only
+    assert "fused: skipped" in done.stdout
 
 
 def test_token_budget_batches():
@@ -118,3 +119,56 @@ def test_token_budget_run(tiny, tmp_path):
     assert main(argv) == 0
     (folder,) = (tmp_path / "runs").iterdir()
     assert json.loads((folder / "compute.json").read_text())["steps"] > 0
+
+
+def test_fused_path_wiring_and_its_refusal(monkeypatch):
+    """label_logprobs=fused routes the answer positions through tensors._fused_nll (liger-kernel on CUDA;
+    here a stand-in with the reference formula), and a run asking for it without CUDA or liger is refused
+    in one line before any compute."""
+    import pytest
+    import torch.nn.functional as F
+    from harness import runs, tensors
+    from harness.config import ConfigError, load_run_config
+    seen = []
+
+    def stand_in(head, h, y):
+        seen.append(h.shape[0])
+        return F.cross_entropy(head(h).float(), y, reduction="none")
+    monkeypatch.setattr(tensors, "_fused_nll", stand_in)
+    model, batch = _model(), _batch()
+    ref = answer_logprobs(model, batch)
+    with tensors.label_path("fused", 4, torch.device("cpu")):
+        got = tensors.answer_logprobs(model, batch)
+    assert seen == [int(ref.mask.sum())]     # one call over every answer position, no chunks
+    assert torch.allclose(got.token_logps, ref.token_logps, atol=1e-5) and torch.equal(got.mask, ref.mask)
+    with pytest.raises(ConfigError, match="fused needs a CUDA device and liger-kernel"):
+        runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo", "model.label_logprobs=fused",
+                                            "model.device=cpu"]))
+
+
+def test_fused_kernel_on_cuda():
+    """On a CUDA device with liger-kernel: the fused kernel's per-token log-probs and every parameter
+    gradient match the full path's (fp32: 1e-4; bf16: relative error of the gradients under 2e-2,
+    bf16's rounding). Skipped without a GPU (run by scripts/gpu_speed.sh on the lent one)."""
+    import pytest
+    from harness import tensors
+    if not (torch.cuda.is_available() and tensors.fused_available()):
+        pytest.skip("needs CUDA and liger-kernel")
+    for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 2e-2)):
+        for tie in (True, False):
+            model = _model(vocab=5000, tie=tie).to("cuda", dtype)
+            batch = {k: v.cuda() for k, v in _batch().items()}
+            ref = answer_logprobs(model, batch)
+            (-ref.token_logps.sum()).backward()
+            want = {n: p.grad.float().clone() for n, p in model.named_parameters()}
+            model.zero_grad()
+            with tensors.label_path("fused", 256, torch.device("cuda")):
+                got = tensors.answer_logprobs(model, batch)
+            assert torch.equal(got.mask, ref.mask)
+            err = (got.token_logps - ref.token_logps.float()).abs().max().item()
+            assert err < (1e-4 if dtype == torch.float32 else 5e-2), (dtype, tie, err)
+            (-got.token_logps.sum()).backward()
+            for n, p in model.named_parameters():
+                rel = ((p.grad.float() - want[n]).norm() / want[n].norm().clamp(min=1e-12)).item()
+                assert rel < tol, (dtype, tie, n, rel)
+            print(f"fused vs full on CUDA, {dtype}, tied={tie}: max |logp diff| {err:.2e}")

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The GPU side of issue 12 in one short script, for a CUDA machine whose python3 has torch and transformers
+# (e.g. the lent H200). Wheels of liger-kernel, rouge_score and nltk may sit in .whl/ (no registry there).
+# Logs and JSON under $OUT (default /tmp/gpu_speed). Each step has its own time limit.
+#   0. the device and its bf16 matrix ceiling (8192^3 products);
+#   1. the fused kernel's numbers against the full path (tests/test_chunked.py, CUDA test);
+#   2. scripts/bench_train.py at Llama-3.2-1B's shape, TOFU-length sequences: full / chunked / fused / Trainer;
+#   3. one tiny end-to-end run on the GPU (label log-probs auto = fused, fused AdamW);
+#   4. the fused path with the decoder compiled (torch.compile).
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu_speed}
+mkdir -p "$OUT"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 HARNESS_CACHE=${HARNESS_CACHE:-/tmp/hcache}
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH="/tmp/site:$PWD"
+fi
+export PYTHONPATH="${PYTHONPATH:-$PWD}"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$OUT/device.txt"
+python3 - <<'EOF' 2>&1 | tee -a "$OUT/device.txt"
+import torch, transformers, importlib.util
+print("torch", torch.__version__, "transformers", transformers.__version__,
+      "liger", importlib.util.find_spec("liger_kernel") is not None)
+a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+for _ in range(3):
+    a @ b
+s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+s.record()
+for _ in range(10):
+    a @ b
+e.record(); torch.cuda.synchronize()
+print(f"bf16 8192^3 matmul: {2 * 8192**3 * 10 / (s.elapsed_time(e) / 1e3) / 1e12:.0f} TFLOP/s (random data, mean of 10)")
+EOF
+echo "== 1. fused kernel vs full path on CUDA"
+timeout 90 python3 -m pytest -q -s -p no:cacheprovider tests/test_chunked.py -k "fused or same_log_probs" 2>&1 \
+  | tee "$OUT/pytest_fused.txt" | grep -v "^$" | tail -8
+echo "== 2. bench_train, Llama-3.2-1B shape, bf16, 256-token sequences"
+timeout 210 python3 scripts/bench_train.py shape=llama1b batch=16,64 seq=256 steps=6 \
+  paths=full,chunked,fused,trainer out="$OUT/bench_1b.json" 2>&1 | grep -v Warning | tee "$OUT/bench_1b.txt"
+echo "== 3. one tiny run on the GPU"
+T="world.profile=tiny model.arch.hidden_size=64 model.arch.num_layers=1 model.arch.num_heads=2
+   model.arch.intermediate_size=128 model.arch.vocab_size=400 model.pretrain.epochs=40 model.finetune.epochs=40
+   eval.max_new_tokens=12 eval.batch_size=32 unlearn.epochs=1"
+timeout 100 python3 -m harness run method=npo task=tofu_forget01 $T results_dir="$OUT/results" --quiet 2>&1 | tail -5
+python3 - "$OUT" <<'EOF'
+import json, sys, pathlib
+for f in pathlib.Path(sys.argv[1], "results", "runs").glob("*/compute.json"):
+    c = json.loads(f.read_text())
+    print("run:", f.parent.name, {k: c.get(k) for k in ("device", "dtype", "label_logprobs", "steps", "unlearn_s", "gpu_peak_mem_mb")})
+EOF
+echo "== 4. fused + torch.compile"
+timeout 120 python3 scripts/bench_train.py shape=llama1b batch=64 seq=256 steps=6 paths=compiled \
+  out="$OUT/bench_1b_compiled.json" 2>&1 | grep -v Warning | tail -4 | tee "$OUT/bench_1b_compiled.txt"
