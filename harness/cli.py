@@ -1,4 +1,4 @@
-"""`python -m harness <command>`: prepare, run, eval, grid, leaderboard, list.
+"""`python -m harness <command>`: prepare, run, eval, grid, sweep, attack, leaderboard, list.
 
 Arguments are an optional YAML file followed by key=value overrides, e.g.
     python -m harness run method=graddiff task=tofu_forget05 unlearn.lr=5e-4 seed=1
@@ -141,6 +141,11 @@ def cmd_grid(ns) -> int:
     return rc
 
 
+def cmd_sweep(ns) -> int:
+    from harness.sweep_cmd import cmd_sweep as run_sweep
+    return run_sweep(ns)
+
+
 def cmd_prepare(ns) -> int:
     """Build the worlds and the models for the given tasks (default: every task with built-in data)."""
     from harness import runs
@@ -193,8 +198,10 @@ def cmd_leaderboard(ns) -> int:
     report = leaderboard.build(results)
     if report.rows:
         print(report.summary())
-    else:
+    elif report.selected.empty:
         print("no complete runs yet")
+    if not report.selected.empty:
+        print(report.selected[["sweep", "task", "method", "setting", "n_trials", "feasible"]].to_string(index=False))
     say(f"wrote {results / 'leaderboard.csv'} and leaderboard.html ({report.rows} rows)")
     return 0
 
@@ -241,14 +248,21 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn, hlp in [("prepare", cmd_prepare, "build the world and the base/target/retain models"),
                           ("run", cmd_run, "one unlearning run and its evaluation"),
                           ("eval", cmd_eval, "evaluate a saved model (folder or HF id) on a task"),
-                          ("grid", cmd_grid, "run grid files (default configs/grid_default.yaml), then the leaderboard")]:
+                          ("grid", cmd_grid, "run grid files (default configs/grid_default.yaml), then the leaderboard"),
+                          ("sweep", cmd_sweep, "tune methods on validation data by a sweep file's rule, then report")]:
         sp = sub.add_parser(name, help=hlp)
         sp.add_argument("args", nargs="*", help="[config.yaml] key=value ...")
         sp.add_argument("--force", action="store_true", help="rerun even if the run folder is complete")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
-        if name == "grid":
+        if name == "sweep":
+            sp.add_argument("--dry-run", action="store_true", help="print the plan (steps, tokens, FLOPs) and exit")
+            sp.add_argument("--phase", choices=["all", "trials", "finals"], default="all",
+                            help="the trials only, or the selection and final runs only (default: both)")
+        if name in ("grid", "sweep"):
             sp.add_argument("--shard", help="I/N: run only every N-th run starting at I (cluster arrays)")
+        if name == "grid":
             sp.add_argument("--count", action="store_true", help="print the number of runs and exit")
+        if name in ("grid", "sweep"):
             sp.add_argument("--workers", type=int, default=1,
                             help="N worker processes on this machine, sharing the runs through their claims")
             sp.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: set by --workers for its children

@@ -132,6 +132,20 @@ class EvalConfig:
 
 
 @dataclass
+class SweepTag:
+    """Written by `harness sweep`, never by hand: the sweep a run belongs to and its role in it. A final
+    run (the selected setting on the test data) also carries the rule, the run ids of its trials and of
+    the reference rows on the validation data, so the leaderboard redoes the selection from the run
+    folders alone (harness/selected.py). At its defaults it leaves a run's id unchanged."""
+    name: str = ""
+    role: Literal["", "trial", "reference", "final"] = ""
+    rule: dict = field(default_factory=dict)          # harness/selection.py rule_to_dict
+    trials: list[str] = field(default_factory=list)   # run ids, in the sweep's order
+    references: dict = field(default_factory=dict)    # 'target' / 'retain' -> run id (validation data)
+    validation: list[str] = field(default_factory=list)  # the overrides that made the validation data
+
+
+@dataclass
 class RunConfig:
     task: str = text("tofu_forget10", check=_nonempty)
     method: str = text("grad_ascent", check=_nonempty)  # a registered method, or 'none' (evaluate as is)
@@ -144,6 +158,7 @@ class RunConfig:
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sweep: SweepTag = field(default_factory=SweepTag)
     results_dir: str = text("results", check=_nonempty)
 
 

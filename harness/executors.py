@@ -88,7 +88,7 @@ class GridTask:
         from harness.cli import main
         rc = main(self.args)
         if rc not in (0, 1):  # 1: a run failed with an error (recorded); anything else is the job's failure
-            raise RuntimeError(f"harness grid {' '.join(self.args)} exited {rc}")
+            raise RuntimeError(f"harness {' '.join(self.args)} exited {rc}")
         return rc
 
     def checkpoint(self, *args, **kwargs):
@@ -96,19 +96,26 @@ class GridTask:
         return submitit.helpers.DelayedSubmission(GridTask(self.args))
 
 
-def submit(kind: str, files: list[str], overrides: list[str], results: Path, ns, wait: bool = True) -> int:
-    """Prepare the models in one job, then run the grid as an array of ns.jobs tasks. Returns 1 if a
-    task reported a failed run, else 0 (with wait=False: 0 once submitted)."""
+def submit(kind: str, files: list[str], overrides: list[str], results: Path, ns, wait: bool = True,
+           command: str = "grid", array_args: tuple = (), then: list[str] | None = None) -> int:
+    """Prepare the models in one job, then run `command` (a grid, or a sweep's trials) as an array of
+    ns.jobs tasks, then (a sweep) one job of `then` arguments once the array is done. Returns 1 if a task
+    reported a failed run, else 0 (with wait=False: 0 once the array is submitted)."""
     _check(ns)
     settings = site_settings(ns) if kind == "slurm" else {}
     folder = results / "submitit"
     ex = executor(kind, folder, ns, settings)
     base = list(files) + list(overrides) + (["--force"] if ns.force else []) + ["--quiet"]
-    prep = ex.submit(GridTask(["grid", *files, *overrides, "--prepare-only", "--quiet"]))
+    prep = ex.submit(GridTask([command, *files, *overrides, "--prepare-only", "--quiet"]))
     print(f"[harness] submitted the models' preparation: job {prep.job_id} (logs in {folder})")
     prep.result()  # the array starts once every model exists
-    jobs = ex.submit_array([GridTask(["grid", *base, f"--shard={i}/{ns.jobs}"]) for i in range(ns.jobs)])
+    jobs = ex.submit_array([GridTask([command, *base, *array_args, f"--shard={i}/{ns.jobs}"]) for i in range(ns.jobs)])
     print(f"[harness] submitted {len(jobs)} array tasks: {', '.join(str(j.job_id) for j in jobs)}")
     if not wait:
         return 0
-    return max(j.result() for j in jobs)
+    rc = max(j.result() for j in jobs)
+    if then is not None:  # e.g. a sweep's selection and final runs, after every trial
+        last = ex.submit(GridTask([command, *base, *then]))
+        print(f"[harness] submitted the final job: {last.job_id}")
+        rc = max(rc, last.result())
+    return rc

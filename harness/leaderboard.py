@@ -9,6 +9,8 @@ special-cased here. A broken folder (unreadable JSON, a missing file) is skipped
 - results/leaderboard.csv: one row per setting (the resolved config but its seed): the mean (or the
   declared aggregate, e.g. the median of p-values) over the seeds that completed, a `_std` column for
   each number, `n_seeds` (completed seeds) and `n_diverged`;
+- results/leaderboard_selected.csv and leaderboard_sweep.csv, when the runs hold sweeps
+  (harness/selected.py): each swept method at its selected setting, and every trial;
 - results/leaderboard.html: the page (harness/page.py).
 """
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Report:
     specs: dict            # task -> {metric: spec dict} (declaration order)
     details: dict          # run_id -> {config, compute, provenance, status, error}
     broken: list = field(default_factory=list)  # (folder, reason) skipped
+    selected: pd.DataFrame = field(default_factory=pd.DataFrame)  # swept methods at their selected setting
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)     # every trial of every sweep
 
     @property
     def rows(self) -> int:
@@ -144,7 +148,8 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
     if not isinstance(cfg, dict) or not isinstance(task, dict) or not isinstance(metrics, dict):
         raise ValueError("config.yaml, task.yaml or metrics.json is not a mapping")
     # runs that differ only in their seed are aggregated together; any other difference splits them
-    setting = stable_hash({k: v for k, v in cfg.items() if k not in ("seed", "results_dir")}, 8)
+    setting = stable_hash({k: v for k, v in cfg.items() if k not in ("seed", "results_dir")
+                           and not (k == "sweep" and not (v or {}).get("name"))}, 8)  # as before sweeps existed
     model = cfg["model"].get("evaluate") or cfg["model"]["target"] or cfg["model"]["base"]
     row = {"task": str(cfg["task"]), "method": row_label(cfg, task.get("family", "tofu")), "model": str(model),
            "seed": cfg["seed"], "status": status["status"], "error": status.get("error"),
@@ -229,14 +234,22 @@ def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
 def build(results_dir: Path = Path("results")) -> Report:
     """Write the two CSV files and the page; return what was built (and what was skipped)."""
     from harness.page import render
+    from harness import selected as SEL
     runs, specs, details, broken = collect(results_dir)
+    runs, sweep_runs = SEL.split(runs, details)  # a sweep's trials are not results: its own view and CSV
     table = aggregate(runs, specs)
+    chosen, trials = SEL.view(sweep_runs, details, specs)
     for folder, why in broken:
         print(f"[harness] leaderboard: skipped broken run folder {folder} ({why})", file=sys.stderr)
-    report = Report(runs, table, specs, details, broken)
+    report = Report(runs, table, specs, details, broken, chosen, trials)
     results_dir = Path(results_dir)
     write_text_atomic(results_dir / "leaderboard_runs.csv", runs.to_csv(index=False))
     write_text_atomic(results_dir / "leaderboard.csv", table.drop(columns=["run_ids"], errors="ignore").to_csv(index=False))
+    for name, df in (("leaderboard_selected.csv", chosen), ("leaderboard_sweep.csv", trials)):
+        if not df.empty:
+            write_text_atomic(results_dir / name, df.to_csv(index=False))
+        elif (results_dir / name).exists():
+            (results_dir / name).unlink()  # a pure function of runs/: no sweep runs, no sweep tables
     write_text_atomic(results_dir / "leaderboard.html", render(report))
     return report
 

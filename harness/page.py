@@ -174,15 +174,34 @@ def render(report) -> str:
     details = {k: {kk: _clean_tree(vv, words=True) for kk, vv in v.items() if kk != "series"}
                for k, v in report.details.items()}
     data = {"built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "n_runs": len(report.runs), "broken": [[str(a), str(b)] for a, b in report.broken],
+            "n_runs": len(report.details), "broken": [[str(a), str(b)] for a, b in report.broken],
             "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details,
-            "family_order": _family_order(tasks)}
+            "family_order": _family_order(tasks), "selected": _selected_data(report)}
     # Plot SVGs are produced by matplotlib, which escapes every text it draws; each goes into a
     # <template> keyed by position, so no run-folder string is ever spliced into HTML here.
     templates = "".join(f"<template id='plots-{i}'>{''.join(plots[t['name']])}</template>"
                         for i, t in enumerate(tasks))
     return (PAGE.replace("/*DATA*/", _json_script(data)).replace("<!--PLOTS-->", templates)
             .replace("/*CSS*/", CSS).replace("/*JS*/", JS))
+
+
+def _selected_data(report) -> list[dict]:
+    """The "selected" view (harness/selected.py): per swept method, the rule, trials, tuning cost, the
+    selected setting, and the task's headline metrics on the test data (with the validation value of
+    the rule's metrics)."""
+    sel = getattr(report, "selected", None)
+    if sel is None or sel.empty:
+        return []
+    out = []
+    for _, r in sel.iterrows():
+        spec = (report.specs.get(r["task"]) or {}).get("metrics", {})
+        heads = [m for m, s in spec.items() if s.get("headline") and m in r]
+        out.append({**{k: _clean(r.get(k)) for k in ("sweep", "task", "method", "rule", "validation", "n_trials",
+                                                      "n_feasible", "feasible", "setting", "tuning_flops",
+                                                      "tuning_s", "selection", "run_id", "status")},
+                    "metrics": [[m, _clean(r.get(m)), (spec.get(m) or {}).get("direction")] for m in heads],
+                    "val": [[k[4:], _clean(r.get(k))] for k in r.index if k.startswith("val_")]})
+    return out
 
 
 def _series_plots(track, rows, details: dict, task: str, spec: dict) -> list[str]:
@@ -411,7 +430,7 @@ JS = r"""
   }
   const main = document.getElementById('main');
   const nav = document.getElementById('nav');
-  if (!data.tasks.length) main.append(el('p', {text: 'No complete runs yet.'}));
+  if (!data.tasks.length && !data.selected.length) main.append(el('p', {text: 'No complete runs yet.'}));
   const families = data.family_order;
   families.forEach(fam => {
     const sec = el('section', {id: 'family-' + fam});
@@ -430,6 +449,38 @@ JS = r"""
     });
     main.append(sec);
   });
+  if (data.selected.length) {  // each swept method at the setting its sweep's rule picked
+    const sec = el('section', {id: 'selected'});
+    sec.append(el('h2', {text: 'Selected by sweep: tuned on validation data, reported on the test task'}));
+    nav.append(el('a', {href: '#selected', text: 'selected (sweeps)'}));
+    const groups = {};
+    data.selected.forEach(r => { (groups[r.sweep + ' — ' + r.task] = groups[r.sweep + ' — ' + r.task] || []).push(r); });
+    for (const [name, rows] of Object.entries(groups)) {
+      sec.append(el('h3', {text: 'sweep ' + name}));
+      sec.append(el('p', {class: 'note', text: 'rule: ' + rows[0].rule + '; validation data: ' + (rows[0].validation || '?')}));
+      const table = el('table', {class: 'selected', 'data-sweep': rows[0].sweep});
+      const metrics = rows[0].metrics.map(m => m[0]);
+      const head = el('tr');
+      ['method', 'setting', 'trials', 'meet the rule'].concat(rows[0].val.map(v => 'validation ' + v[0]), metrics,
+        ['tuning FLOPs', 'tuning s']).forEach(h => head.append(el('th', {text: h})));
+      table.append(el('thead', {}, head));
+      const body = el('tbody');
+      rows.forEach(r => {
+        const tr = el('tr');
+        const name = el('td', {text: r.method});
+        if (!r.feasible) name.append(el('span', {class: 'badge', text: 'infeasible', title: r.selection}));
+        tr.append(name, el('td', {text: r.setting, title: r.selection}), el('td', {text: String(r.n_trials)}),
+                  el('td', {text: String(r.n_feasible)}));
+        r.val.forEach(v => tr.append(el('td', {text: fmt(v[1])})));
+        r.metrics.forEach(m => tr.append(el('td', {text: fmt(m[1]), title: m[0] + (ARROW[m[2]] ? ' ' + ARROW[m[2]] : '')})));
+        tr.append(el('td', {text: fmt(r.tuning_flops)}), el('td', {text: fmt(r.tuning_s)}));
+        body.append(tr);
+      });
+      table.append(body);
+      sec.append(el('div', {class: 'wrap'}, table));
+    }
+    main.append(sec);
+  }
 })();
 """
 

@@ -123,6 +123,8 @@ def resolve(cfg: RunConfig) -> Resolved:
         section, name = key.split(".")
         if body[section].get(name) == default:
             body[section].pop(name)
+    if not cfg.sweep.name:  # not part of a sweep (harness/sweep.py): the id it had before sweeps existed
+        body.pop("sweep")
     if form:
         label = form.label(form_cfg)
     elif method:

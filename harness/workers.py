@@ -81,13 +81,14 @@ def _prepare_forms(resolved: list, progress: bool, force: bool) -> int:
     return busy
 
 
-def spawn(args: list[str], workers: int, quiet: bool) -> int:
-    """Run `harness grid <args> --worker i/N` for every worker; the highest exit status wins."""
+def spawn(args: list[str], workers: int, quiet: bool, command: str = "grid") -> int:
+    """Run `harness <command> <args> --worker i/N` for every worker (grid, or a sweep's trials); the
+    highest exit status wins."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = []
     for i in range(workers):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        cmd = [sys.executable, "-m", "harness", "grid", *args, f"--worker={i}/{workers}", "--quiet"]
+        cmd = [sys.executable, "-m", "harness", command, *args, f"--worker={i}/{workers}", "--quiet"]
         procs.append(subprocess.Popen(cmd, env=env))
     return max(p.wait() for p in procs)
 

@@ -1,0 +1,176 @@
+"""Sweeps (harness/sweep.py, selection.py, selected.py, sweep_cmd.py): the selection rules on hand-computed
+cases, every bad sweep file refused in one line before any compute, and a tiny sweep end to end (trials on
+the validation world, the rule's pick run on the test world, the leaderboard's selected view rebuilt from
+the run folders, a rerun that computes nothing)."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main
+from harness.config import ConfigError
+from harness.selection import parse_rule, rule_from_dict, rule_to_dict, select
+from harness.tasks import get_task
+
+TOFU = get_task("tofu_forget01").metrics
+
+
+def _rule(d):
+    return parse_rule(d, TOFU, "test")
+
+
+def test_maximise_subject_to_a_fraction_of_the_target():
+    rule = _rule({"maximize": "forget_quality", "subject_to": ["model_utility >= 0.9 * target"]})
+    trials = [{"forget_quality": 0.5, "model_utility": 0.9}, {"forget_quality": 0.8, "model_utility": 0.7},
+              {"forget_quality": 0.6, "model_utility": 0.95}, None]   # None: a diverged trial
+    s = select(rule, trials, {"target": {"model_utility": 1.0}})
+    # 0.9 >= 0.9 x 1.0 holds (trial 0), 0.7 does not (trial 1): the best of {0, 2} by forget quality is 2
+    assert (s.index, s.feasible, s.n_feasible) == (2, True, 2)
+    assert rule.text() == "maximise forget_quality subject to model_utility >= 0.9 x target"
+    assert rule_from_dict(rule_to_dict(rule)) == rule
+
+
+def test_no_trial_feasible_picks_the_smallest_shortfall():
+    rule = _rule({"maximize": "forget_quality", "subject_to": ["model_utility >= 0.99"]})
+    trials = [{"forget_quality": 0.5, "model_utility": 0.9}, {"forget_quality": 0.8, "model_utility": 0.7},
+              {"forget_quality": 0.6, "model_utility": 0.95}]
+    s = select(rule, trials, {})
+    # shortfalls (0.99 - u) / 0.99: 0.0909, 0.293, 0.0404 -> trial 2, marked infeasible
+    assert (s.index, s.feasible, s.n_feasible) == (2, False, 0) and "0.0404" in s.why
+
+
+def test_minimise_ties_go_to_the_earlier_trial_and_missing_references_are_said():
+    rule = _rule({"minimize": "forget_rouge"})
+    s = select(rule, [{"forget_rouge": 0.3}, {"forget_rouge": 0.2}, {"forget_rouge": 0.2}], {})
+    assert s.index == 1
+    rule = _rule({"minimize": "forget_rouge", "subject_to": "model_utility >= 1 * retain"})
+    s = select(rule, [{"forget_rouge": 0.3, "model_utility": 0.5}], {})
+    assert s.index is None and "reference" in s.why
+
+
+def test_knee_of_the_pareto_front():
+    rule = _rule({"knee": ["forget_quality", "model_utility"]})
+    pts = [(0.0, 1.0), (0.5, 0.9), (0.9, 0.6), (1.0, 0.0), (0.4, 0.4)]
+    trials = [{"forget_quality": x, "model_utility": y} for x, y in pts]
+    # front: the first four ((0.4, 0.4) is dominated); chord from (0, 1) to (1, 0): distance |x + y - 1| / sqrt 2,
+    # 0.283 for (0.5, 0.9), 0.354 for (0.9, 0.6): the knee is trial 2
+    assert select(rule, trials, {}).index == 2
+    # a lower-is-better axis is flipped: minimising forget_rouge = maximising -forget_rouge
+    rule = _rule({"knee": ["forget_rouge", "model_utility"]})
+    trials = [{"forget_rouge": 1 - x, "model_utility": y} for x, y in pts]
+    assert select(rule, trials, {}).index == 2
+    # a front of two points: the one nearest the ideal corner, on the scale of every trial. Oriented:
+    # (0, .2), (-.5, .9), (-.6, 0) (dominated); normalised (1, .222), (.167, 1): distances .778 and .833
+    three = [{"forget_rouge": 0.0, "model_utility": 0.2}, {"forget_rouge": 0.5, "model_utility": 0.9},
+             {"forget_rouge": 0.6, "model_utility": 0.0}]
+    assert select(rule, three, {}).index == 0
+
+
+@pytest.mark.parametrize("rule, expected", [
+    ({"maximize": "forget_qualty"},
+     "metric 'forget_qualty' is not declared by the task; did you mean 'forget_quality'"),
+    ({"maximize": "forget_quality", "minimize": "forget_rouge"}, "give exactly one of maximize, minimize, knee"),
+    ({"maximize": "forget_quality", "subject_to": ["model_utility > 0.9"]}, "is not '<metric> >= <number>"),
+    ({"knee": ["privleak", "model_utility"]}, "metric 'privleak' has no higher/lower direction"),
+    ({"maximise": "forget_quality"}, "unknown key 'maximise'"),
+])
+def test_bad_rules(rule, expected):
+    with pytest.raises(ConfigError, match=None) as e:
+        _rule(rule)
+    assert expected in str(e.value)
+
+
+def _sweep_file(tmp_path, tiny, **change) -> Path:
+    spec = {"name": "t", "version": 1, "task": "tofu_forget01", "validation": {"overrides": ["world.seed=1"]},
+            "methods": {"graddiff": {"unlearn.lr": [1.0e-4, 5.0e-3]}, "npo": {"unlearn.lr": [1.0e-3, 5.0e-3]}},
+            "budget": 2, "overrides": tiny + [f"results_dir={tmp_path / 'results'}"],
+            "resources": {"gpus": 0, "cpus": 1, "mem_gb": 4, "time_min": 10},
+            "select": {"maximize": "forget_quality", "subject_to": ["model_utility >= 0.9 * target"]}}
+    for k, v in change.items():
+        if v is None:
+            spec.pop(k)
+        else:
+            spec[k] = v
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"methods": {"graddiff": {"unlearn.lrr": [1.0e-3]}}},
+     "unknown config key 'unlearn.lrr'; did you mean 'unlearn.lr'"),
+    ({"methods": {"graddiff": {"unlearn.lr": ["fast"]}}}, "config key 'unlearn.lr': expected"),
+    ({"methods": {"graddiff": {"unlearn.epochs": [0]}}}, "config key 'unlearn.epochs'"),
+    ({"methods": {"graddiff": {"world.seed": [3]}}}, "axis 'world.seed' cannot be swept"),
+    ({"methods": {"graddif": {"unlearn.lr": [1.0e-3]}}}, "unknown method 'graddif'; did you mean 'graddiff'"),
+    ({"methods": {"graddiff": {"unlearn.lr": 1.0e-3}}}, "expected a non-empty list of values"),
+    ({"select": {"maximize": "hazard_acc"}}, "metric 'hazard_acc' is not declared by the task"),
+    ({"resources": {"gpus": 64}}, "sweep key 'resources.gpus'"),
+    ({"resources": {"gpus": 1}}, "resources.gpus=1 but this machine has no CUDA GPU"),
+    ({"resources": {"mem_gb": 0}}, "sweep key 'resources.mem_gb'"),
+    ({"validation": {"overrides": []}}, "the validation data is the test data"),
+    ({"budgett": 3}, "unknown sweep key 'budgett'; did you mean 'budget'"),
+    ({"task": "tofu_forget11"}, "unknown task 'tofu_forget11'"),
+])
+def test_bad_sweep_files_are_one_line_exit_2(tmp_path, tiny, capsys, change, expected):
+    import torch
+    if "CUDA" in expected and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    path = _sweep_file(tmp_path, tiny, **change)
+    rc = main(["sweep", str(path), "--dry-run"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err and err[-1].startswith("error: ") and expected in err[-1], err
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_tiny_sweep_end_to_end(tmp_path, tiny, capsys):
+    import pandas as pd
+    path = _sweep_file(tmp_path, tiny)
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "rule: maximise forget_quality subject to model_utility >= 0.9 x target" in plan
+    assert plan.count("to run") == 5 and "reference target" in plan   # 4 trials + the target on the validation world
+    assert main(["sweep", str(path), "--quiet"]) == 0
+    res = tmp_path / "results"
+    folders = {f.name: yaml.safe_load((f / "config.yaml").read_text()) for f in (res / "runs").iterdir()
+               if (f / "status.json").exists()}
+    roles = {i: c["sweep"]["role"] for i, c in folders.items()}
+    assert sorted(roles.values()) == ["final", "final", "reference", "trial", "trial", "trial", "trial"]
+    for i, c in folders.items():   # trials and references on the validation world, finals on the test world
+        assert c["world"]["seed"] == (0 if roles[i] == "final" else 1) and c["task"] == "tofu_forget01"
+    sel = pd.read_csv(res / "leaderboard_selected.csv")
+    assert sorted(sel["method"]) == ["graddiff", "npo"] and set(sel["n_trials"]) == {2}
+    ref_id = next(i for i, r in roles.items() if r == "reference")
+    target = json.loads((res / "runs" / ref_id / "metrics.json").read_text())
+    for _, row in sel.iterrows():   # the rule applied by hand to the trials' metrics.json
+        trials = [(i, json.loads((res / "runs" / i / "metrics.json").read_text())) for i, c in folders.items()
+                  if roles[i] == "trial" and c["method"] == row["method"]]
+        ok = [(i, m) for i, m in trials if m["model_utility"] >= 0.9 * target["model_utility"]]
+        if ok:
+            best = max(m["forget_quality"] for _, m in ok)
+            want = {i for i, m in ok if m["forget_quality"] == best}
+        else:
+            want = {min(trials, key=lambda t: 0.9 * target["model_utility"] - t[1]["model_utility"])[0]}
+        assert row["selected_trial"] in want and row["feasible"] == bool(ok)
+        final = folders[row["run_id"]]
+        assert final["unlearn"]["lr"] == folders[row["selected_trial"]]["unlearn"]["lr"]
+        assert final["sweep"]["trials"] and set(final["sweep"]["trials"]) == {i for i, _ in trials}
+        assert row["tuning_flops"] > 0 and "the final run is not" not in row["selection"]
+    main_rows = pd.read_csv(res / "leaderboard.csv") if (res / "leaderboard.csv").stat().st_size > 1 else None
+    assert main_rows is None or main_rows.empty           # a sweep's runs are not in the main table
+    assert len(pd.read_csv(res / "leaderboard_sweep.csv")) == 5
+    # a second time: every run is complete, nothing is computed
+    stamps = {f: (res / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
+    capsys.readouterr()
+    assert main(["sweep", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("  skipped: ") == 7 and "  complete: " not in err
+    assert stamps == {f: (res / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
+    # the leaderboard is a function of the run folders: a lost trial is reported, not silently ignored
+    lost = next(i for i, r in roles.items() if r == "trial")
+    os.rename(res / "runs" / lost, tmp_path / "lost")
+    assert main(["leaderboard", "--results", str(res)]) == 0
+    sel = pd.read_csv(res / "leaderboard_selected.csv")
+    assert sel["n_missing"].sum() == 1
