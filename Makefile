@@ -16,7 +16,7 @@ export HF_DATASETS_OFFLINE ?= 1
 # it), every process recompiles torch and transformers (about 13 s of CPU each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup test leaderboard leaderboard-full forms robustness prepare run list clean screenshot
+.PHONY: setup test leaderboard leaderboard-full forms robustness sweep prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -52,6 +52,9 @@ robustness: $(STAMP)   # every attack on the forget10 runs (make leaderboard fir
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" paraphrase $(ARGS)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" incontext $(ARGS)
 	$(BIN)/python -m harness leaderboard
+
+sweep: $(STAMP)   # four methods tuned on a validation world by a declared rule, each reported once (README: Sweeps)
+	$(BIN)/python -m harness sweep configs/sweep_default.yaml --workers 2 $(ARGS)
 
 prepare: $(STAMP)
 	$(BIN)/python -m harness prepare $(ARGS)
