@@ -92,7 +92,18 @@ def _read_hub(repo: str, split: str) -> tuple[list[dict], str]:
 
 def load_split(source: str, split: str, allow_empty: bool = False) -> list[dict]:
     """Rows of TOFU config `split` from a folder (world or a local TOFU copy) or a hub dataset id.
-    Each row gets an 'id' '<split>:<row index>' that follows it through evaluation."""
+    Each row gets an 'id' '<split>:<row index>' that follows it through evaluation.
+    `A-B` is split A without the rows of split B (same question and answer), ids kept from A: how a
+    validation task names authors disjoint from a reported split, e.g. forget05-forget01 (TOFU's forget
+    splits are nested: the last 2, 10 and 20 authors)."""
+    if "-" in split:
+        a, _, b = split.partition("-")
+        drop = {(r["question"], r["answer"]) for r in load_split(source, b, allow_empty=True)}
+        rows = [r for r in load_split(source, a) if (r["question"], r["answer"]) not in drop]
+        if not rows and not allow_empty:
+            raise DataError(f"split '{split}' of {source}: no rows are left once {b}'s are removed "
+                            f"(an empty split cannot be evaluated or unlearned)")
+        return rows
     folder = Path(source)
     if folder.is_dir():
         rows, where = _read_local(folder, split)

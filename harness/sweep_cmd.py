@@ -45,8 +45,9 @@ def _plan(sw, resolved) -> None:
     data = {id(r): load_data(r) for r in resolved}
     rows = SW.plan_rows(sw, resolved, data)
     n_trials = sum(t.role == "trial" for t in sw.trials)
+    val = list(sw.spec.validation.overrides) + ([f"task={sw.spec.validation.task}"] if sw.spec.validation.task else [])
     print(f"sweep {sw.spec.name} (v{sw.spec.version}): {n_trials} trials and {len(sw.references)} reference "
-          f"rows on the validation data ({', '.join(sw.spec.validation.overrides) or sw.spec.validation.task}), "
+          f"rows on the validation data ({', '.join(val)}), "
           f"then one final run per method on {sw.spec.task}")
     print(f"rule: {sw.rule.text()}")
     print(f"resources per run: {sw.spec.resources}")

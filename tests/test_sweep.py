@@ -174,3 +174,24 @@ def test_a_tiny_sweep_end_to_end(tmp_path, tiny, capsys):
     assert main(["leaderboard", "--results", str(res)]) == 0
     sel = pd.read_csv(res / "leaderboard_selected.csv")
     assert sel["n_missing"].sum() == 1
+
+
+def test_a_validation_task_instead_of_a_validation_world(tmp_path, capsys):
+    """Real TOFU has one world: a sweep reported on forget01 tunes on tofu_val01 (forget05's authors
+    outside forget01), checked and planned without compute; a validation task of another family is refused."""
+    spec = {"name": "v", "task": "tofu_forget01", "validation": {"task": "tofu_val01"},
+            "methods": {"graddiff": {"unlearn.lr": [1.0e-4, 1.0e-3]}}, "budget": 2,
+            "overrides": [f"results_dir={tmp_path / 'results'}"], "select": {"maximize": "forget_quality"}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials and 0 reference rows on the validation data (task=tofu_val01)" in out
+    from harness import sweep as SW
+    sw = SW.load_sweep(str(path))
+    assert {t.cfg.task for t in sw.trials} == {"tofu_val01"}
+    assert SW.final_config(sw, sw.trials[0], [], {}).task == "tofu_forget01"
+    spec["validation"] = {"task": "wmdp_synthetic"}
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert "validation.task wmdp_synthetic is of family wmdp" in capsys.readouterr().err
