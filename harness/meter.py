@@ -116,7 +116,9 @@ class FlopMeter:
         self._n = _real_tokens(args, kwargs)
 
     def _linear(self, module, inputs, out):
-        size, n = module.weight.numel(), self._n
+        # the real tokens of the pass, or fewer: the chunked label path runs the head on answer rows only
+        rows = inputs[0].numel() // max(1, inputs[0].shape[-1]) if inputs and isinstance(inputs[0], torch.Tensor) else self._n
+        size, n = module.weight.numel(), min(self._n, rows)
         self.forward += 2 * size * n
         if torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.requires_grad:
             factor = int(inputs[0].requires_grad) + int(module.weight.requires_grad)
@@ -127,8 +129,12 @@ class FlopMeter:
 
     def __enter__(self) -> "FlopMeter":
         seen = set()
+        from transformers import PreTrainedModel
         for model in self.models:
             self._handles.append(model.register_forward_pre_hook(self._pre, with_kwargs=True))
+            for m in model.modules():  # the decoder too: the chunked label path calls it directly
+                if m is not model and isinstance(m, PreTrainedModel):
+                    self._handles.append(m.register_forward_pre_hook(self._pre, with_kwargs=True))
             for m in model.modules():
                 if isinstance(m, torch.nn.Linear) and id(m) not in seen:
                     seen.add(id(m))

@@ -114,3 +114,22 @@ def test_peak_memory_is_the_blocks_own():
     assert big.peak_mb - big.start_mb > 150
     assert small.peak_mb - small.start_mb < 50
     assert small.peak_mb < big.peak_mb - 100
+
+
+def test_meter_on_the_chunked_label_path():
+    """The chunked label path (CUDA's default) calls the decoder directly and the head on the answer
+    rows only: the meter still matches torch's count (it once missed the decoder's token count)."""
+    from harness.prompts import Encoded
+    from harness.tensors import chunked_answer_logprobs, collate
+    model = tiny_llama()
+    batch = collate([Encoded([3, 4, 5], [6, 7]), Encoded([8, 9], [10, 11, 12])], pad_id=0)  # no padding
+
+    def loss(m, _ids):
+        return -chunked_answer_logprobs(m, batch, chunk=2).token_logps.sum()
+    ours = meter_count(model, loss, None)
+    model.zero_grad(set_to_none=True)
+    theirs = torch_count(model, loss, None)
+    # the head's forward recomputed in the backward pass (activation checkpointing) is a forward pass
+    # to the meter and backward work to torch's counter: the totals agree
+    head = model.lm_head.weight.numel() * 5 * 2   # 2 |W| per answer-position row: 5 rows (2 + 3 answers)
+    assert sum(ours) == sum(theirs) and ours[0] - theirs[0] == head and ours[0] > 0
