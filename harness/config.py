@@ -96,6 +96,9 @@ class UnlearnConfig:
     warmup_steps: int = num(0, ge=0)
     max_grad_norm: float | None = num(None, ge=0, note="0 = no clipping")  # None: the method's default
     max_steps: int = num(0, ge=0, note="0 = no cap")
+    # the decoder layers through torch.compile while unlearning (harness/compiled.py): faster on a GPU,
+    # the same numbers up to kernel rounding; FLOPs then counted per layer
+    compile: bool = False
     save_model: bool = True
     refusals: str = ""           # IdkDPO's refusal file; '' = the dataset's idontknow file, else built in
     # The unlearning curve (harness/curves.py): cheap metrics every curve_every steps, and the checkpoint

@@ -98,15 +98,29 @@ def _real_tokens(args, kwargs) -> int:
     return int(ids.numel())
 
 
+_ACTIVE: list = []   # the FlopMeters now counting (count_linear reaches them)
+
+
+def count_linear(module, x, out) -> None:
+    """For code that applies a Linear's weight without calling the module (the fused label kernel,
+    harness/tensors.py): count it as if the module had run on x, giving out, for every active meter
+    that watches the module."""
+    for meter in _ACTIVE:
+        if id(module) in meter._watched:
+            meter._linear(module, (x,), out)
+
+
 class FlopMeter:
     """Count matmul FLOPs of every forward and backward pass of the given models while active."""
 
-    def __init__(self, *models):
+    def __init__(self, *models, units=()):
         self.models = [m for m in models if m is not None]
+        self.units = list(units)   # modules counted whole (compiled layers: no hooks can run inside them)
         self.forward = 0
         self.backward = 0
         self._n = 0
         self._handles = []
+        self._watched: set = set()
 
     @property
     def total(self) -> int:
@@ -117,7 +131,8 @@ class FlopMeter:
 
     def _linear(self, module, inputs, out):
         # the real tokens of the pass, or fewer: the chunked label path runs the head on answer rows only
-        rows = inputs[0].numel() // max(1, inputs[0].shape[-1]) if inputs and isinstance(inputs[0], torch.Tensor) else self._n
+        x = inputs[0] if inputs else None
+        rows = x.numel() // max(1, x.shape[-1]) if isinstance(x, torch.Tensor) else self._n
         size, n = module.weight.numel(), min(self._n, rows)
         self.forward += 2 * size * n
         if torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.requires_grad:
@@ -127,9 +142,29 @@ class FlopMeter:
                 self.backward += cost
             out.register_hook(on_grad)
 
+    def _unit(self, module, args, kwargs, out):
+        """A whole block (compiled): its matrices' forward count, and a backward count in which every
+        matrix passes an input gradient when the block's input or any of its weights carries one."""
+        x = args[0] if args else kwargs.get("hidden_states")
+        rows = x.numel() // max(1, x.shape[-1]) if isinstance(x, torch.Tensor) else self._n
+        n = min(self._n, rows)
+        lins = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+        self.forward += 2 * sum(m.weight.numel() for m in lins) * n
+        y = out[0] if isinstance(out, tuple) else out
+        if torch.is_grad_enabled() and isinstance(y, torch.Tensor) and y.requires_grad:
+            trains = any(m.weight.requires_grad for m in lins)
+            carries = (isinstance(x, torch.Tensor) and x.requires_grad) or trains
+            cost = sum(2 * m.weight.numel() * n * (int(carries) + int(m.weight.requires_grad)) for m in lins)
+
+            def on_grad(_grad, cost=cost):
+                self.backward += cost
+            y.register_hook(on_grad)
+
     def __enter__(self) -> "FlopMeter":
-        seen = set()
         from transformers import PreTrainedModel
+        seen = {id(m) for u in self.units for m in u.modules()}   # inside a unit: counted by the unit
+        for u in self.units:
+            self._handles.append(u.register_forward_hook(self._unit, with_kwargs=True))
         for model in self.models:
             self._handles.append(model.register_forward_pre_hook(self._pre, with_kwargs=True))
             for m in model.modules():  # the decoder too: the chunked label path calls it directly
@@ -138,13 +173,17 @@ class FlopMeter:
             for m in model.modules():
                 if isinstance(m, torch.nn.Linear) and id(m) not in seen:
                     seen.add(id(m))
+                    self._watched.add(id(m))
                     self._handles.append(m.register_forward_hook(self._linear))
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
 
 
 def matmul_params(model) -> int:

@@ -62,7 +62,7 @@ def _plan(sw, resolved) -> None:
           f"+ {len(sw.spec.methods)} final runs")
 
 
-def _selected_finals(sw, resolved) -> list:
+def _selected_finals(sw, resolved, quiet: bool = False) -> list:
     """One final config per method, from the trials' folders (the rule applied to their metrics)."""
     from harness import sweep as SW
     from harness.selection import select
@@ -73,10 +73,12 @@ def _selected_finals(sw, resolved) -> list:
         pairs = [(t, r) for t, r in zip(sw.trials, resolved) if t.role == "trial" and t.method == method]
         sel = select(sw.rule, [_metrics(r.folder) for _, r in pairs], ref_metrics)
         if sel.index is None:
-            say(f"  {method}: nothing to select ({sel.why})")
+            if not quiet:
+                say(f"  {method}: nothing to select ({sel.why})")
             continue
         trial = pairs[sel.index][0]
-        say(f"  {method}: {trial.setting} ({sel.why}{'' if sel.feasible else '; marked infeasible'})")
+        if not quiet:
+            say(f"  {method}: {trial.setting} ({sel.why}{'' if sel.feasible else '; marked infeasible'})")
         finals.append(SW.final_config(sw, trial, [r.run_id for _, r in pairs],
                                       {role: r.run_id for role, r in refs.items()}))
     return finals
@@ -92,8 +94,8 @@ def _metrics(folder: Path) -> dict | None:
 
 
 def cmd_sweep(ns) -> int:
-    from harness import grid, leaderboard, workers
-    from harness.cli import _resolve_all, _run_many
+    from harness import leaderboard, workers
+    from harness.cli import _resolve_all
     path, ov, sw, resolved, results = _checked(ns)
     if ns.dry_run:
         _plan(sw, resolved)
@@ -108,25 +110,34 @@ def cmd_sweep(ns) -> int:
                                 array_args=("--phase=trials",), then=["--phase=finals"])
     rc = 0
     if ns.phase in ("all", "trials"):
-        if ns.worker:
-            i, n = workers.parse(ns.worker)
-            mine = [resolved[j] for j in workers.order(len(resolved), i, n)]
-            workers.prepare_ahead(mine, not ns.quiet, ns.force)
-            counts = _run_many(mine, ns.force, not ns.quiet)
-            return 1 if counts.get("failed") else 0
-        if ns.workers > 1:
-            say(f"sweep: {len(resolved)} trial runs validated; {ns.workers} workers")
-            args = [path, *ov, "--phase=trials"] + (["--force"] if ns.force else [])
-            rc = workers.spawn(args, ns.workers, ns.quiet, command="sweep")
-        else:
-            counts = _run_many(grid.shard(resolved, ns.shard), ns.force, not ns.quiet)
-            rc = 1 if counts.get("failed") else 0
+        rc = _run_phase(resolved, ns, path, ov, "trials")
         if ns.phase == "trials":
             return rc
-    say(f"sweep {sw.spec.name}: selection ({sw.rule.text()})")
-    finals = _resolve_all(_selected_finals(sw, resolved))
-    counts = _run_many(finals, ns.force, not ns.quiet) if finals else {}
+    if not ns.worker:
+        say(f"sweep {sw.spec.name}: selection ({sw.rule.text()})")
+    finals = _resolve_all(_selected_finals(sw, resolved, quiet=bool(ns.worker)))
+    rc = max(rc, _run_phase(finals, ns, path, ov, "finals") if finals else 0)
+    if ns.worker:
+        return rc
     report = leaderboard.build(results)
     say(f"leaderboard: {len(report.selected)} selected rows -> {results / 'leaderboard_selected.csv'}; "
         f"every trial -> {results / 'leaderboard_sweep.csv'}")
-    return max(rc, 1 if counts.get("failed") else 0)
+    return rc
+
+
+def _run_phase(resolved: list, ns, path: str, ov: list, phase: str) -> int:
+    """The runs of one phase: here, or in --workers N processes sharing them through their claims (each
+    worker prepares its runs' models ahead, so a validation or test world's target and retain models
+    train side by side)."""
+    from harness import grid, workers
+    from harness.cli import _run_many
+    if ns.worker:
+        i, n = workers.parse(ns.worker)
+        mine = [resolved[j] for j in workers.order(len(resolved), i, n)]
+        workers.prepare_ahead(mine, not ns.quiet, ns.force)
+        return 1 if _run_many(mine, ns.force, not ns.quiet).get("failed") else 0
+    if ns.workers > 1:
+        say(f"sweep: {len(resolved)} {phase} runs; {ns.workers} workers")
+        args = [path, *ov, f"--phase={phase}"] + (["--force"] if ns.force else [])
+        return workers.spawn(args, ns.workers, ns.quiet, command="sweep")
+    return 1 if _run_many(grid.shard(resolved, ns.shard), ns.force, not ns.quiet).get("failed") else 0

@@ -169,5 +169,8 @@ def _fused_nll(head, h, y):
     'none' liger recomputes them in the backward pass, where the per-token upstream gradient is known
     (the same recompute-for-memory trade as the chunked path, in one fused kernel). fp32 results."""
     from liger_kernel.transformers.fused_linear_cross_entropy import LigerFusedLinearCrossEntropyLoss
+    from harness.meter import count_linear
     loss = LigerFusedLinearCrossEntropyLoss(reduction="none", accum_dtype=torch.float32)
-    return loss(head.weight, h.contiguous(), y, getattr(head, "bias", None)).float()
+    out = loss(head.weight, h.contiguous(), y, getattr(head, "bias", None)).float()
+    count_linear(head, h, out)   # the head never runs as a module here: the FLOP meter is told
+    return out

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness.compiled import compiled_layers
 from harness.config import UnlearnConfig
 from harness.meter import FlopMeter
 from harness.progress import bar
@@ -165,7 +166,7 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
     ref = reference if reference is not None else make_reference(model, method)
     stats = UnlearnStats()
     curve_s0 = curve.seconds if curve else 0.0  # the curve's seconds are not the method's
-    with FlopMeter(model, ref) as meter:
+    with compiled_layers(model, cfg.compile) as units, FlopMeter(model, ref, units=units) as meter:
         try:
             _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats, curve, meter)
         finally:

@@ -4,14 +4,17 @@ linear-cross-entropy on CUDA) and for a transformers-Trainer loop with the same 
 answer tokens), in the same process, on the same model and batches.
 
     python scripts/bench_train.py [shape=small|llama1b] [batch=8[,32,...]] [seq=256] [steps=5] [chunk=256]
-                                  [paths=full,chunked,fused,trainer,compiled] [device=auto] [dtype=auto]
+                                  [paths=full,chunked,fused,trainer,compiled,unlearn,unlearn_compiled]
+                                  [device=auto] [dtype=auto]
                                   [vocab=] [hidden=] [layers=] [heads=] [kv_heads=] [inter=] [tie=0|1] [out=FILE.json]
 
 shape=small (the default; a CPU-sized Llama: hidden 256, 2 layers, vocab 128,256, untied head) or
 shape=llama1b (Llama-3.2-1B's shape: hidden 2048, 16 layers, 32 heads, 8 KV heads, MLP 8192, vocab
 128,256, tied embeddings: 1.24B parameters); single keys override the preset. Every sequence has `seq`
 real tokens, the loss on the last three quarters (the answer). Each path: one warm-up step, then
-`steps` timed steps (AdamW: fused on CUDA) after a device synchronisation.
+`steps` timed steps (AdamW: fused on CUDA) after a device synchronisation. Paths `unlearn` and
+`unlearn_compiled` run the harness's own loop (harness/unlearn.py, GradDiff, the batch as forget and
+retain set, `unlearn.compile` off or on) and report its own timing and its own FLOP count (matrices only).
 
 Reported per path and batch: tokens/s (real tokens), model FLOP/s and MFU, and the peak memory of one
 step (CUDA: the allocator's peak above the step's start; CPU: the process's resident set sampled every
@@ -126,6 +129,30 @@ def _harness_fn(model, opt, batch, mode, chunk):
     return fn
 
 
+def _unlearn_path(model, batch, o, compile_: bool):
+    """The harness's own loop (harness/unlearn.py) with GradDiff on the batch's sequences as forget and
+    retain sets: supply, loss, meter, clipping, fused AdamW. One short call first (warm-up; compiles when
+    asked), then `steps` steps timed by the loop itself. FLOPs are the loop's own count (matrices only)."""
+    from harness.prompts import Encoded
+    from harness.config import UnlearnConfig
+    from harness.registry import get_method
+    from harness.tensors import label_path
+    from harness.unlearn import unlearn
+    ids, lab = batch["input_ids"].cpu(), batch["labels"].cpu()
+    items = []
+    for i in range(ids.shape[0]):
+        cut = int((lab[i] != -100).nonzero()[0]) if (lab[i] != -100).any() else ids.shape[1]
+        items.append(Encoded(ids[i, :cut].tolist(), ids[i, cut:].tolist()))
+    retain = [Encoded(e.prompt, e.answer[::-1]) for e in items]   # other sequences of the same lengths
+    method = get_method("graddiff")
+    cfg = method.parse_args({})
+    base = dict(lr=1e-5, epochs=10**6, batch_size=len(items), retain_batch_size=len(items), compile=compile_)
+    with label_path("auto", o["chunk"], batch["input_ids"].device):   # as a run: fused / chunked on CUDA
+        unlearn(model, method, cfg, items, retain, UnlearnConfig(**base, max_steps=2), 0, 0, progress=False)
+        return unlearn(model, method, cfg, items, retain, UnlearnConfig(**base, max_steps=o["steps"]), 0, 0,
+                       progress=False)
+
+
 def _trainer_fn(model, batch):
     """One optimizer step of a transformers Trainer on the same batch (its own loss: mean NLL of labels)."""
     from transformers import Trainer, TrainingArguments
@@ -196,6 +223,19 @@ def main(argv: list[str]) -> int:
         batch = _batch(o["vocab"], bsz, o["seq"], dev)
         tokens, flops = int(batch["attention_mask"].sum()), model_flops(model, batch)
         for path in wanted:
+            if path in ("unlearn", "unlearn_compiled"):   # timed by the loop itself: a row of its own
+                label = "harness unlearn(), graddiff" + (", compiled" if path == "unlearn_compiled" else "")
+                st = _unlearn_path(model, batch, o, path == "unlearn_compiled")
+                toks = 2 * tokens * st.steps            # forget and retain batches: the same sequences
+                fl = st.flops_forward + st.flops_backward
+                mfu = fl / st.seconds / peak if peak else None
+                row = dict(path=label, batch=bsz, seq=o["seq"], tokens_per_s=toks / st.seconds,
+                           tflops=fl / st.seconds / 1e12, mfu=mfu, peak_mb=None, loss=st.log[-1]["loss"],
+                           steps=st.steps, seconds=st.seconds, flops_counted=fl)
+                results.append(row)
+                print(f"{label:30s} {bsz:5d} {row['tokens_per_s']:9.0f} {row['tflops']:8.2f} "
+                      f"{f'{mfu:.1%}' if mfu else '-':>6s} {'-':>9s} {row['loss']:8.4f}", flush=True)
+                continue
             if path == "trainer":
                 label, fn = "transformers Trainer loop", _trainer_fn(model, batch)
             elif path == "compiled":   # the decoder through torch.compile, the head through the fused kernel

@@ -6,8 +6,13 @@
 #   1. the fused kernel's numbers against the full path (tests/test_chunked.py, CUDA test);
 #   2. scripts/bench_train.py at Llama-3.2-1B's shape, TOFU-length sequences: full / chunked / fused / Trainer;
 #   3. one tiny end-to-end run on the GPU (label log-probs auto = fused, fused AdamW);
-#   4. the fused path with the decoder compiled (torch.compile).
+#   4. the fused path with the decoder compiled (torch.compile);
+#   5. the harness's own loop (GradDiff through harness/unlearn.py) at the 1B shape, unlearn.compile off and on;
+#   6. a tiny run with unlearn.compile on and off (the same numbers and FLOP counts).
+# Stages (default: all, in this order): check bench e2e compiled loop e2e_compile
 set -uo pipefail
+STAGES=" ${*:-check bench e2e compiled loop e2e_compile} "
+want() { [[ "$STAGES" == *" $1 "* ]]; }
 OUT=${OUT:-/tmp/gpu_speed}
 mkdir -p "$OUT"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 HARNESS_CACHE=${HARNESS_CACHE:-/tmp/hcache}
@@ -31,23 +36,40 @@ for _ in range(10):
 e.record(); torch.cuda.synchronize()
 print(f"bf16 8192^3 matmul: {2 * 8192**3 * 10 / (s.elapsed_time(e) / 1e3) / 1e12:.0f} TFLOP/s (random data, mean of 10)")
 EOF
-echo "== 1. fused kernel vs full path on CUDA"
-timeout 90 python3 -m pytest -q -s -p no:cacheprovider tests/test_chunked.py -k "fused or same_log_probs" 2>&1 \
+want check && echo "== 1. fused kernel vs full path on CUDA" && timeout 90 python3 -m pytest -q -s -p no:cacheprovider tests/test_chunked.py -k "fused or same_log_probs" 2>&1 \
   | tee "$OUT/pytest_fused.txt" | grep -v "^$" | tail -8
-echo "== 2. bench_train, Llama-3.2-1B shape, bf16, 256-token sequences"
-timeout 210 python3 scripts/bench_train.py shape=llama1b batch=16,64 seq=256 steps=6 \
+want bench && echo "== 2. bench_train, Llama-3.2-1B shape, bf16, 256-token sequences" && timeout 210 python3 scripts/bench_train.py shape=llama1b batch=16,64 seq=256 steps=6 \
   paths=full,chunked,fused,trainer out="$OUT/bench_1b.json" 2>&1 | grep -v Warning | tee "$OUT/bench_1b.txt"
-echo "== 3. one tiny run on the GPU"
 T="world.profile=tiny model.arch.hidden_size=64 model.arch.num_layers=1 model.arch.num_heads=2
    model.arch.intermediate_size=128 model.arch.vocab_size=400 model.pretrain.epochs=40 model.finetune.epochs=40
    eval.max_new_tokens=12 eval.batch_size=32 unlearn.epochs=1"
-timeout 100 python3 -m harness run method=npo task=tofu_forget01 $T results_dir="$OUT/results" --quiet 2>&1 | tail -5
-python3 - "$OUT" <<'EOF'
+report() {
+python3 - "$1" <<'EOF'
 import json, sys, pathlib
-for f in pathlib.Path(sys.argv[1], "results", "runs").glob("*/compute.json"):
+for f in sorted(pathlib.Path(sys.argv[1], "runs").glob("*/compute.json")):
     c = json.loads(f.read_text())
-    print("run:", f.parent.name, {k: c.get(k) for k in ("device", "dtype", "label_logprobs", "steps", "unlearn_s", "gpu_peak_mem_mb")})
+    m = json.loads((f.parent / "metrics.json").read_text())
+    print("run:", f.parent.name, {k: c.get(k) for k in ("device", "dtype", "label_logprobs", "steps", "unlearn_s",
+          "flops_forward", "flops_backward", "gpu_peak_mem_mb")}, {k: m.get(k) for k in ("forget_prob", "model_utility")})
 EOF
-echo "== 4. fused + torch.compile"
-timeout 120 python3 scripts/bench_train.py shape=llama1b batch=64 seq=256 steps=6 paths=compiled \
+}
+if want e2e; then
+  echo "== 3. one tiny run on the GPU"
+  timeout 100 python3 -m harness run method=npo task=tofu_forget01 $T results_dir="$OUT/results" --quiet 2>&1 | tail -5
+  report "$OUT/results"
+fi
+want compiled && echo "== 4. fused + torch.compile" && timeout 120 python3 scripts/bench_train.py shape=llama1b batch=64 seq=256 steps=6 paths=compiled \
   out="$OUT/bench_1b_compiled.json" 2>&1 | grep -v Warning | tail -4 | tee "$OUT/bench_1b_compiled.txt"
+if want loop; then
+  echo "== 5. the harness's own loop (harness/unlearn.py, GradDiff) at the 1B shape, unlearn.compile off and on"
+  timeout 300 python3 scripts/bench_train.py shape=llama1b batch=16,64 seq=256 steps=10 paths=unlearn,unlearn_compiled \
+    out="$OUT/bench_1b_loop.json" 2>&1 | grep -v Warning | tail -7 | tee "$OUT/bench_1b_loop.txt"
+fi
+if want e2e_compile; then
+  echo "== 6. a tiny run with unlearn.compile=true against false on the GPU (numbers and FLOP counts)"
+  for c in false true; do
+    timeout 120 python3 -m harness run method=graddiff task=tofu_forget01 $T unlearn.compile=$c \
+      results_dir="$OUT/compile_$c" --quiet 2>&1 | tail -1
+    report "$OUT/compile_$c"
+  done
+fi

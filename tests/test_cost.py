@@ -133,3 +133,80 @@ def test_meter_on_the_chunked_label_path():
     # to the meter and backward work to torch's counter: the totals agree
     head = model.lm_head.weight.numel() * 5 * 2   # 2 |W| per answer-position row: 5 rows (2 + 3 answers)
     assert sum(ours) == sum(theirs) and ours[0] - theirs[0] == head and ours[0] > 0
+
+
+@pytest.mark.parametrize("case", ["full", "frozen_below", "lora"])
+def test_meter_per_layer_while_compiled(case):
+    """unlearn.compile counts whole decoder layers (no hook runs inside a compiled layer): the same
+    numbers as the per-matrix count for full fine-tuning and a frozen lower stack, at most an over-count
+    of input gradients under LoRA (documented in harness/compiled.py)."""
+    from harness.compiled import decoder_layers
+    model = tiny_llama()
+    if case == "lora":
+        model = adapters.apply(model, AdapterConfig(kind="lora", rank=4), seed=0)
+    elif case == "frozen_below":
+        for n, p in model.named_parameters():
+            p.requires_grad_("layers.2." in n)
+    exact = meter_count(model, logits_loss, IDS)
+    model.zero_grad(set_to_none=True)
+    with FlopMeter(model, units=decoder_layers(model)) as m:
+        logits_loss(model, IDS).backward()
+    assert m.forward == exact[0]
+    assert m.backward == exact[1] if case != "lora" else exact[1] <= m.backward <= 1.5 * exact[1]
+    from harness.compiled import compiled_layers
+    with compiled_layers(model, True) as layers:   # compiled in place, eager again afterwards
+        assert len(layers) == 3 and all("forward" in vars(layer) for layer in layers)
+    assert not any("forward" in vars(layer) for layer in decoder_layers(model))
+
+
+def test_compiled_run_gives_the_same_numbers(tiny, tmp_path, monkeypatch):
+    """A run with unlearn.compile=true: the same metrics (to float rounding) and FLOP counts as without,
+    and the layers are eager again afterwards. torch.compile's fast 'eager' backend here (Inductor's
+    kernels are exercised by scripts/gpu_speed.sh on a GPU); the tracing and the hooks are the same."""
+    import functools
+    import json
+    from harness import compiled
+    from harness.cli import main
+    monkeypatch.setattr(compiled.torch, "compile", functools.partial(torch.compile, backend="eager"))
+    out = {}
+    for on in (False, True):
+        res = tmp_path / str(on)
+        assert main(["run", *tiny, "method=graddiff", f"unlearn.compile={on}", f"results_dir={res}", "--quiet"]) == 0
+        (folder,) = (res / "runs").iterdir()
+        out[on] = (json.loads((folder / "metrics.json").read_text()), json.loads((folder / "compute.json").read_text()))
+    for k in ("forget_prob", "model_utility", "forget_truth_ratio"):
+        assert abs(out[True][0][k] - out[False][0][k]) < 1e-5, k
+    assert (out[True][1]["flops_forward"], out[True][1]["flops_backward"]) == \
+        (out[False][1]["flops_forward"], out[False][1]["flops_backward"])
+
+
+def test_meter_on_the_fused_label_path(monkeypatch):
+    """The fused kernel (liger-kernel, CUDA) applies the head's weight without calling the head: the meter
+    is told (meter.count_linear) and matches torch's count. Here a stand-in for liger's loss class with
+    its signature and numbers runs the real harness code path on a CPU."""
+    import sys
+    import types
+
+    import torch.nn.functional as F
+    from harness import tensors
+    from harness.prompts import Encoded
+
+    class FakeLiger:
+        def __init__(self, reduction="mean", accum_dtype=None):
+            assert reduction == "none"
+
+        def __call__(self, weight, h, y, bias=None):
+            return F.cross_entropy(F.linear(h, weight, bias).float(), y, reduction="none")
+    mod = types.ModuleType("liger_kernel.transformers.fused_linear_cross_entropy")
+    mod.LigerFusedLinearCrossEntropyLoss = FakeLiger
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers.fused_linear_cross_entropy", mod)
+    model = tiny_llama()
+    batch = tensors.collate([Encoded([3, 4, 5], [6, 7]), Encoded([8, 9], [10, 11, 12])], pad_id=0)
+
+    def loss(m, _ids):
+        with tensors.label_path("fused", 256, "cpu"):
+            return -tensors.answer_logprobs(m, batch).token_logps.sum()
+    ours = meter_count(model, loss, None)
+    model.zero_grad(set_to_none=True)
+    assert ours == torch_count(model, loss, None) and ours[0] > 0
+    assert tensors.label_path_name() == "full"   # outside the block

@@ -168,6 +168,9 @@ def test_a_tiny_sweep_end_to_end(tmp_path, tiny, capsys):
     err = capsys.readouterr().err
     assert err.count("  skipped: ") == 7 and "  complete: " not in err
     assert stamps == {f: (res / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
+    assert main(["sweep", str(path), "--workers", "2"]) == 0   # two worker processes, both phases: nothing new
+    assert stamps == {f: (res / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
+    assert len(list((res / "runs").iterdir())) == len(folders)
     # the leaderboard is a function of the run folders: a lost trial is reported, not silently ignored
     lost = next(i for i, r in roles.items() if r == "trial")
     os.rename(res / "runs" / lost, tmp_path / "lost")
