@@ -70,7 +70,12 @@ def _readme_commands():
 def test_readme_examples_resolve(line, tmp_path):
     args = shlex.split(line)[3:]
     cmd, rest = args[0], [a for a in args[1:] if not a.startswith("--")]
-    assert cmd in ("prepare", "run", "eval", "grid", "leaderboard", "list", "attack"), cmd
+    assert cmd in ("prepare", "run", "eval", "grid", "sweep", "leaderboard", "list", "attack"), cmd
+    if cmd == "sweep":  # the sweep file reads, and every trial resolves
+        from harness.sweep import load_sweep
+        sw = load_sweep(str(REPO / rest[0]), rest[1:] + [f"results_dir={tmp_path}"])
+        assert all(runs.resolve(t.cfg) for t in sw.trials)
+        return
     if cmd == "attack":  # the attack exists and takes these arguments (the run folder is the user's)
         from harness.attacks import get_attack
         from harness.config import from_dict, parse_overrides

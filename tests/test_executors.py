@@ -66,3 +66,22 @@ def test_bad_submissions_are_one_line_before_anything_is_submitted(tiny, tmp_pat
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc == 2 and expected in line, line
     assert not (tmp_path / "r" / "submitit").exists()
+
+
+def test_a_submitted_sweep(tiny, tmp_path):
+    """A sweep through submitit's local executor: the preparation job, an array of trial tasks, then one
+    job that selects and runs the finals; the selected view comes out as with a local sweep."""
+    import yaml
+    res = tmp_path / "results"
+    spec = {"name": "s", "task": "tofu_forget01", "validation": {"overrides": ["world.seed=1"]},
+            "methods": {"graddiff": {"unlearn.lr": [1.0e-4, 5.0e-3]}}, "budget": 2,
+            "overrides": tiny + [f"results_dir={res}"], "resources": {"cpus": 1, "mem_gb": 2, "time_min": 10},
+            "select": {"maximize": "forget_quality"}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    _submit(["sweep", str(path), "--executor", "submitit-local", "--jobs", "2", "--quiet"])
+    roles = sorted(yaml.safe_load((p / "config.yaml").read_text())["sweep"]["role"]
+                   for p in (res / "runs").iterdir() if (p / "status.json").exists())
+    assert roles == ["final", "trial", "trial"]
+    assert len(list((res / "submitit").glob("*_log.out"))) >= 4   # prepare, 2 array tasks, finals
+    assert "graddiff" in (res / "leaderboard_selected.csv").read_text()
