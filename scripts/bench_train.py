@@ -241,7 +241,8 @@ def main(argv: list[str]) -> int:
             elif path == "compiled":   # the decoder through torch.compile, the head through the fused kernel
                 compiled = torch.compile(plain) if compiled is None else compiled
                 model.model = compiled
-                label = "harness, fused, compiled" if fused_available() and dev.type == "cuda" else "harness, chunked, compiled"
+                fused = fused_available() and dev.type == "cuda"
+                label = "harness, fused, compiled" if fused else "harness, chunked, compiled"
                 fn = _harness_fn(model, opt, batch, "fused" if "fused" in label else "chunked", o["chunk"])
             else:
                 label = {"full": "harness, full logits", "chunked": f"harness, chunked ({o['chunk']})",
