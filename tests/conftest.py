@@ -53,3 +53,23 @@ def qa_tok(tmp_path_factory):
     files = world.generate("tiny", 0)
     texts = [r["question"] + " " + r["answer"] for r in files["full"]] + ["Question: Answer: user assistant"]
     return train_tokenizer(texts, 300, tmp_path_factory.mktemp("tok"))
+
+
+SWEEP_SPEC = {"name": "t", "version": 1, "task": "tofu_forget01", "validation": {"overrides": ["world.seed=1"]},
+              "methods": {"graddiff": {"unlearn.lr": [1.0e-4, 5.0e-3]}, "npo": {"unlearn.lr": [1.0e-3, 5.0e-3]}},
+              "budget": 2, "resources": {"gpus": 0, "cpus": 1, "mem_gb": 4, "time_min": 10},
+              "select": {"maximize": "forget_quality", "subject_to": ["model_utility >= 0.9 * target"]}}
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory, harness_cache):
+    """One tiny sweep for the session (two methods x two learning rates on a validation world, the
+    target as reference, two finals): (sweep file, results folder). Tests that change folders copy them."""
+    import yaml
+
+    from harness.cli import main
+    out = tmp_path_factory.mktemp("sweep")
+    path = out / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**SWEEP_SPEC, "overrides": TINY + [f"results_dir={out / 'results'}"]}))
+    assert main(["sweep", str(path), "--quiet"]) == 0
+    return path, out / "results"

@@ -229,3 +229,30 @@ def test_other_forms_show_their_kind_note_and_sisa_plot(tiny_grid, tmp_path):
                            "tofu_forget10", str(png)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_selected_view_of_a_sweep(tiny_sweep, tmp_path):
+    """A sweep's results: the page's "Selected by sweep" section, one row per method with its setting,
+    trials, the rule and the test metrics; no script error; the sweep's runs are not in the main tables."""
+    sync_playwright = _browser()
+    _, res0 = tiny_sweep
+    res = tmp_path / "results"
+    shutil.copytree(res0 / "runs", res / "runs")
+    assert main(["leaderboard", "--results", str(res)]) == 0
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((res / "leaderboard.html").as_uri())
+        table = page.locator("section#selected table.selected[data-sweep='t']")
+        table.locator("tbody tr").first.wait_for()
+        rows = [[td.inner_text() for td in tr.locator("td").all()] for tr in table.locator("tbody tr").all()]
+        assert sorted(r[0].split("\n")[0].replace("infeasible", "") for r in rows) == ["graddiff", "npo"]
+        assert all(r[1].startswith("unlearn.lr=") and r[2] == "2" for r in rows)
+        heads = [th.inner_text() for th in table.locator("thead th").all()]
+        assert {"validation forget_quality", "forget_quality", "model_utility", "tuning FLOPs"} <= set(heads)
+        assert "maximise forget_quality subject to model_utility >= 0.9 x target" in page.inner_text("section#selected")
+        assert page.locator("table[data-task]").count() == 0   # no main-table row comes from a sweep
+        assert errors == []
+        browser.close()

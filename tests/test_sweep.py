@@ -3,7 +3,6 @@ cases, every bad sweep file refused in one line before any compute, and a tiny s
 the validation world, the rule's pick run on the test world, the leaderboard's selected view rebuilt from
 the run folders, a rerun that computes nothing)."""
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -125,15 +124,20 @@ def test_bad_sweep_files_are_one_line_exit_2(tmp_path, tiny, capsys, change, exp
     assert not (tmp_path / "results").exists()
 
 
-def test_a_tiny_sweep_end_to_end(tmp_path, tiny, capsys):
-    import pandas as pd
+def test_the_dry_run_plans_without_computing(tmp_path, tiny, capsys):
     path = _sweep_file(tmp_path, tiny)
     assert main(["sweep", str(path), "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert "rule: maximise forget_quality subject to model_utility >= 0.9 x target" in plan
     assert plan.count("to run") == 5 and "reference target" in plan   # 4 trials + the target on the validation world
-    assert main(["sweep", str(path), "--quiet"]) == 0
-    res = tmp_path / "results"
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_tiny_sweep_end_to_end(tiny_sweep, tmp_path, capsys):
+    import shutil
+
+    import pandas as pd
+    path, res = tiny_sweep
     folders = {f.name: yaml.safe_load((f / "config.yaml").read_text()) for f in (res / "runs").iterdir()
                if (f / "status.json").exists()}
     roles = {i: c["sweep"]["role"] for i, c in folders.items()}
@@ -161,22 +165,26 @@ def test_a_tiny_sweep_end_to_end(tmp_path, tiny, capsys):
     main_rows = pd.read_csv(res / "leaderboard.csv") if (res / "leaderboard.csv").stat().st_size > 1 else None
     assert main_rows is None or main_rows.empty           # a sweep's runs are not in the main table
     assert len(pd.read_csv(res / "leaderboard_sweep.csv")) == 5
-    # a second time: every run is complete, nothing is computed
-    stamps = {f: (res / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
+    # again, on a copy: every run is complete, nothing is computed, with one process and with two workers
+    copy = tmp_path / "results"
+    shutil.copytree(res, copy)
+    spec = yaml.safe_load(path.read_text())
+    spec["overrides"] = [o for o in spec["overrides"] if not o.startswith("results_dir=")] + [f"results_dir={copy}"]
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    stamps = {f: (copy / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
     capsys.readouterr()
     assert main(["sweep", str(path)]) == 0
     err = capsys.readouterr().err
     assert err.count("  skipped: ") == 7 and "  complete: " not in err
-    assert stamps == {f: (res / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
     assert main(["sweep", str(path), "--workers", "2"]) == 0   # two worker processes, both phases: nothing new
-    assert stamps == {f: (res / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
-    assert len(list((res / "runs").iterdir())) == len(folders)
+    assert stamps == {f: (copy / "runs" / f / "status.json").stat().st_mtime_ns for f in folders}
+    assert len(list((copy / "runs").iterdir())) == len(list((res / "runs").iterdir()))
     # the leaderboard is a function of the run folders: a lost trial is reported, not silently ignored
     lost = next(i for i, r in roles.items() if r == "trial")
-    os.rename(res / "runs" / lost, tmp_path / "lost")
-    assert main(["leaderboard", "--results", str(res)]) == 0
-    sel = pd.read_csv(res / "leaderboard_selected.csv")
-    assert sel["n_missing"].sum() == 1
+    shutil.rmtree(copy / "runs" / lost)
+    assert main(["leaderboard", "--results", str(copy)]) == 0
+    assert pd.read_csv(copy / "leaderboard_selected.csv")["n_missing"].sum() == 1
 
 
 def test_a_validation_task_instead_of_a_validation_world(tmp_path, capsys):
