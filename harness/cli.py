@@ -64,6 +64,9 @@ def _single(cfg, ns) -> int:
     (r,) = _resolve_all([cfg])
     counts = _run_many([r], ns.force, not ns.quiet)
     if counts.get("diverged"):
+        from harness import distributed
+        if not distributed.is_main():  # rank 0 writes (and reports) the diverged folder
+            return 1
         import json
         error = json.loads((r.folder / "status.json").read_text())["error"]
         say(f"diverged: {error} (folder written with the train log and cost up to that step)")
@@ -299,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     from harness.config import ConfigError
     from harness.data import DataError
     try:
+        if ns.cmd not in ("run", "eval") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError(f"'{ns.cmd}' does not run across processes: launch `run` or `eval` with torchrun / "
+                              f"accelerate launch (docs/distributed.md), or this command with plain python")
         import transformers
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()

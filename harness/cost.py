@@ -35,7 +35,8 @@ def cost_record(c: dict, retrain: dict | None, device: torch.device) -> dict:
     out = {
         "unlearn_flops": unlearn_flops, "eval_flops": eval_flops, "flops": unlearn_flops + eval_flops,
         "device_type": device.type, "device_count": torch.cuda.device_count() if cuda else 1,
-        "gpu_seconds": (c.get("unlearn_s", 0.0) + c.get("eval_s", 0.0)) * (1 if cuda else 0),
+        # unlearning on W processes (one GPU each) holds W GPUs; rank 0 alone evaluates
+        "gpu_seconds": (c.get("unlearn_s", 0.0) * c.get("processes", 1) + c.get("eval_s", 0.0)) * (1 if cuda else 0),
         "retrain_s": None, "retrain_flops": None, "cost_vs_retrain": None, "time_vs_retrain": None,
     }
     if retrain:  # known when the harness trained the retain model itself

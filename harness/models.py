@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from harness import distributed as dist
 from harness.claim import build_once
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
@@ -36,9 +37,11 @@ def cache_root() -> Path:
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"model.device={name} but no CUDA device is visible; use model.device=cpu")
+    if name == "cuda" and dist.launched():  # one GPU per process of a launched run
+        return torch.device("cuda", dist.local_rank())
     return torch.device(name)
 
 

@@ -6,6 +6,8 @@ Everything that can be wrong with the input (config keys, types and ranges, task
 method and its arguments, data files and columns) is checked before any model is trained or loaded.
 A run is claimed (harness/claim.py) so two processes never compute it at once; the folder is
 written atomically, and a folder with a status is complete and is skipped on rerun.
+Launched on several processes (torchrun, accelerate launch), rank 0 does all of this and the others
+only unlearn along with it (`_follow`; harness/distributed.py, docs/distributed.md).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from harness import adapters, curves, stage
+from harness import distributed as dist
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
 from harness import forms
@@ -174,20 +177,51 @@ def is_complete(folder: Path) -> bool:
 
 def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
     """Run (unlearn + evaluate) and write the folder. Returns 'skipped' (complete already), 'claimed'
-    (another live process is computing it), 'complete' or 'diverged'."""
-    if is_complete(r.folder) and not force:
-        return "skipped"
-    with Claim(r.folder, lock_dir=r.folder.parent.parent / ".claims") as claim:
-        if not claim.held:
-            say(f"  claimed by {claim.holder}: left to it")
-            return "claimed"
-        if is_complete(r.folder) and not force:  # finished by another process while we looked
+    (another live process is computing it), 'complete' or 'diverged'. Launched on several processes,
+    rank 0 decides and tells the others (dist.Word), who return what it said or how their part ended."""
+    dist.setup(MD.resolve_device(r.cfg.model.device))
+    if not dist.is_main():
+        return _follow(r)
+    with dist.Word() as word:
+        if is_complete(r.folder) and not force:
+            word.say("skipped")
             return "skipped"
-        remove_orphans(r.folder)
-        return _compute(r, progress)
+        with Claim(r.folder, lock_dir=r.folder.parent.parent / ".claims") as claim:
+            if not claim.held:
+                say(f"  claimed by {claim.holder}: left to it")
+                word.say("claimed")
+                return "claimed"
+            if is_complete(r.folder) and not force:  # finished by another process while we looked
+                word.say("skipped")
+                return "skipped"
+            remove_orphans(r.folder)
+            return _compute(r, progress, word)
 
 
-def _compute(r: Resolved, progress: bool) -> str:
+def _follow(r: Resolved) -> str:
+    """A process other than rank 0: unlearn along with it when it says so (same start model, same
+    global batches, its own part of each), then leave evaluation and the folder to rank 0."""
+    word = dist.hear()
+    if word["status"] == "failed":
+        raise RuntimeError(f"rank 0 stopped before unlearning: {word['error']}")
+    if word["status"] != "go":  # skipped, claimed, or rank 0 goes on alone (nothing to unlearn)
+        return "complete" if word["status"] == "alone" else word["status"]
+    cfg = r.cfg
+    data = load_data(r, word["source"])
+    device = MD.resolve_device(cfg.model.device)
+    with label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
+        model = MD.load_model(word["start"], cfg.model.dtype, cfg.model.device)
+        tok = MD.load_tokenizer(word["start"])
+        fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+        model = adapters.apply(model, cfg.adapter, cfg.seed)
+        try:
+            _unlearn_requests(r, model, tok, fmt, data, None, False, [])
+        except Diverged:
+            return "diverged"
+    return "complete"
+
+
+def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
     cfg, track = r.cfg, r.track
     source = MD.dataset_source(cfg, r.task)
     data = load_data(r, source)
@@ -200,6 +234,8 @@ def _compute(r: Resolved, progress: bool) -> str:
         tok = MD.load_tokenizer(start_ref)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         _check_layer(r.method_cfg, model)
+        if r.method is None:  # nothing to unlearn (a reference row, another form): rank 0 alone
+            word.say("alone")
         p = next(model.parameters())
         compute = {"device": str(p.device), "dtype": str(p.dtype), "params": sum(q.numel() for q in model.parameters()),
                    "matmul_params": matmul_params(model), "unlearn_s": 0.0, "steps": 0, "tokens_forward": 0,
@@ -219,6 +255,7 @@ def _compute(r: Resolved, progress: bool) -> str:
         if r.method is not None:
             model = adapters.apply(model, cfg.adapter, cfg.seed)
             st = stage.load(r.folder, model)  # unlearned before, evaluation never finished
+            word.say("alone" if st is not None else "go", start=start_ref, source=source)
             if st is not None:
                 model.eval()
                 requests = st.requests
@@ -232,7 +269,8 @@ def _compute(r: Resolved, progress: bool) -> str:
             log, curve = st.log, st.curve
             compute.update(unlearn_s=st.seconds, steps=st.steps, tokens_forward=st.tokens_forward,
                            tokens_backward=st.tokens_backward, trainable_params=st.trainable_params,
-                           flops_forward=st.flops_forward, flops_backward=st.flops_backward, **st.curve_info)
+                           flops_forward=st.flops_forward, flops_backward=st.flops_backward, processes=st.processes,
+                           **st.curve_info)
         if status == "complete":
             metrics, items, cost = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)
             compute.update(cost)
@@ -241,6 +279,7 @@ def _compute(r: Resolved, progress: bool) -> str:
             if requests:
                 requests[-1]["metrics"] = metrics  # the last request's numbers are the run's
     compute.update(mem.record(), memory_method=mem.method)
+    compute.setdefault("processes", 1)  # unlearned by one process unless the stats say more
     compares = r.method is not None or (produced is not None and produced.retrain_ratio)
     compute.update(cost_record(compute, retrain if compares else None, p.device))
     extra = {"models": paths, "evaluated": start_ref}
@@ -259,7 +298,7 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
     forget_sets = data.get("requests") or [data["forget"]]
     several = len(forget_sets) > 1
     total = None
-    rec = _recorder(r, fmt, data)
+    rec = _recorder(r, fmt, data) if dist.is_main() else None  # rank 0 alone measures the curve
     for i, rows in enumerate(forget_sets):
         part = {**data, "forget": rows}
         forget, retain = track.training_sets(fmt, part)
@@ -282,7 +321,7 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
                      "unlearn_flops": total.flops_forward + total.flops_backward}
             if rec:
                 entry["selected_step"] = rec.chosen_step
-            if i < len(forget_sets) - 1:
+            if i < len(forget_sets) - 1 and dist.is_main():  # rank 0 alone evaluates
                 entry["metrics"] = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)[0]
                 model.train()
             requests.append(entry)

@@ -3,6 +3,8 @@
 Forget batches drive the loop; each is paired with the next retain batch (cycled) when the method asks
 for retain data. The method sees only what it declared (`needs`), computed here (harness/supply.py).
 No Trainer subclass: an upstream signature change cannot break every method at once.
+Launched on several processes, every process draws the same global batches and works on its own part
+of each; the summed gradients make the global batch's step (harness/distributed.py).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness import distributed as dist
 from harness.compiled import compiled_layers
 from harness.config import UnlearnConfig
 from harness.meter import FlopMeter
@@ -36,6 +39,7 @@ class UnlearnStats:
     requests: list = field(default_factory=list)  # sequential requests: the numbers after each
     curve: list = field(default_factory=list)     # its points (kept here so a staged run keeps them)
     curve_info: dict = field(default_factory=dict)  # its rule, chosen step and cost, for compute.json
+    processes: int = 1         # that unlearned together (torchrun / accelerate launch); counts are their sum
 
 
 def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
@@ -49,7 +53,8 @@ def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
                         seconds=total.seconds + st.seconds,
                         trainable_params=max(total.trainable_params, st.trainable_params),
                         flops_forward=total.flops_forward + st.flops_forward,
-                        flops_backward=total.flops_backward + st.flops_backward, log=log)
+                        flops_backward=total.flops_backward + st.flops_backward, log=log,
+                        processes=max(total.processes, st.processes))
 
 
 class Diverged(RuntimeError):
@@ -162,17 +167,24 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
         raise ValueError(f"unlearn: method '{method.name}' needs one refusal answer per forget item")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    dist.barrier()  # several processes: the clock starts once every one has its model loaded
     t0 = time.perf_counter()  # the reference copy is part of a method's cost
     ref = reference if reference is not None else make_reference(model, method)
-    stats = UnlearnStats()
+    stats = UnlearnStats(processes=dist.world())
     curve_s0 = curve.seconds if curve else 0.0  # the curve's seconds are not the method's
+    diverged = None
     with compiled_layers(model, cfg.compile) as units, FlopMeter(model, ref, units=units) as meter:
         try:
             _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats, curve, meter)
+        except Diverged as e:  # every process diverges at the same step (the check reads the global loss)
+            diverged = e
         finally:
             stats.seconds = time.perf_counter() - t0 - ((curve.seconds - curve_s0) if curve else 0.0)
             stats.flops_forward, stats.flops_backward = meter.forward, meter.backward
             model.eval()
+    dist.sum_counts(stats)  # several processes: the whole run's tokens and FLOPs
+    if diverged is not None:
+        raise diverged
     return stats
 
 
@@ -184,6 +196,9 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     if curve:  # after the set-up hook: LoKU moves weights into its adapters (same function, other params)
         curve.begin(model, meter, params)
     stats.trainable_params = sum(p.numel() for p in params)
+    several = dist.world() > 1
+    if several:  # every process starts from rank 0's weights, as DDP does
+        dist.broadcast_(list(model.parameters()))
     # fused AdamW (one kernel for every parameter) on CUDA; the CPU keeps the loop every number was made with
     fused = bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
@@ -200,26 +215,32 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     while stats.steps < total:
         for fi in _forget_batches(forget, cfg.batch_size, gen, cfg.batch_tokens):
             ri = next(retain_iter) if retain_iter else None
+            fi, ri, share = dist.shard(fi, ri)  # this process's part of the global batch (all of it in one)
             batches = {"forget": [forget[i] for i in fi],
                        "retain": [retain[i] for i in ri] if ri else None,
                        "idk": [idk[i] for i in fi] if idk else None}
             inputs, fwd, bwd = supply(method, method_cfg, model, ref, batches, pad_id)
             stats.tokens_forward += fwd
             loss, logs = method.loss(inputs, method_cfg)
-            if not torch.isfinite(loss):
+            whole = loss
+            if several:  # the global batch's loss and logs, the same on every process
+                whole, logs = dist.global_loss(loss, logs, share)
+            if not torch.isfinite(whole):
                 pbar.close()
-                raise Diverged(f"loss became {loss.item()} at step {stats.steps}", stats)
+                raise Diverged(f"loss became {whole.item()} at step {stats.steps}", stats)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * share if several else loss).backward()
+            if several:  # the share-weighted sum: the global batch's gradient, before clipping
+                dist.sum_grads(params)
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             opt.step()
             sched.step()
             stats.steps += 1
             stats.tokens_backward += bwd
-            stats.log.append({"step": stats.steps, "loss": loss.item(), **logs})
+            stats.log.append({"step": stats.steps, "loss": whole.item(), **logs})
             pbar.update(1)
-            pbar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            pbar.set_postfix(loss=f"{whole.item():.3f}", refresh=False)
             if curve:
                 curve.after_step(model, meter, params, stats.steps, total)
             if stats.steps >= total:
@@ -227,3 +248,5 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     pbar.close()
     if curve:
         curve.end(params, stats.steps)
+    if several and cfg.curve_every and cfg.select != "last":  # rank 0 alone measured the curve and chose
+        dist.broadcast_(params)

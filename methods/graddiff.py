@@ -6,6 +6,7 @@ descending on retain answers, so retained knowledge is actively kept.
 """
 from dataclasses import dataclass
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -19,7 +20,7 @@ class GradDiffConfig:
 @register_method("graddiff", config=GradDiffConfig, needs=("forget", "retain"), lr=1e-3, epochs=5, lora_lr=3e-3)
 def graddiff(inp, cfg: GradDiffConfig):
     """GradDiff: L = gamma * (-NLL_mean(forget)) + alpha * NLL_mean(retain) [Liu et al. 2022]."""
-    forget_nll = inp.forget.nll_mean.mean()
-    retain_nll = inp.retain.nll_mean.mean()
+    forget_nll = batch_mean(inp.forget.nll_mean)
+    retain_nll = batch_mean(inp.retain.nll_mean)
     loss = -cfg.gamma * forget_nll + cfg.alpha * retain_nll
     return loss, {"forget_nll": forget_nll.item(), "retain_nll": retain_nll.item()}

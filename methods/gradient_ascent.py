@@ -7,6 +7,7 @@ enough steps it destroys the model; the literature expects model utility to coll
 """
 from dataclasses import dataclass
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 
 
@@ -18,5 +19,5 @@ class GradAscentConfig:
 @register_method("grad_ascent", config=GradAscentConfig, needs=("forget",), lr=3e-4, epochs=5, lora_lr=2e-3)
 def grad_ascent(inp, cfg: GradAscentConfig):
     """Gradient ascent: L = -mean NLL_mean(forget) [Jang et al. 2023; TOFU baseline]."""
-    forget_nll = inp.forget.nll_mean.mean()
+    forget_nll = batch_mean(inp.forget.nll_mean)
     return -forget_nll, {"forget_nll": forget_nll.item()}

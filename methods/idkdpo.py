@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -22,7 +23,7 @@ class IdkDPOConfig:
 
 def dpo_loss(logp_win, ref_win, logp_lose, ref_lose, beta: float):
     """-(2/beta) * mean log sigmoid(beta * ((logp_win - ref_win) - (logp_lose - ref_lose)))."""
-    return -(2.0 / beta) * F.logsigmoid(beta * ((logp_win - ref_win) - (logp_lose - ref_lose))).mean()
+    return -(2.0 / beta) * batch_mean(F.logsigmoid(beta * ((logp_win - ref_win) - (logp_lose - ref_lose))))
 
 
 @register_method("idkdpo", config=IdkDPOConfig, needs=("forget", "ref_forget", "idk", "ref_idk", "retain"),
@@ -30,5 +31,5 @@ def dpo_loss(logp_win, ref_win, logp_lose, ref_lose, beta: float):
 def idkdpo(inp, cfg: IdkDPOConfig):
     """IdkDPO: DPO preferring a refusal over the forget answer, + alpha NLL(retain) [Rafailov et al. 2023; TOFU]."""
     pref = dpo_loss(inp.idk.seq_logp, inp.ref_idk.seq_logp, inp.forget.seq_logp, inp.ref_forget.seq_logp, cfg.beta)
-    retain_nll = inp.retain.nll_mean.mean()
+    retain_nll = batch_mean(inp.retain.nll_mean)
     return pref + cfg.alpha * retain_nll, {"dpo": pref.item(), "retain_nll": retain_nll.item()}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -24,13 +25,13 @@ def answer_kl(ref, cur) -> "torch.Tensor":  # noqa: F821
     lp_ref = F.log_softmax(ref.logits.float(), -1)
     lp_cur = F.log_softmax(cur.logits.float(), -1)
     kl = (lp_ref.exp() * (lp_ref - lp_cur)).sum(-1)       # [B, T-1]
-    return (kl * cur.mask).sum() / cur.mask.sum().clamp(min=1)
+    return batch_mean(kl, cur.mask)
 
 
 @register_method("graddiff_kl", config=KLRetainConfig, needs=("forget", "retain_logits"), lr=1e-3, epochs=5,
                  lora_lr=3e-3)
 def graddiff_kl(inp, cfg: KLRetainConfig):
     """GradDiff-KL: L = gamma * (-NLL_mean(forget)) + alpha * KL(ref || theta)(retain answers) [TOFU]."""
-    forget_nll = inp.forget.nll_mean.mean()
+    forget_nll = batch_mean(inp.forget.nll_mean)
     kl = answer_kl(inp.ref_retain, inp.retain)
     return -cfg.gamma * forget_nll + cfg.alpha * kl, {"forget_nll": forget_nll.item(), "retain_kl": kl.item()}

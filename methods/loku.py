@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 from harness.tensors import answer_logprobs, collate
@@ -34,7 +35,7 @@ def inverted_hinge(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     p_true = probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     best_other = probs.scatter(-1, targets.unsqueeze(-1), 0.0).max(-1).values
     ihl = 1 + p_true - best_other
-    return (ihl * mask).sum() / mask.sum().clamp(min=1)
+    return batch_mean(ihl, mask)
 
 
 def _lora_layers(model):
@@ -103,5 +104,5 @@ def loku(inp, cfg: LoKUConfig):
     """LoKU: inverted hinge loss on forget tokens + alpha NLL(retain), FILA adapter init [Cha et al. 2024]."""
     f = inp.forget
     ihl = inverted_hinge(f.logits, f.targets, f.mask)
-    retain_nll = inp.retain.nll_mean.mean()
+    retain_nll = batch_mean(inp.retain.nll_mean)
     return ihl + cfg.alpha * retain_nll, {"ihl": ihl.item(), "retain_nll": retain_nll.item()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -24,7 +25,7 @@ class NPOConfig:
 
 def npo_loss(logp, ref_logp, beta: float):
     """-(2/beta) * mean log sigmoid(-beta * (logp - ref_logp)), per-sequence log-probs."""
-    return -(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp)).mean()
+    return -(2.0 / beta) * batch_mean(F.logsigmoid(-beta * (logp - ref_logp)))
 
 
 @register_method("npo", config=NPOConfig, needs=("forget", "ref_forget", "retain"), lr=1e-3, epochs=5,
@@ -32,5 +33,5 @@ def npo_loss(logp, ref_logp, beta: float):
 def npo(inp, cfg: NPOConfig):
     """NPO: -(2/beta) mean log sigmoid(-beta (log pi - log pi_ref)(forget)) + alpha NLL(retain) [Zhang et al. 2024]."""
     forget = npo_loss(inp.forget.seq_logp, inp.ref_forget.seq_logp, cfg.beta)
-    retain_nll = inp.retain.nll_mean.mean()
+    retain_nll = batch_mean(inp.retain.nll_mean)
     return forget + cfg.alpha * retain_nll, {"npo": forget.item(), "retain_nll": retain_nll.item()}

@@ -13,6 +13,7 @@ the loss).
 """
 from dataclasses import dataclass
 
+from harness.distributed import batch_mean, global_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -28,7 +29,7 @@ def flatness_loss(logits, mask):
     """mean over answer positions of (max_v z_v - mean_v z_v)^2."""
     z = logits.float()
     gap = z.max(dim=-1).values - z.mean(dim=-1)
-    return (gap.pow(2) * mask).sum() / mask.sum().clamp(min=1)
+    return batch_mean(gap.pow(2), mask)
 
 
 def dual_update(lam: float, retain_loss: float, epsilon: float, eta: float) -> float:
@@ -46,6 +47,7 @@ def pdu(inp, cfg: PDUConfig):
     """PDU: mean_t (max z - mean z)^2 (forget) + lambda NLL(retain), lambda by dual ascent [Entesari et al. 2025]."""
     lam = cfg.__dict__.get("_lambda", cfg.lambda_init)
     flat = flatness_loss(inp.forget.logits, inp.forget.mask)
-    retain_nll = inp.retain.nll_mean.mean()
-    cfg.__dict__["_lambda"] = dual_update(lam, retain_nll.item(), cfg.epsilon, cfg.dual_lr)
+    retain_nll = batch_mean(inp.retain.nll_mean)
+    # the global batch's retain NLL, so every process of a launched run keeps the same lambda
+    cfg.__dict__["_lambda"] = dual_update(lam, global_mean(retain_nll.item()), cfg.epsilon, cfg.dual_lr)
     return flat + lam * retain_nll, {"flatness": flat.item(), "retain_nll": retain_nll.item(), "lambda": lam}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num, text
 
@@ -60,7 +61,7 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
     """Mean over real tokens of the mean squared difference over hidden dimensions."""
     per_token = ((a.float() - b.float()) ** 2).mean(-1)
     m = mask.to(per_token.dtype)
-    return (per_token * m).sum() / m.sum().clamp(min=1)
+    return batch_mean(per_token, m)
 
 
 @register_method("rmu", config=RMUConfig, needs=("forget_hidden", "retain_hidden", "ref_retain_hidden", "forget_group"),

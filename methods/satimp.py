@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -31,12 +32,12 @@ def satimp_weights(token_logps, beta1: float, beta2: float):
 
 def satimp_forget_loss(token_logps, mask, beta1: float, beta2: float):
     w = satimp_weights(token_logps, beta1, beta2)
-    return -(w * -token_logps * mask).sum() / mask.sum().clamp(min=1)
+    return -batch_mean(w * -token_logps, mask)
 
 
 @register_method("satimp", config=SatImpConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=1e-2)
 def satimp(inp, cfg: SatImpConfig):
     """SatImp: -mean_t[sg(p^b1 (1-p)^b2) l_t](forget) + alpha NLL(retain) [Yang et al. 2025]."""
     forget = satimp_forget_loss(inp.forget.token_logps, inp.forget.mask, cfg.beta1, cfg.beta2)
-    retain_nll = inp.retain.nll_mean.mean()
+    retain_nll = batch_mean(inp.retain.nll_mean)
     return cfg.gamma * forget + cfg.alpha * retain_nll, {"satimp": forget.item(), "retain_nll": retain_nll.item()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -25,12 +26,12 @@ class SimNPOConfig:
 
 def simnpo_loss(nll_mean, beta: float, delta: float):
     """-(2/beta) * mean log sigmoid(beta * (NLL_mean - delta))."""
-    return -(2.0 / beta) * F.logsigmoid(beta * (nll_mean - delta)).mean()
+    return -(2.0 / beta) * batch_mean(F.logsigmoid(beta * (nll_mean - delta)))
 
 
 @register_method("simnpo", config=SimNPOConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=3e-3)
 def simnpo(inp, cfg: SimNPOConfig):
     """SimNPO: -(2/beta) mean log sigmoid(beta (NLL_sum/|y| - delta))(forget) + alpha NLL(retain) [Fan et al. 2024]."""
     forget = simnpo_loss(inp.forget.nll_mean, cfg.beta, cfg.delta)
-    retain_nll = inp.retain.nll_mean.mean()
+    retain_nll = batch_mean(inp.retain.nll_mean)
     return forget + cfg.alpha * retain_nll, {"simnpo": forget.item(), "retain_nll": retain_nll.item()}

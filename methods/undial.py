@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -30,7 +31,7 @@ def undial_targets(ref_logits, targets, beta: float):
 def soft_ce(logits, q, mask):
     """mean over answer positions of -sum_v q_v log softmax(logits)_v."""
     ce = -(q * F.log_softmax(logits.float(), dim=-1)).sum(-1)
-    return (ce * mask).sum() / mask.sum().clamp(min=1)
+    return batch_mean(ce, mask)
 
 
 @register_method("undial", config=UNDIALConfig, needs=("forget_logits", "ref_forget_logits"), lr=1e-3, epochs=5,

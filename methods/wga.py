@@ -10,6 +10,7 @@ beta = 0 is gradient ascent (token-level mean).
 """
 from dataclasses import dataclass
 
+from harness.distributed import batch_mean
 from harness.registry import register_method
 from harness.schema import num
 
@@ -24,12 +25,12 @@ class WGAConfig:
 def wga_forget_loss(token_logps, mask, beta: float):
     """-mean over answer tokens of sg(p_t)^beta * (-log p_t); p^beta = exp(beta * log p)."""
     weight = (beta * token_logps.detach()).exp()
-    return -(weight * -token_logps * mask).sum() / mask.sum().clamp(min=1)
+    return -batch_mean(weight * -token_logps, mask)
 
 
 @register_method("wga", config=WGAConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=1e-2)
 def wga(inp, cfg: WGAConfig):
     """WGA: -mean_t[sg(p_t)^beta * l_t](forget) + alpha NLL(retain) [Wang et al. 2025]."""
     forget = wga_forget_loss(inp.forget.token_logps, inp.forget.mask, cfg.beta)
-    retain_nll = inp.retain.nll_mean.mean()
+    retain_nll = batch_mean(inp.retain.nll_mean)
     return cfg.gamma * forget + cfg.alpha * retain_nll, {"wga": forget.item(), "retain_nll": retain_nll.item()}
