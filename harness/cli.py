@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn, hlp in [("prepare", cmd_prepare, "build the world and the base/target/retain models"),
                           ("run", cmd_run, "one unlearning run and its evaluation"),
                           ("eval", cmd_eval, "evaluate a saved model (folder or HF id) on a task"),
-                          ("grid", cmd_grid, "run grid files (default configs/grid_default.yaml), then the leaderboard"),
+                          ("grid", cmd_grid, "run grid files (default configs/grid_default.yaml), then the "
+                           "leaderboard"),
                           ("sweep", cmd_sweep, "tune methods on validation data by a sweep file's rule, then report")]:
         sp = sub.add_parser(name, help=hlp)
         sp.add_argument("args", nargs="*", help="[config.yaml] key=value ...")
