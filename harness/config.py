@@ -140,7 +140,8 @@ class SweepTag:
     run (the selected setting on the test data) also carries the rule, the run ids of its trials and of
     the reference rows on the validation data, so the leaderboard redoes the selection from the run
     folders alone (harness/selected.py). At its defaults it leaves a run's id unchanged."""
-    name: str = ""
+    name: str = text("", check=lambda v: None if re.fullmatch(r"[A-Za-z0-9_.-]*", v) else
+                     "letters, digits, '_', '.' or '-' (a sweep's name)")
     role: Literal["", "trial", "reference", "final"] = ""
     rule: dict = field(default_factory=dict)          # harness/selection.py rule_to_dict
     trials: list[str] = field(default_factory=list)   # run ids, in the sweep's order

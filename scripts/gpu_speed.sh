@@ -9,7 +9,8 @@
 #   4. the fused path with the decoder compiled (torch.compile);
 #   5. the harness's own loop (GradDiff through harness/unlearn.py) at the 1B shape, unlearn.compile off and on;
 #   6. a tiny run with unlearn.compile on and off (the same numbers and FLOP counts).
-# Stages (default: all, in this order): check bench e2e compiled loop e2e_compile
+#   tests: the CUDA-relevant test files on the GPU (label paths, the FLOP meter, compile).
+# Stages (default: all but tests, in this order): check bench e2e compiled loop e2e_compile tests
 set -uo pipefail
 STAGES=" ${*:-check bench e2e compiled loop e2e_compile} "
 want() { [[ "$STAGES" == *" $1 "* ]]; }
@@ -72,4 +73,8 @@ if want e2e_compile; then
       results_dir="$OUT/compile_$c" --quiet 2>&1 | tail -1
     report "$OUT/compile_$c"
   done
+fi
+if want tests; then
+  echo "== 7. tests/test_chunked.py and tests/test_cost.py with CUDA visible"
+  timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_chunked.py tests/test_cost.py 2>&1 | tail -4
 fi

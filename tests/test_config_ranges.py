@@ -49,7 +49,8 @@ def bad_values(path, f, tp):
         if list in kinds or typing.get_origin(tp) is list:
             out.append(("[]", "expected"))
         else:
-            out.append(({"model.device": "gpu0", "method_args.trainable": "'(unclosed'"}.get(path, "''"), "expected"))
+            out.append(({"model.device": "gpu0", "method_args.trainable": "'(unclosed'",
+                         "sweep.name": "'a b'"}.get(path, "''"), "expected"))
     if bool in kinds:
         out.append(("3", "expected bool"))
     if kinds == [str] and path not in FREE_TEXT:

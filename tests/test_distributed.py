@@ -102,8 +102,10 @@ def test_shard_splits_each_batch_into_disjoint_parts(monkeypatch):
 def test_each_process_draws_its_own_part_of_the_one_process_batches(tmp_path):
     record_loop(str(tmp_path / "one"))
     script = tmp_path / "loop.py"
-    script.write_text(f"import sys\nsys.path.insert(0, {str(REPO / 'tests')!r})\n"
-                      f"from test_distributed import record_loop\nrecord_loop(sys.argv[1])\n")
+    script.write_text("import importlib.util, sys\n"   # this file's record_loop, loaded by its path
+                      f"spec = importlib.util.spec_from_file_location('td', {str(Path(__file__))!r})\n"
+                      "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
+                      "mod.record_loop(sys.argv[1])\n")
     two = _torchrun([str(script), str(tmp_path / "two")])
     assert two.returncode == 0, two.stderr[-3000:]
     ref = json.loads((tmp_path / "one.0.json").read_text())
