@@ -142,6 +142,10 @@ def load_sweep(path: str, overrides: list[str] = ()) -> Sweep:
     if missing:
         raise ConfigError(f"{path}: select: metric '{missing[0]}' is not declared by the validation task "
                           f"{val_task.name}")
+    for o in spec.validation.overrides:  # the validation data differs by its world or dataset, nothing else
+        if not o.split("=", 1)[0].startswith(("world.", "dataset")):
+            raise ConfigError(f"{path}: validation.overrides: '{o}' does not choose data (world.* or dataset); "
+                              f"settings shared by trials and final runs go in overrides")
     base = list(spec.overrides) + list(overrides)
     val = base + list(spec.validation.overrides)
     sw = Sweep(spec, rule, path)

@@ -110,6 +110,7 @@ def _sweep_file(tmp_path, tiny, **change) -> Path:
     ({"resources": {"gpus": 1}}, "resources.gpus=1 but this machine has no CUDA GPU"),
     ({"resources": {"mem_gb": 0}}, "sweep key 'resources.mem_gb'"),
     ({"validation": {"overrides": []}}, "the validation data is the test data"),
+    ({"validation": {"overrides": ["world.seed=1", "unlearn.epochs=2"]}}, "'unlearn.epochs=2' does not choose data"),
     ({"budgett": 3}, "unknown sweep key 'budgett'; did you mean 'budget'"),
     ({"task": "tofu_forget11"}, "unknown task 'tofu_forget11'"),
 ])
