@@ -454,10 +454,14 @@ JS = r"""
     sec.append(el('h2', {text: 'Selected by sweep: tuned on validation data, reported on the test task'}));
     nav.append(el('a', {href: '#selected', text: 'selected (sweeps)'}));
     const groups = {};
-    data.selected.forEach(r => { (groups[r.sweep + ' — ' + r.task] = groups[r.sweep + ' — ' + r.task] || []).push(r); });
+    data.selected.forEach(r => {
+      const key = r.sweep + ' — ' + r.task;
+      (groups[key] = groups[key] || []).push(r);
+    });
     for (const [name, rows] of Object.entries(groups)) {
       sec.append(el('h3', {text: 'sweep ' + name}));
-      sec.append(el('p', {class: 'note', text: 'rule: ' + rows[0].rule + '; validation data: ' + (rows[0].validation || '?')}));
+      sec.append(el('p', {class: 'note',
+                          text: 'rule: ' + rows[0].rule + '; validation data: ' + (rows[0].validation || '?')}));
       const table = el('table', {class: 'selected', 'data-sweep': rows[0].sweep});
       const metrics = rows[0].metrics.map(m => m[0]);
       const head = el('tr');
@@ -472,7 +476,8 @@ JS = r"""
         tr.append(name, el('td', {text: r.setting, title: r.selection}), el('td', {text: String(r.n_trials)}),
                   el('td', {text: String(r.n_feasible)}));
         r.val.forEach(v => tr.append(el('td', {text: fmt(v[1])})));
-        r.metrics.forEach(m => tr.append(el('td', {text: fmt(m[1]), title: m[0] + (ARROW[m[2]] ? ' ' + ARROW[m[2]] : '')})));
+        r.metrics.forEach(m => tr.append(el('td', {text: fmt(m[1]),
+                                                   title: m[0] + (ARROW[m[2]] ? ' ' + ARROW[m[2]] : '')})));
         tr.append(el('td', {text: fmt(r.tuning_flops)}), el('td', {text: fmt(r.tuning_s)}));
         body.append(tr);
       });

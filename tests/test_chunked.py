@@ -87,7 +87,8 @@ def test_bench_train_script_runs_its_loops():
     from pathlib import Path
     script = Path(__file__).parent.parent / "scripts" / "bench_train.py"
     done = subprocess.run([sys.executable, str(script), "vocab=300", "hidden=32", "layers=1", "batch=2", "seq=16",
-                           "steps=1", "chunk=8", "device=cpu", "heads=2", "kv_heads=2", "inter=64"], capture_output=True, text=True, timeout=300)
+                           "steps=1", "chunk=8", "device=cpu", "heads=2", "kv_heads=2", "inter=64"],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [ln for ln in done.stdout.splitlines() if ln.startswith(("harness,", "transformers Trainer"))]
     assert len(rows) == 3 and "chunked (8)" in rows[1], done.stdout   # fused: CUDA only
