@@ -44,3 +44,32 @@ def compiled_layers(model, on: bool):
     finally:
         for layer in layers:
             del layer.forward   # the instance attribute: back to the class's eager forward
+
+
+@contextlib.contextmanager
+def checkpointed(model, on: bool):
+    """unlearn.checkpoint: activation checkpointing of the decoder layers while unlearning (transformers'
+    gradient checkpointing, non-reentrant): each layer's activations are recomputed in the backward pass
+    instead of kept, so a step's peak memory no longer grows with the layer count, for about one more
+    forward pass of compute (the FLOP meter counts the recomputation as forward work). Switched off
+    again after the loop."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    use = on and getattr(inner, "supports_gradient_checkpointing", False)
+    # transformers 5 names it activation checkpointing (the gradient_* names are deprecated aliases)
+    new = hasattr(inner, "activation_checkpointing_enable")
+    disable = inner.activation_checkpointing_disable if new else getattr(inner, "gradient_checkpointing_disable", None)
+    cache = getattr(inner.config, "use_cache", None)
+    if use:
+        if new:
+            inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        inner.config.use_cache = False   # no KV cache in training passes (it would be dropped with a warning)
+        if hasattr(inner, "enable_input_require_grads") and hasattr(model, "peft_config"):
+            inner.enable_input_require_grads()   # LoRA: the frozen embedding's output must carry a gradient
+    try:
+        yield
+    finally:
+        if use:
+            disable()
+            inner.config.use_cache = cache

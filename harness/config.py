@@ -99,6 +99,9 @@ class UnlearnConfig:
     # the decoder layers through torch.compile while unlearning (harness/compiled.py): faster on a GPU,
     # the same numbers up to kernel rounding; FLOPs then counted per layer
     compile: bool = False
+    # activation checkpointing of the decoder layers while unlearning (harness/compiled.py): less memory
+    # for about one more forward pass; the same numbers up to float rounding
+    checkpoint: bool = False
     save_model: bool = True
     refusals: str = ""           # IdkDPO's refusal file; '' = the dataset's idontknow file, else built in
     # The unlearning curve (harness/curves.py): cheap metrics every curve_every steps, and the checkpoint

@@ -40,7 +40,7 @@ from harness.unlearn import Diverged, add_stats, unlearn
 # config keys that leave a run's id as it was when they are at these defaults (added after runs were
 # published; their defaults reproduce those runs' numbers on a CPU)
 ID_NEUTRAL = {"model.label_logprobs": "auto", "model.logits_chunk": 256, "unlearn.batch_tokens": 0,
-              "unlearn.compile": False}
+              "unlearn.compile": False, "unlearn.checkpoint": False}
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from harness import distributed as dist
-from harness.compiled import compiled_layers
+from harness.compiled import checkpointed, compiled_layers
 from harness.config import UnlearnConfig
 from harness.meter import FlopMeter
 from harness.progress import bar
@@ -173,7 +173,8 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
     stats = UnlearnStats(processes=dist.world())
     curve_s0 = curve.seconds if curve else 0.0  # the curve's seconds are not the method's
     diverged = None
-    with compiled_layers(model, cfg.compile) as units, FlopMeter(model, ref, units=units) as meter:
+    with checkpointed(model, cfg.checkpoint), compiled_layers(model, cfg.compile) as units, \
+            FlopMeter(model, ref, units=units) as meter:
         try:
             _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats, curve, meter)
         except Diverged as e:  # every process diverges at the same step (the check reads the global loss)

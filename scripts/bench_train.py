@@ -4,7 +4,7 @@ linear-cross-entropy on CUDA) and for a transformers-Trainer loop with the same 
 answer tokens), in the same process, on the same model and batches.
 
     python scripts/bench_train.py [shape=small|llama1b] [batch=8[,32,...]] [seq=256] [steps=5] [chunk=256]
-                                  [paths=full,chunked,fused,trainer,compiled,unlearn,unlearn_compiled]
+                                  [paths=full,chunked,fused,checkpointed,trainer,compiled,unlearn,unlearn_compiled]
                                   [device=auto] [dtype=auto]
                                   [vocab=] [hidden=] [layers=] [heads=] [kv_heads=] [inter=] [tie=0|1] [out=FILE.json]
 
@@ -244,6 +244,14 @@ def main(argv: list[str]) -> int:
                 fused = fused_available() and dev.type == "cuda"
                 label = "harness, fused, compiled" if fused else "harness, chunked, compiled"
                 fn = _harness_fn(model, opt, batch, "fused" if "fused" in label else "chunked", o["chunk"])
+            elif path == "checkpointed":   # the chunked path with the layers' activations recomputed
+                from harness.compiled import checkpointed
+                label = "harness, chunked + checkpoint"
+                inner = _harness_fn(model, opt, batch, "chunked", o["chunk"])
+
+                def fn(inner=inner):
+                    with checkpointed(model, True):
+                        return inner()
             else:
                 label = {"full": "harness, full logits", "chunked": f"harness, chunked ({o['chunk']})",
                          "fused": "harness, fused (liger)"}[path]

@@ -210,3 +210,25 @@ def test_meter_on_the_fused_label_path(monkeypatch):
     model.zero_grad(set_to_none=True)
     assert ours == torch_count(model, loss, None) and ours[0] > 0
     assert tensors.label_path_name() == "full"   # outside the block
+
+
+def test_checkpointed_run_gives_the_same_numbers(tiny, tmp_path):
+    """unlearn.checkpoint=true (activation checkpointing while unlearning): the same metrics, the same
+    backward FLOPs, and the recomputed layer forwards counted as forward work; off again afterwards."""
+    import json
+    from harness.cli import main
+    out = {}
+    for on in (False, True):
+        res = tmp_path / str(on)
+        assert main(["run", *tiny, "method=npo", f"unlearn.checkpoint={on}", f"results_dir={res}", "--quiet"]) == 0
+        (folder,) = (res / "runs").iterdir()
+        out[on] = (json.loads((folder / "metrics.json").read_text()), json.loads((folder / "compute.json").read_text()))
+    for k in ("forget_prob", "model_utility", "forget_truth_ratio"):
+        assert abs(out[True][0][k] - out[False][0][k]) < 1e-6, k
+    assert out[True][1]["flops_backward"] == out[False][1]["flops_backward"]
+    assert out[True][1]["flops_forward"] > out[False][1]["flops_forward"]
+    from harness.compiled import checkpointed
+    model = tiny_llama()
+    with checkpointed(model, True):
+        assert model.is_gradient_checkpointing and model.config.use_cache is False
+    assert not model.is_gradient_checkpointing and model.config.use_cache is not False
