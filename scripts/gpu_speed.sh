@@ -40,7 +40,7 @@ EOF
 want check && echo "== 1. fused kernel vs full path on CUDA" && timeout 90 python3 -m pytest -q -s -p no:cacheprovider tests/test_chunked.py -k "fused or same_log_probs" 2>&1 \
   | tee "$OUT/pytest_fused.txt" | grep -v "^$" | tail -8
 want bench && echo "== 2. bench_train, Llama-3.2-1B shape, bf16, 256-token sequences" && timeout 210 python3 scripts/bench_train.py shape=llama1b batch=16,64 seq=256 steps=6 \
-  paths=full,chunked,fused,trainer out="$OUT/bench_1b.json" 2>&1 | grep -v Warning | tee "$OUT/bench_1b.txt"
+  paths=full,chunked,fused,checkpointed,trainer out="$OUT/bench_1b.json" 2>&1 | grep -v Warning | tee "$OUT/bench_1b.txt"
 T="world.profile=tiny model.arch.hidden_size=64 model.arch.num_layers=1 model.arch.num_heads=2
    model.arch.intermediate_size=128 model.arch.vocab_size=400 model.pretrain.epochs=40 model.finetune.epochs=40
    eval.max_new_tokens=12 eval.batch_size=32 unlearn.epochs=1"
