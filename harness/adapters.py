@@ -8,6 +8,11 @@ import torch
 from harness.config import AdapterConfig, ConfigError
 
 
+def unwrap(model):
+    """The transformers model inside a peft wrapper, or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def check(cfg: AdapterConfig) -> None:
     if cfg.kind not in ("none", "lora"):
         raise ConfigError(f"config key 'adapter.kind': expected none or lora, got '{cfg.kind}'")

@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     from harness.config import ConfigError
     from harness.data import DataError
     try:
-        if ns.cmd not in ("run", "eval") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from harness import distributed
+        if ns.cmd not in ("run", "eval") and distributed.launched():
             raise ConfigError(f"'{ns.cmd}' does not run across processes: launch `run` or `eval` with torchrun / "
                               f"accelerate launch (docs/distributed.md), or this command with plain python")
         import transformers

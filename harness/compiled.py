@@ -20,19 +20,20 @@ import contextlib
 import torch
 
 
-def decoder_layers(model) -> list[torch.nn.Module]:
-    """The transformer blocks of a causal LM (plain or inside peft), or [] when there is no `layers` list."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    body = getattr(inner, "model", None)
-    layers = getattr(body, "layers", None)
-    return list(layers) if isinstance(layers, torch.nn.ModuleList) else []
+def _layers(model) -> list[torch.nn.Module]:
+    """The decoder layers (supply.decoder_layers), or [] for a model without a `layers` list."""
+    from harness.supply import decoder_layers
+    try:
+        return list(decoder_layers(model))
+    except ValueError:
+        return []
 
 
 @contextlib.contextmanager
 def compiled_layers(model, on: bool):
     """Within this block each decoder layer's forward is compiled (when `on` and the model has layers);
     yields the compiled layers (the FLOP meter's units), [] when nothing was compiled."""
-    layers = decoder_layers(model) if on else []
+    layers = _layers(model) if on else []
     if layers:  # one compiled graph per layer instance at worst: keep them all (the default limit is 8)
         import torch._dynamo
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 2 * len(layers) + 8)
@@ -53,7 +54,8 @@ def checkpointed(model, on: bool):
     instead of kept, so a step's peak memory no longer grows with the layer count, for about one more
     forward pass of compute (the FLOP meter counts the recomputation as forward work). Switched off
     again after the loop."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    from harness.adapters import unwrap
+    inner = unwrap(model)
     use = on and getattr(inner, "supports_gradient_checkpointing", False)
     # transformers 5 names it activation checkpointing (the gradient_* names are deprecated aliases)
     new = hasattr(inner, "activation_checkpointing_enable")

@@ -204,14 +204,19 @@ def parse_overrides(items: list[str]) -> dict:
             value = raw
         if key == "model" and isinstance(value, str):
             key = "model.base"  # shorthand: model=<hf id or path> replaces the default base model
-        node = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}': '{p}' is not a section")
-        node[parts[-1]] = value
+        set_dotted(out, key, value, f"override '{item}'")
     return out
+
+
+def set_dotted(out: dict, key: str, value, what: str) -> None:
+    """out['a']['b'] = value for key 'a.b', sections created as needed; `what` names the input in errors."""
+    node = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{what}: '{p}' is not a section")
+    node[parts[-1]] = value
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

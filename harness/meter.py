@@ -129,11 +129,14 @@ class FlopMeter:
     def _pre(self, module, args, kwargs):
         self._n = _real_tokens(args, kwargs)
 
-    def _linear(self, module, inputs, out):
-        # the real tokens of the pass, or fewer: the chunked label path runs the head on answer rows only
-        x = inputs[0] if inputs else None
+    def _tokens(self, x) -> int:
+        """The real tokens of the pass, or fewer: the rows x holds when the chunked or fused label path
+        runs the head on the answer rows only."""
         rows = x.numel() // max(1, x.shape[-1]) if isinstance(x, torch.Tensor) else self._n
-        size, n = module.weight.numel(), min(self._n, rows)
+        return min(self._n, rows)
+
+    def _linear(self, module, inputs, out):
+        size, n = module.weight.numel(), self._tokens(inputs[0] if inputs else None)
         self.forward += 2 * size * n
         if torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.requires_grad:
             factor = int(inputs[0].requires_grad) + int(module.weight.requires_grad)
@@ -146,8 +149,7 @@ class FlopMeter:
         """A whole block (compiled): its matrices' forward count, and a backward count in which every
         matrix passes an input gradient when the block's input or any of its weights carries one."""
         x = args[0] if args else kwargs.get("hidden_states")
-        rows = x.numel() // max(1, x.shape[-1]) if isinstance(x, torch.Tensor) else self._n
-        n = min(self._n, rows)
+        n = self._tokens(x)
         lins = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
         self.forward += 2 * sum(m.weight.numel() for m in lins) * n
         y = out[0] if isinstance(out, tuple) else out

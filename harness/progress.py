@@ -1,6 +1,5 @@
 """Progress bars that stay readable in logs: redrawn at most every few seconds when not on a terminal.
 In a run launched on several processes only rank 0 speaks (harness/distributed.py)."""
-import os
 import sys
 
 from tqdm import tqdm
@@ -14,6 +13,7 @@ def bar(total: int, desc: str, enabled: bool = True) -> tqdm:
 
 def say(msg: str) -> None:
     """A one-line status message on stderr (kept in logs, unlike progress bars)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0":
+    from harness import distributed
+    if not distributed.is_main():
         return  # the other processes of a launched run would repeat rank 0's every line
     print(f"[harness] {msg}", file=sys.stderr, flush=True)

@@ -39,7 +39,8 @@ class Hidden:
 
 def decoder_layers(model):
     """The list of decoder layers of a causal LM (plain or wrapped by peft)."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    from harness.adapters import unwrap
+    inner = unwrap(model)
     layers = getattr(getattr(inner, "model", inner), "layers", None)
     if layers is None:
         raise ValueError(f"cannot find decoder layers in {type(inner).__name__} (expected .model.layers)")

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.config import ConfigError, deep_merge, from_dict, load_yaml, num, parse_overrides, text
+from harness.config import ConfigError, deep_merge, from_dict, load_yaml, num, parse_overrides, set_dotted, text
 from harness.selection import Rule, parse_rule, rule_to_dict
 
 # keys a sweep may not vary: they choose the data, the method or where results go, which the sweep's
@@ -97,12 +97,11 @@ class Sweep:
     def references(self) -> list:
         return [t for t in self.trials if t.role == "reference"]
 
-
-def _nested(key: str, value) -> dict:
-    out: dict = value
-    for part in reversed(key.split(".")):
-        out = {part: out}
-    return out
+    @property
+    def validation(self) -> list[str]:
+        """What made the validation data: its overrides, and its task when it has its own."""
+        v = self.spec.validation
+        return list(v.overrides) + ([f"task={v.task}"] if v.task else [])
 
 
 def _run_config(overrides: list[str], extra: dict):
@@ -179,7 +178,7 @@ def load_sweep(path: str, overrides: list[str] = ()) -> Sweep:
 def _axes_dict(point: dict) -> dict:
     out: dict = {}
     for k, v in point.items():
-        out = deep_merge(out, _nested(k, v))
+        set_dotted(out, k, v, f"axis '{k}'")
     return out
 
 
@@ -214,8 +213,7 @@ def final_config(sw: Sweep, trial: Trial, trial_ids: list[str], ref_ids: dict):
     extra = deep_merge({"task": sw.spec.task, "method": trial.method,
                         "sweep": {"name": sw.spec.name, "role": "final", "rule": rule_to_dict(sw.rule),
                                   "trials": list(trial_ids), "references": dict(ref_ids),
-                                  "validation": list(sw.spec.validation.overrides)
-                                  + ([f"task={sw.spec.validation.task}"] if sw.spec.validation.task else [])}},
+                                  "validation": sw.validation}},
                        _axes_dict(trial.point))
     return _run_config(list(sw.spec.overrides), extra)
 
@@ -223,7 +221,6 @@ def final_config(sw: Sweep, trial: Trial, trial_ids: list[str], ref_ids: dict):
 def plan_rows(sw: Sweep, resolved: list, data: dict) -> list[dict]:
     """The dry-run plan: per run, its steps, an estimate of its tokens and of its training FLOPs
     (6 x parameters x tokens through the backward pass, + 2 x parameters x tokens of reference passes)."""
-    from harness.unlearn import batches_per_epoch  # noqa: F401 - the same count the loop uses
     out = []
     params = {}
     for t, r in zip(sw.trials, resolved):

@@ -42,12 +42,17 @@ def _checked(ns):
 def _plan(sw, resolved) -> None:
     from harness import sweep as SW
     from harness.runs import is_complete, load_data
-    data = {id(r): load_data(r) for r in resolved}
+    loaded: dict = {}   # trials share their data (the plan reads forget and retain): one load per task and world
+    data = {}
+    for r in resolved:
+        key = (r.task.name, r.cfg.dataset, r.cfg.world.profile, r.cfg.world.seed)
+        if key not in loaded:
+            loaded[key] = load_data(r)
+        data[id(r)] = loaded[key]
     rows = SW.plan_rows(sw, resolved, data)
     n_trials = sum(t.role == "trial" for t in sw.trials)
-    val = list(sw.spec.validation.overrides) + ([f"task={sw.spec.validation.task}"] if sw.spec.validation.task else [])
     print(f"sweep {sw.spec.name} (v{sw.spec.version}): {n_trials} trials and {len(sw.references)} reference "
-          f"rows on the validation data ({', '.join(val)}), "
+          f"rows on the validation data ({', '.join(sw.validation)}), "
           f"then one final run per method on {sw.spec.task}")
     print(f"rule: {sw.rule.text()}")
     print(f"resources per run: {sw.spec.resources}")

@@ -116,7 +116,8 @@ def _head_parts(model):
     """(decoder, output head) of a causal LM whose logits are head(decoder(x)) and nothing more (Llama,
     Mistral, Qwen: plain or inside peft); None for anything else (softcapped or scaled logits, an
     ensemble), which keeps the full-logits path."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    from harness.adapters import unwrap
+    inner = unwrap(model)
     cfg = getattr(inner, "config", None)
     decoder, head = getattr(inner, "model", None), getattr(inner, "lm_head", None)
     if decoder is None or head is None or cfg is None:
@@ -144,10 +145,11 @@ def chunked_answer_logprobs(model, batch: dict, chunk: int = 256) -> TokenLogPro
     mask = tgt != IGNORE
     h, y = hidden[mask], tgt[mask]                       # [N, H], [N]: answer positions only
     if _FUSED.get() and len(y) and isinstance(getattr(head, "weight", None), torch.Tensor):
-        out = torch.zeros(tgt.shape, dtype=torch.float32, device=dev).masked_scatter(mask, -_fused_nll(head, h, y))
-        return TokenLogProbs(out, mask.to(out.dtype), None, tgt.masked_fill(~mask, 0))
-    nll = torch.cat([_chunk_nll(head, h[i:i + chunk], y[i:i + chunk]) for i in range(0, len(y), chunk)]) \
-        if len(y) else h.new_zeros(0)
+        nll = _fused_nll(head, h, y)
+    elif len(y):
+        nll = torch.cat([_chunk_nll(head, h[i:i + chunk], y[i:i + chunk]) for i in range(0, len(y), chunk)])
+    else:
+        nll = h.new_zeros(0)
     out = torch.zeros(tgt.shape, dtype=nll.dtype, device=dev).masked_scatter(mask, -nll)
     return TokenLogProbs(out, mask.to(out.dtype), None, tgt.masked_fill(~mask, 0))
 

@@ -106,16 +106,18 @@ def _forget_batches(items: list[Encoded], size: int, gen: torch.Generator, budge
         for g in groups:
             packed = pack_by_tokens(items, [i for i, e in enumerate(items) if e.group == g], budget)
             queues[g] = [packed[j] for j in torch.randperm(len(packed), generator=gen).tolist()]
-        while any(queues.values()):
-            for g in groups:
-                if queues[g]:
-                    yield queues[g].pop(0)
+        yield from _round_robin(queues, groups)
         return
     if len(groups) == 1:
         yield from _index_batches(len(items), size, gen)
         return
     members = {g: [i for i, e in enumerate(items) if e.group == g] for g in groups}
     queues = {g: [[members[g][j] for j in b] for b in _index_batches(len(members[g]), size, gen)] for g in groups}
+    yield from _round_robin(queues, groups)
+
+
+def _round_robin(queues: dict, groups: list):
+    """The groups' batches in turn, one from each group that has any left, until none has."""
     while any(queues.values()):
         for g in groups:
             if queues[g]:
