@@ -159,21 +159,27 @@ def test_meter_per_layer_while_compiled(case):
     assert not any("forward" in vars(layer) for layer in decoder_layers(model))
 
 
+def _off_and_on(tiny, tmp_path, method: str, key: str) -> dict:
+    """{False: (metrics, compute), True: (metrics, compute)} of a tiny run with the boolean `key` off and on."""
+    import json
+    from harness.cli import main
+    out = {}
+    for on in (False, True):
+        res = tmp_path / str(on)
+        assert main(["run", *tiny, f"method={method}", f"{key}={on}", f"results_dir={res}", "--quiet"]) == 0
+        (folder,) = (res / "runs").iterdir()
+        out[on] = (json.loads((folder / "metrics.json").read_text()), json.loads((folder / "compute.json").read_text()))
+    return out
+
+
 def test_compiled_run_gives_the_same_numbers(tiny, tmp_path, monkeypatch):
     """A run with unlearn.compile=true: the same metrics (to float rounding) and FLOP counts as without,
     and the layers are eager again afterwards. torch.compile's fast 'eager' backend here (Inductor's
     kernels are exercised by scripts/gpu_speed.sh on a GPU); the tracing and the hooks are the same."""
     import functools
-    import json
     from harness import compiled
-    from harness.cli import main
     monkeypatch.setattr(compiled.torch, "compile", functools.partial(torch.compile, backend="eager"))
-    out = {}
-    for on in (False, True):
-        res = tmp_path / str(on)
-        assert main(["run", *tiny, "method=graddiff", f"unlearn.compile={on}", f"results_dir={res}", "--quiet"]) == 0
-        (folder,) = (res / "runs").iterdir()
-        out[on] = (json.loads((folder / "metrics.json").read_text()), json.loads((folder / "compute.json").read_text()))
+    out = _off_and_on(tiny, tmp_path, "graddiff", "unlearn.compile")
     for k in ("forget_prob", "model_utility", "forget_truth_ratio"):
         assert abs(out[True][0][k] - out[False][0][k]) < 1e-5, k
     assert (out[True][1]["flops_forward"], out[True][1]["flops_backward"]) == \
@@ -215,14 +221,7 @@ def test_meter_on_the_fused_label_path(monkeypatch):
 def test_checkpointed_run_gives_the_same_numbers(tiny, tmp_path):
     """unlearn.checkpoint=true (activation checkpointing while unlearning): the same metrics, the same
     backward FLOPs, and the recomputed layer forwards counted as forward work; off again afterwards."""
-    import json
-    from harness.cli import main
-    out = {}
-    for on in (False, True):
-        res = tmp_path / str(on)
-        assert main(["run", *tiny, "method=npo", f"unlearn.checkpoint={on}", f"results_dir={res}", "--quiet"]) == 0
-        (folder,) = (res / "runs").iterdir()
-        out[on] = (json.loads((folder / "metrics.json").read_text()), json.loads((folder / "compute.json").read_text()))
+    out = _off_and_on(tiny, tmp_path, "npo", "unlearn.checkpoint")
     for k in ("forget_prob", "model_utility", "forget_truth_ratio"):
         assert abs(out[True][0][k] - out[False][0][k]) < 1e-6, k
     assert out[True][1]["flops_backward"] == out[False][1]["flops_backward"]
