@@ -102,6 +102,9 @@ class UnlearnConfig:
     # activation checkpointing of the decoder layers while unlearning (harness/compiled.py): less memory
     # for about one more forward pass; the same numbers up to float rounding
     checkpoint: bool = False
+    # launched on several processes: shard the model, its gradients and optimizer state across them
+    # (FSDP2, harness/sharded.py) instead of a whole copy on each; not part of the run's id
+    fsdp: bool = False
     save_model: bool = True
     refusals: str = ""           # IdkDPO's refusal file; '' = the dataset's idontknow file, else built in
     # The unlearning curve (harness/curves.py): cheap metrics every curve_every steps, and the checkpoint

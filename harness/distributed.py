@@ -53,11 +53,10 @@ def setup(device: torch.device) -> None:
     """Join the launched process group (once per process); `device` is the run's (cuda -> nccl)."""
     if not launched() or _STATE["ready"]:
         return
-    for key, what in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
-        if os.environ.get(key, "").lower() in ("1", "true"):  # it would run unsharded, not what was asked
-            from harness.config import ConfigError
-            raise ConfigError(f"accelerate launch with {what}: not supported; every process holds the whole model "
-                              f"(data parallel only: --multi_gpu, docs/distributed.md)")
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true"):  # it would not be DeepSpeed
+        from harness.config import ConfigError
+        raise ConfigError("accelerate launch with DeepSpeed: not supported; shard the model with FSDP instead "
+                          "(--use_fsdp or unlearn.fsdp=true, docs/distributed.md)")
     import torch.distributed as dist
     cuda = device.type == "cuda"
     if cuda:

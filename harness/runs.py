@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from harness import adapters, curves, stage
+from harness import adapters, curves, sharded, stage
 from harness import distributed as dist
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
@@ -116,6 +116,10 @@ def resolve(cfg: RunConfig) -> Resolved:
         ref = getattr(cfg.model, role)
         if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
             raise ConfigError(f"config key 'model.{role}': folder '{ref}' does not exist")
+    if sharded.requested_by_launcher():  # accelerate launch --use_fsdp
+        cfg.unlearn.fsdp = True
+    if cfg.unlearn.fsdp:
+        sharded.check(cfg)
     device = MD.resolve_device(cfg.model.device)  # no GPU for cuda: fails here
     MD.resolve_dtype(cfg.model.dtype, device)
     if cfg.model.label_logprobs == "fused" and (device.type != "cuda" or not fused_available()):
@@ -127,6 +131,7 @@ def resolve(cfg: RunConfig) -> Resolved:
         section, name = key.split(".")
         if body[section].get(name) == default:
             body[section].pop(name)
+    body["unlearn"].pop("fsdp")  # how the processes share the work, like their number: the same run
     if not cfg.sweep.name:  # not part of a sweep (harness/sweep.py): the id it had before sweeps existed
         body.pop("sweep")
     if form:
@@ -209,13 +214,12 @@ def _follow(r: Resolved) -> str:
     cfg = r.cfg
     data = load_data(r, word["source"])
     device = MD.resolve_device(cfg.model.device)
-    with label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
-        model = MD.load_model(word["start"], cfg.model.dtype, cfg.model.device)
+    with label_path(sharded.label_mode(cfg), cfg.model.logits_chunk, device):
+        model = _start_model(cfg, word["start"])
         tok = MD.load_tokenizer(word["start"])
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
-        model = adapters.apply(model, cfg.adapter, cfg.seed)
         try:
-            _unlearn_requests(r, model, tok, fmt, data, None, False, [])
+            _unlearn_requests(r, model, tok, fmt, data, None, False, [], word["start"])
         except Diverged:
             return "diverged"
     return "complete"
@@ -229,7 +233,7 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
     ref = track.reference(r.task, paths, data, cfg)
     start_ref = cfg.model.evaluate or paths[cfg.start]
     device = MD.resolve_device(cfg.model.device)
-    with PeakMemory(device) as mem, label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
+    with PeakMemory(device) as mem, label_path(sharded.label_mode(cfg), cfg.model.logits_chunk, device):
         model = MD.load_model(start_ref, cfg.model.dtype, cfg.model.device)
         tok = MD.load_tokenizer(start_ref)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
@@ -253,7 +257,7 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
             compute.update(params=sum(q.numel() for q in model.parameters()), matmul_params=matmul_params(model),
                            **produced.compute)
         if r.method is not None:
-            model = adapters.apply(model, cfg.adapter, cfg.seed)
+            model = adapters.apply(model, cfg.adapter, cfg.seed)  # as _start_model builds it
             st = stage.load(r.folder, model)  # unlearned before, evaluation never finished
             word.say("alone" if st is not None else "go", start=start_ref, source=source)
             if st is not None:
@@ -262,7 +266,7 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
                 say(f"  unlearned model restored from {stage.stage_dir(r.folder)}: evaluating only")
             else:
                 try:
-                    st = _unlearn_requests(r, model, tok, fmt, data, ref, progress, requests)
+                    st, model = _unlearn_requests(r, model, tok, fmt, data, ref, progress, requests, start_ref)
                     stage.save(r.folder, model, st, lora=cfg.adapter.kind == "lora")
                 except Diverged as e:
                     status, error, st = "diverged", str(e), e.stats
@@ -271,6 +275,8 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
                            tokens_backward=st.tokens_backward, trainable_params=st.trainable_params,
                            flops_forward=st.flops_forward, flops_backward=st.flops_backward, processes=st.processes,
                            **st.curve_info)
+            if sharded.active(cfg.unlearn):
+                compute["fsdp"] = True  # unlearned sharded (harness/sharded.py)
         if status == "complete":
             metrics, items, cost = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)
             compute.update(cost)
@@ -290,10 +296,17 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
     return status
 
 
-def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, requests: list):
+def _start_model(cfg: RunConfig, start: str):
+    """The model a run unlearns: the start model, with fresh adapters under LoRA."""
+    return adapters.apply(MD.load_model(start, cfg.model.dtype, cfg.model.device), cfg.adapter, cfg.seed)
+
+
+def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, requests: list, start: str):
     """Unlearn the forget set, or each of task.requests one after another (sustainability): the
     model after request i starts request i+1, and every request but the last is evaluated at once
-    (the last is the run's own evaluation). Returns the unlearning statistics summed over requests."""
+    (the last is the run's own evaluation). Returns the unlearning statistics summed over requests,
+    and the unlearned model: `model` itself, or, when it was sharded (unlearn.fsdp), a plain copy of
+    the start model holding the gathered weights (None on processes other than rank 0)."""
     cfg, track = r.cfg, r.track
     forget_sets = data.get("requests") or [data["forget"]]
     several = len(forget_sets) > 1
@@ -316,6 +329,8 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
             e.stats = _with_curve(add_stats(total, _tagged(e.stats, i, several)), rec)
             raise
         total = add_stats(total, _tagged(st, i, several))
+        if sharded.active(cfg.unlearn):  # plain again: to evaluate, save, or shard anew for the next request
+            model = sharded.unsharded(model, lambda: _start_model(cfg, start), everyone=i < len(forget_sets) - 1)
         if several:
             entry = {"request": i + 1, "split": r.task.requests[i], "n_forget": len(rows), "steps": total.steps,
                      "unlearn_flops": total.flops_forward + total.flops_backward}
@@ -326,7 +341,7 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
                 model.train()
             requests.append(entry)
     total.requests = requests
-    return _with_curve(total, rec)
+    return _with_curve(total, rec), model
 
 
 def _recorder(r: Resolved, fmt, data) -> curves.Recorder | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from harness import distributed as dist
+from harness import sharded
 from harness.compiled import checkpointed, compiled_layers
 from harness.config import UnlearnConfig
 from harness.meter import FlopMeter
@@ -202,8 +203,11 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     several = dist.world() > 1
     if several:  # every process starts from rank 0's weights, as DDP does
         dist.broadcast_(list(model.parameters()))
+    shards = sharded.active(cfg)
+    if shards:  # unlearn.fsdp: from here on each process holds its shard of every parameter (harness/sharded.py)
+        params = sharded.shard(model, ref)
     # fused AdamW (one kernel for every parameter) on CUDA; the CPU keeps the loop every number was made with
-    fused = bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
+    fused = not shards and bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     per_epoch = batches_per_epoch(forget, cfg.batch_size, cfg.batch_tokens)
     total = cfg.epochs * per_epoch
@@ -232,9 +236,9 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
                 pbar.close()
                 raise Diverged(f"loss became {whole.item()} at step {stats.steps}", stats)
             opt.zero_grad(set_to_none=True)
-            (loss * share if several else loss).backward()
-            if several:  # the share-weighted sum: the global batch's gradient, before clipping
-                dist.sum_grads(params)
+            (loss * share * (sharded.loss_scale() if shards else 1.0) if several else loss).backward()
+            if several and not shards:  # the share-weighted sum: the global batch's gradient, before clipping
+                dist.sum_grads(params)  # (a sharded model's gradients were reduce-scattered by FSDP)
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             opt.step()

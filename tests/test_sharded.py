@@ -1,0 +1,155 @@
+"""unlearn.fsdp: a run on 2 processes (torchrun, CPU, gloo) with its model sharded (FSDP2) unlearns
+as 1 process does, each process holding half of every parameter, and writes the same run folder.
+
+Tolerance: float rounding only (the same global batches and share-weighted losses as data
+parallelism, tests/test_distributed.py): 1e-5 absolute on every weight and logged loss term, 1e-4
+relative on every metric. Measured on the tiny world: at most 3.0e-7 relative on any metric."""
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from tests.test_distributed import REL, _torchrun
+
+CASES = {  # name: (method, adapter); tied embeddings, 2 layers, batches of 3 split 2 + 1 (uneven parts)
+    "graddiff": ("graddiff", False), "npo": ("npo", False), "graddiff_lora": ("graddiff", True)}
+
+
+def record_sharded(out: str, fsdp: bool) -> None:
+    """The real loop on a tiny random Llama per case: its weights after unlearning (gathered to rank 0
+    when sharded), its train log, and how much of the trained parameters each process held."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from harness import distributed as dist
+    from harness import sharded
+    from harness import unlearn as U
+    from harness.adapters import apply
+    from harness.config import AdapterConfig, UnlearnConfig
+    from harness.prompts import Encoded
+    from harness.registry import get_method
+    dist.setup(torch.device("cpu"))
+    g = torch.Generator().manual_seed(1)
+
+    def item(i):
+        return Encoded([i] + torch.randint(40, 64, (3,), generator=g).tolist(),
+                       torch.randint(40, 64, (1 + i % 4,), generator=g).tolist())
+    forget, retain = [item(i) for i in range(9)], [item(20 + i) for i in range(12)]
+    held, real = {}, sharded.shard
+
+    def spy(model, ref):  # each process's share of the trained parameters, once sharded
+        params = real(model, ref)
+        held["local"] = sum(p.to_local().numel() for p in params)
+        held["ref_local"] = sum(p.to_local().numel() for p in ref.parameters()) if ref is not None else 0
+        return params
+    sharded.shard = spy
+    res = {}
+    try:
+        for name, (method, lora) in CASES.items():
+            torch.manual_seed(0)
+            model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                                 num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                                 max_position_embeddings=64, tie_word_embeddings=True))
+            model = apply(model, AdapterConfig(kind="lora" if lora else "none", rank=4), 0)
+            total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            held.clear()
+            m = get_method(method)
+            cfg = UnlearnConfig(lr=1e-2, epochs=2, batch_size=3, retain_batch_size=4, max_grad_norm=1.0, fsdp=fsdp)
+            st = U.unlearn(model, m, m.parse_args({}), forget, retain, cfg, 0, 0, progress=False)
+            state = sharded.gather(model) if sharded.active(cfg) else model.state_dict()
+            if state is not None:
+                state = {k: v.flatten().tolist() for k, v in state.items()}
+            res[name] = {"state": state, "log": st.log, "total": total, **held}
+    finally:
+        sharded.shard = real
+    Path(f"{out}.{dist.rank()}.json").write_text(json.dumps(res))
+
+
+def test_each_process_holds_half_and_the_weights_are_one_process_weights(tmp_path):
+    record_sharded(str(tmp_path / "one"), fsdp=False)
+    script = tmp_path / "loop.py"
+    script.write_text("import importlib.util, sys\n"
+                      f"spec = importlib.util.spec_from_file_location('ts', {str(Path(__file__))!r})\n"
+                      "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
+                      "mod.record_sharded(sys.argv[1], True)\n")
+    two = _torchrun([str(script), str(tmp_path / "two")])
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = json.loads((tmp_path / "one.0.json").read_text())
+    r0, r1 = (json.loads((tmp_path / f"two.{r}.json").read_text()) for r in (0, 1))
+    for name in CASES:
+        single, a, b = one[name], r0[name], r1[name]
+        # sharded: each process holds about half of every trained parameter (dim 0 split, rounded up)
+        assert a["local"] + b["local"] == a["total"] and abs(a["local"] - b["local"]) <= a["total"] // 8, name
+        assert a["local"] < a["total"] * 0.6
+        if name == "npo":  # the frozen reference copy is sharded too
+            assert 0 < a["ref_local"] < a["total"] * 0.6
+        assert b["state"] is None  # the full weights are gathered on rank 0 alone
+        assert single["state"].keys() == a["state"].keys()
+        for k, v in single["state"].items():
+            assert max(abs(x - y) for x, y in zip(v, a["state"][k])) < 1e-5, (name, k)
+        assert len(single["log"]) == len(a["log"]) == 6  # 2 epochs of 9 items in batches of 3
+        for s, d in zip(single["log"], a["log"]):
+            assert s.keys() == d.keys() and all(abs(s[k] - d[k]) < 1e-5 for k in s), (name, s, d)
+        assert a["log"] == b["log"]  # every process logs the global batch's loss
+
+
+def test_sharded_runs_write_the_one_process_folders(tmp_path, tiny):
+    """One launch, two runs: NPO (its reference model sharded) and LoRA GradDiff over sequential
+    requests (the model is gathered, evaluated and sharded anew after each request)."""
+    cases = [["method=npo", "task=tofu_forget01"],
+             ["method=graddiff", "adapter.kind=lora", "task=muse_news_synthetic_sust"]]
+    common = [*tiny, "unlearn.epochs=2", "unlearn.batch_size=2", "unlearn.retain_batch_size=4", "--quiet"]
+    for case in cases:
+        assert main(["run", *case, *common, f"results_dir={tmp_path / 'one'}"]) == 0
+    script = tmp_path / "runs.py"
+    script.write_text("import json, sys\nfrom harness.cli import main\n"
+                      f"for case in {cases!r}:\n"
+                      "    rc = main(['run', *case, *sys.argv[1:]])\n    assert rc == 0, rc\n")
+    two = _torchrun([str(script), *common, "unlearn.fsdp=true", f"results_dir={tmp_path / 'two'}"])
+    assert two.returncode == 0, two.stderr[-3000:]
+    ones, twos = (sorted((tmp_path / d / "runs").iterdir()) for d in ("one", "two"))
+    assert [f.name for f in ones] == [f.name for f in twos]  # sharding is not part of the run: same ids
+    for a, b in zip(ones, twos):
+        ma, mb = (json.loads((f / "metrics.json").read_text()) for f in (a, b))
+        for k, v in ma.items():
+            if isinstance(v, (int, float)):
+                assert mb[k] == pytest.approx(v, rel=REL, abs=1e-9), (a.name, k)
+        ca, cb = (json.loads((f / "compute.json").read_text()) for f in (a, b))
+        assert (cb["processes"], cb["fsdp"], "fsdp" in ca) == (2, True, False)
+        for k in ("steps", "tokens_forward", "tokens_backward", "flops_forward", "flops_backward"):
+            assert ca[k] == cb[k], (a.name, k)
+        assert (b / "model" / "config.json").exists()  # the gathered model was saved
+        if (a / "requests.jsonl").exists():  # every request but the last evaluated the gathered model
+            ra, rb = ([json.loads(x) for x in (f / "requests.jsonl").read_text().splitlines()] for f in (a, b))
+            assert len(ra) == len(rb) == 4 and all("metrics" in e for e in rb[:-1])
+            for x, y in zip(ra[:-1], rb[:-1]):
+                for k, v in x["metrics"].items():
+                    if isinstance(v, (int, float)):
+                        assert y["metrics"][k] == pytest.approx(v, rel=REL, abs=1e-9), (k, x, y)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["unlearn.curve_every=1"], "unlearn.fsdp: the unlearning curve (unlearn.curve_every) is not supported"),
+    (["unlearn.compile=true"], "unlearn.fsdp: unlearn.compile is not supported"),
+    (["model.label_logprobs=chunked"], "unlearn.fsdp: model.label_logprobs=chunked is not supported"),
+])
+def test_what_a_sharded_run_does_not_combine_with(capsys, tmp_path, args, expected):
+    assert main(["run", "method=graddiff", "unlearn.fsdp=true", *args, f"results_dir={tmp_path}"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and expected in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_accelerate_fsdp_turns_sharding_on_and_deepspeed_is_refused(monkeypatch, capsys, tmp_path):
+    from harness.config import RunConfig
+    from harness.runs import resolve
+    plain = resolve(RunConfig(method="graddiff"))
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    r = resolve(RunConfig(method="graddiff"))
+    assert r.cfg.unlearn.fsdp and not plain.cfg.unlearn.fsdp and r.run_id == plain.run_id
+    monkeypatch.delenv("ACCELERATE_USE_FSDP")
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as under a launcher: the refusal comes before the process group
+    assert main(["run", "method=graddiff", f"results_dir={tmp_path}"]) == 2
+    assert "accelerate launch with DeepSpeed: not supported" in capsys.readouterr().err
