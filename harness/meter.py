@@ -24,9 +24,11 @@ as in the usual 6·N·D estimate. tests/test_cost.py checks the counts against t
 """
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import threading
+import weakref
 
 import torch
 
@@ -121,6 +123,7 @@ class FlopMeter:
         self._n = 0
         self._handles = []
         self._watched: set = set()
+        self._recorded: dict = {}   # (layer, input) -> the real tokens of the pass it belongs to
 
     @property
     def total(self) -> int:
@@ -128,6 +131,24 @@ class FlopMeter:
 
     def _pre(self, module, args, kwargs):
         self._n = _real_tokens(args, kwargs)
+
+    def _layer_pre(self, module, args, kwargs):
+        """A decoder layer's pass records the pass's real tokens under its (live) input tensor; the entry
+        goes when that tensor is freed. (Activation checkpointing keeps the input for the backward pass.)"""
+        x = args[0] if args else kwargs.get("hidden_states")
+        if isinstance(x, torch.Tensor):
+            key = (id(module), x.data_ptr(), tuple(x.shape))
+            self._recorded[key] = self._n
+            weakref.finalize(x, self._recorded.pop, key, None)
+
+    def _child_pre(self, layer_id, module, args, kwargs):
+        """A module inside a decoder layer that receives the layer's input (its first norm): when the
+        backward pass recomputes the layer (activation checkpointing runs the layer's forward again, not
+        its hooks), the count is that input's pass's, not whichever pass ran last (a retain or reference
+        pass of another length)."""
+        x = args[0] if args else kwargs.get("hidden_states")
+        if isinstance(x, torch.Tensor):
+            self._n = self._recorded.get((layer_id, x.data_ptr(), tuple(x.shape)), self._n)
 
     def _tokens(self, x) -> int:
         """The real tokens of the pass, or fewer: the rows x holds when the chunked or fused label path
@@ -172,6 +193,13 @@ class FlopMeter:
             for m in model.modules():  # the decoder too: the chunked label path calls it directly
                 if m is not model and isinstance(m, PreTrainedModel):
                     self._handles.append(m.register_forward_pre_hook(self._pre, with_kwargs=True))
+            for layer in _decoder_layers(model):
+                if id(layer) in seen:  # compiled: no hooks inside
+                    continue
+                self._handles.append(layer.register_forward_pre_hook(self._layer_pre, with_kwargs=True))
+                for child in layer.children():
+                    hook = functools.partial(self._child_pre, id(layer))
+                    self._handles.append(child.register_forward_pre_hook(hook, with_kwargs=True))
             for m in model.modules():
                 if isinstance(m, torch.nn.Linear) and id(m) not in seen:
                     seen.add(id(m))
@@ -186,6 +214,14 @@ class FlopMeter:
         self._handles.clear()
         if self in _ACTIVE:
             _ACTIVE.remove(self)
+
+
+def _decoder_layers(model) -> list:
+    from harness.supply import decoder_layers
+    try:
+        return list(decoder_layers(model))
+    except ValueError:  # no `layers` list (a bare module in the tests): no recomputation to attribute
+        return []
 
 
 def matmul_params(model) -> int:

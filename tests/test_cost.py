@@ -231,3 +231,22 @@ def test_checkpointed_run_gives_the_same_numbers(tiny, tmp_path):
     with checkpointed(model, True):
         assert model.is_gradient_checkpointing and model.config.use_cache is False
     assert not model.is_gradient_checkpointing and model.config.use_cache is not False
+
+
+def test_meter_counts_a_recomputed_layer_by_its_own_pass():
+    """Activation checkpointing recomputes a layer in the backward pass, after later passes of other
+    lengths ran: the recomputation is counted with its own pass's tokens (torch's count, recomputed
+    matrix products included, is the reference)."""
+    from harness.compiled import checkpointed
+    model = tiny_llama().train()
+    a, b = torch.randint(1, 64, (3, 9)), torch.randint(1, 64, (2, 5))
+
+    def loss(m, _ids):  # two passes, the shorter one last (as a retain pass follows a forget pass)
+        return logits_loss(m, a) + logits_loss(m, b)
+    with checkpointed(model, True):
+        ours = meter_count(model, loss, None)
+        model.zero_grad(set_to_none=True)
+        theirs = torch_count(model, loss, None)
+    plain = meter_count(tiny_llama().train(), loss, None)
+    assert ours[0] > plain[0] and ours[1] == plain[1]  # the recomputation is forward work
+    assert sum(ours) == sum(theirs)
