@@ -74,9 +74,9 @@ def worker(o: dict, fsdp: bool, out: str) -> None:
     st = U.unlearn(model, m, m.parse_args({}), items[:n], items[n:], cfg, 0, 0, progress=False)
     wall = time.perf_counter() - t0
     handle.remove()
+    total = None if fsdp else sum(p.numel() for p in model.parameters())  # (sharded: counted in the other mode)
     Path(f"{out}.{dist.rank()}.json").write_text(json.dumps(
-        {"state": seen[-1], "steps": st.steps, "seconds": wall, "params_total": sum(p.numel() for p in model.parameters())
-         if not fsdp else None}))
+        {"state": seen[-1], "steps": st.steps, "seconds": wall, "params_total": total}))
 
 
 def main(argv) -> None:
@@ -94,7 +94,8 @@ def main(argv) -> None:
                 raise SystemExit(f"bench_fsdp: {mode} failed:\n{done.stderr[-3000:]}")
             per = [json.loads(Path(f"{out}.{r}.json").read_text()) for r in range(o["procs"])]
             st = per[0]["state"]
-            rows.append({"mode": mode, "processes": o["procs"], "state_mb_per_process": {k: v / 2**20 for k, v in st.items()},
+            rows.append({"mode": mode, "processes": o["procs"],
+                         "state_mb_per_process": {k: v / 2**20 for k, v in st.items()},
                          "total_mb_per_process": sum(st.values()) / 2**20,
                          "s_per_step": max(p["seconds"] for p in per) / per[0]["steps"],
                          "params": per[0]["params_total"] or rows[0]["params"]})
