@@ -190,7 +190,7 @@ class FlopMeter:
             self._handles.append(u.register_forward_hook(self._unit, with_kwargs=True))
         for model in self.models:
             self._handles.append(model.register_forward_pre_hook(self._pre, with_kwargs=True))
-            for m in model.modules():  # the decoder too: the chunked label path calls it directly
+            for m in model.modules():  # an inner model called on its own (a bare decoder) counts its pass too
                 if m is not model and isinstance(m, PreTrainedModel):
                     self._handles.append(m.register_forward_pre_hook(self._pre, with_kwargs=True))
             for layer in _decoder_layers(model):

@@ -214,7 +214,7 @@ def _follow(r: Resolved) -> str:
     cfg = r.cfg
     data = load_data(r, word["source"])
     device = MD.resolve_device(cfg.model.device)
-    with label_path(sharded.label_mode(cfg), cfg.model.logits_chunk, device):
+    with label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
         model = _start_model(cfg, word["start"])
         tok = MD.load_tokenizer(word["start"])
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
@@ -233,7 +233,7 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
     ref = track.reference(r.task, paths, data, cfg)
     start_ref = cfg.model.evaluate or paths[cfg.start]
     device = MD.resolve_device(cfg.model.device)
-    with PeakMemory(device) as mem, label_path(sharded.label_mode(cfg), cfg.model.logits_chunk, device):
+    with PeakMemory(device) as mem, label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
         model = MD.load_model(start_ref, cfg.model.dtype, cfg.model.device)
         tok = MD.load_tokenizer(start_ref)
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)

@@ -17,9 +17,10 @@ sequential requests every process rebuilds and the next request shards it again.
 needs the model to fit one device for inference (weights only), while unlearning does not need room
 for its gradients and optimizer state on one device.
 
+The chunked and fused label paths work as they do unsharded: they run the model's own forward with the
+head replaced for that pass (harness/tensors.py), so the gathers happen as for the full-logits path.
 Not combined with it (refused before any compute, `check`): the unlearning curve (rank 0 alone would
-evaluate a sharded model), unlearn.compile, and the chunked or fused label paths (they call the
-decoder and the head separately, outside the sharded root's forward): `auto` means `full` here.
+evaluate a sharded model) and unlearn.compile.
 """
 from __future__ import annotations
 
@@ -45,19 +46,11 @@ def check(cfg) -> None:
     if u.compile:
         raise ConfigError("unlearn.fsdp: unlearn.compile is not supported with a sharded model; set "
                           "unlearn.compile=false")
-    if cfg.model.label_logprobs in ("chunked", "fused"):
-        raise ConfigError(f"unlearn.fsdp: model.label_logprobs={cfg.model.label_logprobs} is not supported with a "
-                          f"sharded model (the head runs outside the sharded forward); use full or auto")
 
 
 def active(cfg) -> bool:
     """Shard this run's unlearning: asked for, and more than one process to shard across."""
     return bool(cfg.fsdp) and dist.launched()
-
-
-def label_mode(cfg) -> str:
-    """model.label_logprobs for this run: `auto` is `full` when the model is sharded."""
-    return "full" if active(cfg.unlearn) else cfg.model.label_logprobs
 
 
 def _fully_shard(model) -> None:

@@ -113,43 +113,61 @@ def answer_logprobs(model, batch: dict, keep_logits: bool = False) -> TokenLogPr
 
 
 def _head_parts(model):
-    """(decoder, output head) of a causal LM whose logits are head(decoder(x)) and nothing more (Llama,
-    Mistral, Qwen: plain or inside peft); None for anything else (softcapped or scaled logits, an
-    ensemble), which keeps the full-logits path."""
+    """(the causal LM module, its output head) of a model whose logits are head(decoder(x)) and nothing
+    more (Llama, Mistral, Qwen: plain or inside peft); None for anything else (softcapped or scaled
+    logits, an ensemble), which keeps the full-logits path."""
     from harness.adapters import unwrap
     inner = unwrap(model)
     cfg = getattr(inner, "config", None)
-    decoder, head = getattr(inner, "model", None), getattr(inner, "lm_head", None)
-    if decoder is None or head is None or cfg is None:
+    head = getattr(inner, "lm_head", None)
+    if getattr(inner, "model", None) is None or head is None or cfg is None:
         return None
     if getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logit_scale", None):
         return None
-    return decoder, head
+    return inner, head
+
+
+class _AnswerHead(torch.nn.Module):
+    """Stands in for the output head during one forward pass of chunked_answer_logprobs: given the last
+    hidden states [B, T, H] it returns the answer positions' NLL [N], computed `chunk` positions at a
+    time by the real head, instead of [B, T, V] logits. The model's own forward runs around it, with
+    its hooks (a sharded model's gathers, harness/sharded.py; peft's adapters)."""
+
+    def __init__(self, head, mask, y, chunk: int):
+        super().__init__()
+        self.__dict__.update(real=head, mask=mask, y=y, chunk=chunk)  # not registered: no new submodule
+
+    def forward(self, hidden):
+        h, y, head = hidden[:, :-1][self.mask], self.y, self.real   # [N, H], [N]: answer positions only
+        if _FUSED.get() and len(y) and isinstance(getattr(head, "weight", None), torch.Tensor):
+            return _fused_nll(head, h, y)
+        if not len(y):
+            return h.new_zeros(0)
+        return torch.cat([_chunk_nll(head, h[i:i + self.chunk], y[i:i + self.chunk])
+                          for i in range(0, len(y), self.chunk)])
 
 
 def chunked_answer_logprobs(model, batch: dict, chunk: int = 256) -> TokenLogProbs:
-    """answer_logprobs without the batch's full-vocabulary logits: the decoder runs once, then the output
-    head and the cross-entropy run on the answer positions only, `chunk` of them at a time, each chunk
-    recomputed in the backward pass (activation checkpointing) instead of kept. Peak memory holds one
-    chunk's [chunk, V] logits (in the head's dtype, plus its fp32 cross-entropy) instead of [B, T, V]
-    twice; the numbers are the same as answer_logprobs' up to float summation order. Falls back to the
-    reference path for models it cannot split (see _head_parts)."""
+    """answer_logprobs without the batch's full-vocabulary logits: the model's forward runs once with its
+    output head replaced (_AnswerHead), which applies the head and the cross-entropy to the answer
+    positions only, `chunk` of them at a time, each chunk recomputed in the backward pass (activation
+    checkpointing) instead of kept. Peak memory holds one chunk's [chunk, V] logits (in the head's dtype,
+    plus its fp32 cross-entropy) instead of [B, T, V] twice; the numbers are the same as answer_logprobs'
+    up to float summation order. Falls back to the reference path for models it cannot split
+    (see _head_parts)."""
     parts = _head_parts(model)
     if parts is None:
         return answer_logprobs(model, batch)
-    decoder, head = parts
+    inner, head = parts
     dev = next(model.parameters()).device
     ids, att, labels = (batch[k].to(dev) for k in ("input_ids", "attention_mask", "labels"))
-    hidden = decoder(input_ids=ids, attention_mask=att).last_hidden_state[:, :-1]
     tgt = labels[:, 1:]
     mask = tgt != IGNORE
-    h, y = hidden[mask], tgt[mask]                       # [N, H], [N]: answer positions only
-    if _FUSED.get() and len(y) and isinstance(getattr(head, "weight", None), torch.Tensor):
-        nll = _fused_nll(head, h, y)
-    elif len(y):
-        nll = torch.cat([_chunk_nll(head, h[i:i + chunk], y[i:i + chunk]) for i in range(0, len(y), chunk)])
-    else:
-        nll = h.new_zeros(0)
+    inner.lm_head = _AnswerHead(head, mask, tgt[mask], chunk)
+    try:
+        nll = model(input_ids=ids, attention_mask=att).logits
+    finally:
+        inner.lm_head = head
     out = torch.zeros(tgt.shape, dtype=nll.dtype, device=dev).masked_scatter(mask, -nll)
     return TokenLogProbs(out, mask.to(out.dtype), None, tgt.masked_fill(~mask, 0))
 

@@ -12,8 +12,9 @@ import pytest
 from harness.cli import main
 from tests.test_distributed import REL, _torchrun
 
-CASES = {  # name: (method, adapter); tied embeddings, 2 layers, batches of 3 split 2 + 1 (uneven parts)
-    "graddiff": ("graddiff", False), "npo": ("npo", False), "graddiff_lora": ("graddiff", True)}
+CASES = {  # name: (method, adapter, label path); tied embeddings, 2 layers, batches of 3 split 2 + 1
+    "graddiff": ("graddiff", False, "full"), "npo": ("npo", False, "full"),
+    "graddiff_lora": ("graddiff", True, "full"), "npo_chunked": ("npo", False, "chunked")}
 
 
 def record_sharded(out: str, fsdp: bool) -> None:
@@ -29,6 +30,7 @@ def record_sharded(out: str, fsdp: bool) -> None:
     from harness.config import AdapterConfig, UnlearnConfig
     from harness.prompts import Encoded
     from harness.registry import get_method
+    from harness.tensors import label_path
     dist.setup(torch.device("cpu"))
     g = torch.Generator().manual_seed(1)
 
@@ -44,9 +46,16 @@ def record_sharded(out: str, fsdp: bool) -> None:
         held["ref_local"] = sum(p.to_local().numel() for p in ref.parameters()) if ref is not None else 0
         return params
     sharded.shard = spy
+    from harness import tensors
+    real_chunk = tensors._chunk_nll
+
+    def chunk_spy(head, h, y):  # the chunked path's head runs (inside the sharded model's forward)
+        held["chunks"] = held.get("chunks", 0) + 1
+        return real_chunk(head, h, y)
+    tensors._chunk_nll = chunk_spy
     res = {}
     try:
-        for name, (method, lora) in CASES.items():
+        for name, (method, lora, path) in CASES.items():
             torch.manual_seed(0)
             model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
                                                  num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
@@ -56,13 +65,15 @@ def record_sharded(out: str, fsdp: bool) -> None:
             held.clear()
             m = get_method(method)
             cfg = UnlearnConfig(lr=1e-2, epochs=2, batch_size=3, retain_batch_size=4, max_grad_norm=1.0, fsdp=fsdp)
-            st = U.unlearn(model, m, m.parse_args({}), forget, retain, cfg, 0, 0, progress=False)
+            # sharded, the chunked path (3 answer positions a chunk) against the full one in one process
+            with label_path(path if fsdp else "full", 3, "cpu"):
+                st = U.unlearn(model, m, m.parse_args({}), forget, retain, cfg, 0, 0, progress=False)
             state = sharded.gather(model) if sharded.active(cfg) else model.state_dict()
             if state is not None:
                 state = {k: v.flatten().tolist() for k, v in state.items()}
             res[name] = {"state": state, "log": st.log, "total": total, **held}
     finally:
-        sharded.shard = real
+        sharded.shard, tensors._chunk_nll = real, real_chunk
     Path(f"{out}.{dist.rank()}.json").write_text(json.dumps(res))
 
 
@@ -82,8 +93,9 @@ def test_each_process_holds_half_and_the_weights_are_one_process_weights(tmp_pat
         # sharded: each process holds about half of every trained parameter (dim 0 split, rounded up)
         assert a["local"] + b["local"] == a["total"] and abs(a["local"] - b["local"]) <= a["total"] // 8, name
         assert a["local"] < a["total"] * 0.6
-        if name == "npo":  # the frozen reference copy is sharded too
+        if name.startswith("npo"):  # the frozen reference copy is sharded too
             assert 0 < a["ref_local"] < a["total"] * 0.6
+        assert (a.get("chunks", 0) > 0) == (name == "npo_chunked")  # the path asked for was taken
         assert b["state"] is None  # the full weights are gathered on rank 0 alone
         assert single["state"].keys() == a["state"].keys()
         for k, v in single["state"].items():
@@ -132,7 +144,6 @@ def test_sharded_runs_write_the_one_process_folders(tmp_path, tiny):
 @pytest.mark.parametrize("args, expected", [
     (["unlearn.curve_every=1"], "unlearn.fsdp: the unlearning curve (unlearn.curve_every) is not supported"),
     (["unlearn.compile=true"], "unlearn.fsdp: unlearn.compile is not supported"),
-    (["model.label_logprobs=chunked"], "unlearn.fsdp: model.label_logprobs=chunked is not supported"),
 ])
 def test_what_a_sharded_run_does_not_combine_with(capsys, tmp_path, args, expected):
     assert main(["run", "method=graddiff", "unlearn.fsdp=true", *args, f"results_dir={tmp_path}"]) == 2
