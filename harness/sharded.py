@@ -19,8 +19,9 @@ for its gradients and optimizer state on one device.
 
 The chunked and fused label paths work as they do unsharded: they run the model's own forward with the
 head replaced for that pass (harness/tensors.py), so the gathers happen as for the full-logits path.
-Not combined with it (refused before any compute, `check`): the unlearning curve (rank 0 alone would
-evaluate a sharded model) and unlearn.compile.
+unlearn.compile and unlearn.checkpoint work too (FSDP's gathers are module hooks, outside the compiled
+or recomputed forward of a layer). Not combined with it (refused before any compute, `check`): the
+unlearning curve (rank 0 alone would evaluate a sharded model).
 """
 from __future__ import annotations
 
@@ -43,9 +44,6 @@ def check(cfg) -> None:
     if u.curve_every:
         raise ConfigError("unlearn.fsdp: the unlearning curve (unlearn.curve_every) is not supported with a "
                           "sharded model; set unlearn.curve_every=0 or run data parallel (unlearn.fsdp=false)")
-    if u.compile:
-        raise ConfigError("unlearn.fsdp: unlearn.compile is not supported with a sharded model; set "
-                          "unlearn.compile=false")
 
 
 def active(cfg) -> bool:

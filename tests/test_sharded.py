@@ -12,9 +12,10 @@ import pytest
 from harness.cli import main
 from tests.test_distributed import REL, _torchrun
 
-CASES = {  # name: (method, adapter, label path); tied embeddings, 2 layers, batches of 3 split 2 + 1
-    "graddiff": ("graddiff", False, "full"), "npo": ("npo", False, "full"),
-    "graddiff_lora": ("graddiff", True, "full"), "npo_chunked": ("npo", False, "chunked")}
+CASES = {  # name: (method, adapter, label path, compiled); tied embeddings, 2 layers, batches of 3 split 2 + 1
+    "graddiff": ("graddiff", False, "full", False), "npo": ("npo", False, "full", False),
+    "graddiff_lora": ("graddiff", True, "full", False), "npo_chunked": ("npo", False, "chunked", False),
+    "graddiff_compiled": ("graddiff", False, "full", True)}
 
 
 def record_sharded(out: str, fsdp: bool) -> None:
@@ -32,6 +33,12 @@ def record_sharded(out: str, fsdp: bool) -> None:
     from harness.registry import get_method
     from harness.tensors import label_path
     dist.setup(torch.device("cpu"))
+    real_compile = torch.compile
+
+    def eager_compile(fn, **kw):  # torch.compile's fast 'eager' backend, counted; restored below
+        held["compiled"] = held.get("compiled", 0) + 1
+        return real_compile(fn, backend="eager", **kw)
+    torch.compile = eager_compile
     g = torch.Generator().manual_seed(1)
 
     def item(i):
@@ -55,7 +62,7 @@ def record_sharded(out: str, fsdp: bool) -> None:
     tensors._chunk_nll = chunk_spy
     res = {}
     try:
-        for name, (method, lora, path) in CASES.items():
+        for name, (method, lora, path, comp) in CASES.items():
             torch.manual_seed(0)
             model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
                                                  num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
@@ -64,7 +71,8 @@ def record_sharded(out: str, fsdp: bool) -> None:
             total = sum(p.numel() for p in model.parameters() if p.requires_grad)
             held.clear()
             m = get_method(method)
-            cfg = UnlearnConfig(lr=1e-2, epochs=2, batch_size=3, retain_batch_size=4, max_grad_norm=1.0, fsdp=fsdp)
+            cfg = UnlearnConfig(lr=1e-2, epochs=2, batch_size=3, retain_batch_size=4, max_grad_norm=1.0, fsdp=fsdp,
+                                compile=comp and fsdp)  # torch.compile's 'eager' backend (Inductor: by hand)
             # sharded, the chunked path (3 answer positions a chunk) against the full one in one process
             with label_path(path if fsdp else "full", 3, "cpu"):
                 st = U.unlearn(model, m, m.parse_args({}), forget, retain, cfg, 0, 0, progress=False)
@@ -73,7 +81,7 @@ def record_sharded(out: str, fsdp: bool) -> None:
                 state = {k: v.flatten().tolist() for k, v in state.items()}
             res[name] = {"state": state, "log": st.log, "total": total, **held}
     finally:
-        sharded.shard, tensors._chunk_nll = real, real_chunk
+        sharded.shard, tensors._chunk_nll, torch.compile = real, real_chunk, real_compile
     Path(f"{out}.{dist.rank()}.json").write_text(json.dumps(res))
 
 
@@ -96,6 +104,7 @@ def test_each_process_holds_half_and_the_weights_are_one_process_weights(tmp_pat
         if name.startswith("npo"):  # the frozen reference copy is sharded too
             assert 0 < a["ref_local"] < a["total"] * 0.6
         assert (a.get("chunks", 0) > 0) == (name == "npo_chunked")  # the path asked for was taken
+        assert a.get("compiled", 0) == (2 if name == "graddiff_compiled" else 0)  # both layers, sharded
         assert b["state"] is None  # the full weights are gathered on rank 0 alone
         assert single["state"].keys() == a["state"].keys()
         for k, v in single["state"].items():
@@ -143,7 +152,6 @@ def test_sharded_runs_write_the_one_process_folders(tmp_path, tiny):
 
 @pytest.mark.parametrize("args, expected", [
     (["unlearn.curve_every=1"], "unlearn.fsdp: the unlearning curve (unlearn.curve_every) is not supported"),
-    (["unlearn.compile=true"], "unlearn.fsdp: unlearn.compile is not supported"),
 ])
 def test_what_a_sharded_run_does_not_combine_with(capsys, tmp_path, args, expected):
     assert main(["run", "method=graddiff", "unlearn.fsdp=true", *args, f"results_dir={tmp_path}"]) == 2
