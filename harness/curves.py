@@ -57,6 +57,11 @@ def check(ucfg, track, task_name: str) -> None:
                           f"{did_you_mean(metric, names)} (curve metrics: {', '.join(names)})")
 
 
+def _local(p: torch.Tensor) -> torch.Tensor:
+    """A parameter's own values: the local shard of a sharded one (a DTensor), else the tensor itself."""
+    return p.to_local() if hasattr(p, "to_local") else p
+
+
 def _ok(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
@@ -91,6 +96,9 @@ class Recorder:
         self._keep = parse_rule(rule)[0] != "last"
         self.chosen_step: int | None = None
         self._chosen = 0                      # index of the last request's chosen point
+        # a sharded model (unlearn.fsdp): every process measures (the passes gather weights together),
+        # takes rank 0's numbers so that all choose alike, and keeps its own shards of the chosen step
+        self.shared = False
 
     @property
     def base(self) -> float | None:
@@ -108,6 +116,9 @@ class Recorder:
             values = self.probe(model)
         for m, training in modes:
             m.training = training
+        if self.shared:
+            from harness import sharded
+            values = sharded.after_probe(model, values)
         self.flops += meter.forward - f0 + meter.backward - b0
         meter.forward, meter.backward = f0, b0  # the curve is not part of the unlearning cost
         point = {"step": self.offset + step, **({"request": self.request} if self.request else {}), **values,
@@ -117,8 +128,8 @@ class Recorder:
         return point
 
     def _snapshot(self, params) -> None:
-        if self._keep:
-            self._best = [p.detach().to("cpu", copy=True) for p in params]
+        if self._keep:  # (a sharded parameter: this process's shard)
+            self._best = [_local(p.detach()).to("cpu", copy=True) for p in params]
 
     def begin(self, model, meter, params) -> None:
         """Point 0 of the run, or, for a later request, its start (the previous request's choice)."""
@@ -148,7 +159,7 @@ class Recorder:
         if self._keep and chosen != self._cands[-1]:
             with torch.no_grad():
                 for p, t in zip(params, self._best):
-                    p.copy_(t.to(p.device, p.dtype))
+                    _local(p).copy_(t.to(_local(p).device, p.dtype))
         self._best = None
         self.points[chosen]["selected"] = True
         self._chosen = chosen

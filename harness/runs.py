@@ -118,8 +118,6 @@ def resolve(cfg: RunConfig) -> Resolved:
             raise ConfigError(f"config key 'model.{role}': folder '{ref}' does not exist")
     if sharded.requested_by_launcher():  # accelerate launch --use_fsdp
         cfg.unlearn.fsdp = True
-    if cfg.unlearn.fsdp:
-        sharded.check(cfg)
     device = MD.resolve_device(cfg.model.device)  # no GPU for cuda: fails here
     MD.resolve_dtype(cfg.model.dtype, device)
     if cfg.model.label_logprobs == "fused" and (device.type != "cuda" or not fused_available()):
@@ -311,7 +309,11 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
     forget_sets = data.get("requests") or [data["forget"]]
     several = len(forget_sets) > 1
     total = None
-    rec = _recorder(r, fmt, data) if dist.is_main() else None  # rank 0 alone measures the curve
+    shards = sharded.active(cfg.unlearn)
+    # rank 0 alone measures the curve, unless the model is sharded: then every process does, together
+    rec = _recorder(r, fmt, data) if dist.is_main() or shards else None
+    if rec:
+        rec.shared = shards
     for i, rows in enumerate(forget_sets):
         part = {**data, "forget": rows}
         forget, retain = track.training_sets(fmt, part)
@@ -329,7 +331,7 @@ def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, r
             e.stats = _with_curve(add_stats(total, _tagged(e.stats, i, several)), rec)
             raise
         total = add_stats(total, _tagged(st, i, several))
-        if sharded.active(cfg.unlearn):  # plain again: to evaluate, save, or shard anew for the next request
+        if shards:  # plain again: to evaluate, save, or shard anew for the next request
             model = sharded.unsharded(model, lambda: _start_model(cfg, start), everyone=i < len(forget_sets) - 1)
         if several:
             entry = {"request": i + 1, "split": r.task.requests[i], "n_forget": len(rows), "steps": total.steps,

@@ -20,8 +20,9 @@ for its gradients and optimizer state on one device.
 The chunked and fused label paths work as they do unsharded: they run the model's own forward with the
 head replaced for that pass (harness/tensors.py), so the gathers happen as for the full-logits path.
 unlearn.compile and unlearn.checkpoint work too (FSDP's gathers are module hooks, outside the compiled
-or recomputed forward of a layer). Not combined with it (refused before any compute, `check`): the
-unlearning curve (rank 0 alone would evaluate a sharded model).
+or recomputed forward of a layer). The unlearning curve (unlearn.curve_every) is measured by every
+process on the sharded model (its passes gather weights together), with rank 0's numbers, and each
+process keeps its own shards of the chosen step (harness/curves.py `shared`, `after_probe`).
 """
 from __future__ import annotations
 
@@ -37,13 +38,6 @@ def requested_by_launcher() -> bool:
     return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
 
 
-def check(cfg) -> None:
-    """The combinations a sharded run does not support, in one line each (ConfigError, exit 2)."""
-    from harness.config import ConfigError
-    u = cfg.unlearn
-    if u.curve_every:
-        raise ConfigError("unlearn.fsdp: the unlearning curve (unlearn.curve_every) is not supported with a "
-                          "sharded model; set unlearn.curve_every=0 or run data parallel (unlearn.fsdp=false)")
 
 
 def active(cfg) -> bool:
@@ -72,6 +66,20 @@ def shard(model, ref) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def after_probe(model, values: dict) -> dict:
+    """After the unlearning curve measured the sharded model (every process ran the same passes): the
+    root's weights go back to their shards (FSDP leaves a root gathered after a forward without a
+    backward, and a restored checkpoint must be gathered anew), and every process takes rank 0's
+    numbers, so that all choose the same step even if a kernel rounded differently."""
+    from torch.distributed.fsdp import FSDPModule
+    for m in model.modules():
+        if isinstance(m, FSDPModule):
+            m.reshard()
+    box = [values]
+    dist._dist().broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def loss_scale() -> float:
     """FSDP averages the gradients it reduce-scatters; the loop wants their sum (harness/unlearn.py)."""
     return float(dist.world())
@@ -96,10 +104,7 @@ def unsharded(model, rebuild, everyone: bool):
         return None
     fresh = rebuild()
     if full is not None:
-        missing, unexpected = fresh.load_state_dict(full, strict=False)
-        if unexpected or [k for k in missing if not k.endswith("inv_freq")]:
-            raise RuntimeError(f"sharded model's state does not fit its rebuilt copy: missing {missing[:3]}, "
-                               f"unexpected {unexpected[:3]}")
+        fresh.load_state_dict(full)  # strict: the same architecture and adapters, every key
     if everyone:
         dist.broadcast_(list(fresh.parameters()))
     return fresh.eval()

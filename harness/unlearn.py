@@ -197,8 +197,6 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     if method.init is not None:  # inside the timed and metered region: its passes are part of the cost
         method.init(model, forget, retain, method_cfg, pad_id)
     params = select_trainable(model, method, method_cfg)
-    if curve:  # after the set-up hook: LoKU moves weights into its adapters (same function, other params)
-        curve.begin(model, meter, params)
     stats.trainable_params = sum(p.numel() for p in params)
     several = dist.world() > 1
     if several:  # every process starts from rank 0's weights, as DDP does
@@ -206,6 +204,8 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     shards = sharded.active(cfg)
     if shards:  # unlearn.fsdp: from here on each process holds its shard of every parameter (harness/sharded.py)
         params = sharded.shard(model, ref)
+    if curve:  # after the set-up hook: LoKU moves weights into its adapters (same function, other params)
+        curve.begin(model, meter, params)
     # fused AdamW (one kernel for every parameter) on CUDA; the CPU keeps the loop every number was made with
     fused = not shards and bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
@@ -255,5 +255,5 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
     pbar.close()
     if curve:
         curve.end(params, stats.steps)
-    if several and cfg.curve_every and cfg.select != "last":  # rank 0 alone measured the curve and chose
+    if several and not shards and cfg.curve_every and cfg.select != "last":  # rank 0 alone measured and chose
         dist.broadcast_(params)
