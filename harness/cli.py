@@ -41,15 +41,17 @@ def _resolve_all(configs) -> list:
 
 
 def _run_many(resolved: list, force: bool, progress: bool) -> dict:
-    """Execute resolved runs one by one; a run that fails with an error does not stop a grid."""
-    from harness import runs
+    """Execute resolved runs one by one; a run that fails with an error does not stop a grid, except
+    under a launcher (torchrun): the other processes may be waiting on the failed one, so every
+    process stops (the launcher ends them all; a resubmission skips the complete runs)."""
+    from harness import distributed, runs
     counts: dict = {}
     for i, r in enumerate(resolved, 1):
         say(f"run {i}/{len(resolved)}: {r.run_id}")
         try:
             status = runs.execute(r, force=force, progress=progress)
         except Exception as e:  # noqa: BLE001 - one broken run must not stop the grid
-            if len(resolved) == 1:
+            if len(resolved) == 1 or distributed.launched():
                 raise
             status = "failed"
             say(f"  FAILED: {type(e).__name__}: {e}")
@@ -57,6 +59,23 @@ def _run_many(resolved: list, force: bool, progress: bool) -> dict:
             say(f"  {status}: {r.folder}")
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def _check_launched(ns) -> None:
+    """Under torchrun / accelerate launch: `run` and `eval`, and `grid` and `sweep` running their runs
+    one after another, each across every process (docs/distributed.md); nothing that spawns or submits."""
+    from harness.config import ConfigError
+    if ns.cmd not in ("run", "eval", "grid", "sweep"):
+        raise ConfigError(f"'{ns.cmd}' does not run across processes: launch `run`, `eval`, `grid` or `sweep` "
+                          f"with torchrun / accelerate launch (docs/distributed.md), or this command with plain python")
+    if ns.cmd in ("grid", "sweep"):
+        for flag, bad in (("--executor", getattr(ns, "executor", "local") != "local"),
+                          ("--workers", getattr(ns, "workers", 1) != 1), ("--worker", bool(getattr(ns, "worker", None))),
+                          ("--prepare-only", getattr(ns, "prepare_only", False)),
+                          ("--dry-run", getattr(ns, "dry_run", False)), ("--count", getattr(ns, "count", False))):
+            if bad:
+                raise ConfigError(f"{ns.cmd} {flag} under a launcher: not supported; launched, {ns.cmd} runs its "
+                                  f"runs one after another across the processes (use plain python for {flag})")
 
 
 def _single(cfg, ns) -> int:
@@ -135,7 +154,10 @@ def cmd_grid(ns) -> int:
         args = ns.args + (["--force"] if ns.force else []) + ([f"--shard={ns.shard}"] if ns.shard else [])
         rc = workers.spawn(args, ns.workers, ns.quiet)
     else:
+        from harness import distributed
         counts = _run_many(resolved, ns.force, not ns.quiet)
+        if not distributed.is_main():  # launched: rank 0 attacks the models and builds the leaderboard
+            return 0
         counts.update(grid.run_attacks(resolved, runs_, ns.force, not ns.quiet))
         say("grid: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
         rc = 1 if counts.get("failed") or counts.get("attack failed") else 0
@@ -282,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
             for flag, hlp in (("--gpus", "GPUs per task"), ("--cpus", "CPUs per task"),
                               ("--mem-gb", "memory per task (GB)"), ("--time-min", "time limit per task (minutes)")):
                 sp.add_argument(flag, type=int, help=hlp)
+            sp.add_argument("--procs-per-run", type=int,
+                            help="submitted: each array task runs its runs across N processes (torchrun; one GPU "
+                                 "each; data parallel, or sharded with unlearn.fsdp=true); default: --gpus")
             sp.add_argument("--no-wait", action="store_true", help="return once the array is submitted")
         sp.set_defaults(fn=fn)
     sp = sub.add_parser("attack", help="attack a finished run's model (harness/attacks/), evaluate it again")
@@ -304,9 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     from harness.data import DataError
     try:
         from harness import distributed
-        if ns.cmd not in ("run", "eval") and distributed.launched():
-            raise ConfigError(f"'{ns.cmd}' does not run across processes: launch `run` or `eval` with torchrun / "
-                              f"accelerate launch (docs/distributed.md), or this command with plain python")
+        if distributed.launched():
+            _check_launched(ns)
+        if getattr(ns, "procs_per_run", None) is not None and ns.executor == "local":
+            raise ConfigError("--procs-per-run applies to a submitted grid or sweep (--executor slurm); on this "
+                              "machine launch it across processes with torchrun (docs/distributed.md)")
         import transformers
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()

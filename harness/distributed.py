@@ -75,7 +75,8 @@ def _dist():
 
 
 def barrier() -> None:
-    if launched():
+    """Every process waits for the others (a no-op in one process, or before any run set the group up)."""
+    if launched() and _dist().is_initialized():
         _dist().barrier()
 
 

@@ -52,9 +52,18 @@ def site_settings(ns) -> dict:
 def _check(ns) -> None:
     if ns.jobs < 1:
         raise ConfigError(f"--jobs {ns.jobs}: expected at least 1")
-    for flag in ("gpus", "cpus", "mem_gb", "time_min"):
-        if getattr(ns, flag) is not None and getattr(ns, flag) < (0 if flag == "gpus" else 1):
+    for flag in ("gpus", "cpus", "mem_gb", "time_min", "procs_per_run"):
+        if getattr(ns, flag, None) is not None and getattr(ns, flag) < (0 if flag == "gpus" else 1):
             raise ConfigError(f"--{flag.replace('_', '-')} {getattr(ns, flag)}: out of range")
+    gpus, procs = ns.gpus or 0, procs_per_run(ns)
+    if gpus and procs > gpus:
+        raise ConfigError(f"--procs-per-run {procs}: more than the {gpus} GPUs a task asks for (--gpus); one "
+                          f"process per GPU")
+
+
+def procs_per_run(ns) -> int:
+    """Processes each array task runs a run across: --procs-per-run, else every GPU the task asks for."""
+    return getattr(ns, "procs_per_run", None) or max(1, ns.gpus or 0)
 
 
 def executor(kind: str, folder: Path, ns, settings: dict):
@@ -77,23 +86,32 @@ def executor(kind: str, folder: Path, ns, settings: dict):
 
 
 class GridTask:
-    """One array task (or the prepare job): `python -m harness grid <args>` in the job's process.
+    """One array task (or the prepare job): `python -m harness grid <args>` in the job's process, or,
+    with procs > 1, under `torchrun --standalone --nproc_per_node procs` on the task's node: every run
+    of the task then unlearns across those processes (one GPU each; docs/distributed.md).
     Checkpointable: when Slurm preempts it or its time runs out, submitit requeues the same call, which
     skips the runs that finished (their folders are complete) and the ones other tasks hold."""
 
-    def __init__(self, args: list[str]):
-        self.args = list(args)
+    def __init__(self, args: list[str], procs: int = 1):
+        self.args, self.procs = list(args), procs
 
     def __call__(self) -> int:
-        from harness.cli import main
-        rc = main(self.args)
+        if self.procs > 1:
+            import subprocess
+            import sys
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                   str(self.procs), "-m", "harness", *self.args]
+            rc = subprocess.run(cmd).returncode
+        else:
+            from harness.cli import main
+            rc = main(self.args)
         if rc not in (0, 1):  # 1: a run failed with an error (recorded); anything else is the job's failure
             raise RuntimeError(f"harness {' '.join(self.args)} exited {rc}")
         return rc
 
     def checkpoint(self, *args, **kwargs):
         import submitit
-        return submitit.helpers.DelayedSubmission(GridTask(self.args))
+        return submitit.helpers.DelayedSubmission(GridTask(self.args, self.procs))
 
 
 def submit(kind: str, files: list[str], overrides: list[str], results: Path, ns, wait: bool = True,
@@ -109,13 +127,16 @@ def submit(kind: str, files: list[str], overrides: list[str], results: Path, ns,
     prep = ex.submit(GridTask([command, *files, *overrides, "--prepare-only", "--quiet"]))
     print(f"[harness] submitted the models' preparation: job {prep.job_id} (logs in {folder})")
     prep.result()  # the array starts once every model exists
-    jobs = ex.submit_array([GridTask([command, *base, *array_args, f"--shard={i}/{ns.jobs}"]) for i in range(ns.jobs)])
-    print(f"[harness] submitted {len(jobs)} array tasks: {', '.join(str(j.job_id) for j in jobs)}")
+    procs = procs_per_run(ns)
+    jobs = ex.submit_array([GridTask([command, *base, *array_args, f"--shard={i}/{ns.jobs}"], procs)
+                            for i in range(ns.jobs)])
+    print(f"[harness] submitted {len(jobs)} array tasks: {', '.join(str(j.job_id) for j in jobs)}"
+          + (f" ({procs} processes a run)" if procs > 1 else ""))
     if not wait:
         return 0
     rc = max(j.result() for j in jobs)
     if then is not None:  # e.g. a sweep's selection and final runs, after every trial
-        last = ex.submit(GridTask([command, *base, *then]))
+        last = ex.submit(GridTask([command, *base, *then], procs))
         print(f"[harness] submitted the final job: {last.job_id}")
         rc = max(rc, last.result())
     return rc

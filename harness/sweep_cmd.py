@@ -113,16 +113,20 @@ def cmd_sweep(ns) -> int:
         say(f"sweep: {len(resolved)} trial runs validated; {ns.executor}, {ns.jobs} array tasks")
         return executors.submit(ns.executor, [path], ov, results, ns, wait=not ns.no_wait, command="sweep",
                                 array_args=("--phase=trials",), then=["--phase=finals"])
+    from harness import distributed
     rc = 0
     if ns.phase in ("all", "trials"):
         rc = _run_phase(resolved, ns, path, ov, "trials")
         if ns.phase == "trials":
             return rc
+    # launched: the others finish a run before rank 0 has written it; all read the trials' folders only
+    # once every one is written, so that every process selects the same finals
+    distributed.barrier()
     if not ns.worker:
         say(f"sweep {sw.spec.name}: selection ({sw.rule.text()})")
     finals = _resolve_all(_selected_finals(sw, resolved, quiet=bool(ns.worker)))
     rc = max(rc, _run_phase(finals, ns, path, ov, "finals") if finals else 0)
-    if ns.worker:
+    if ns.worker or not distributed.is_main():
         return rc
     report = leaderboard.build(results)
     say(f"leaderboard: {len(report.selected)} selected rows -> {results / 'leaderboard_selected.csv'}; "

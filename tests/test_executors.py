@@ -59,6 +59,10 @@ def test_a_submitted_grid_runs_once_and_skips_on_resubmission(tiny, tmp_path):
     (["--executor", "submitit-local", "--jobs", "0"], "--jobs 0: expected at least 1"),
     (["--executor", "submitit-local", "--workers", "2"], "--shard and --workers do not apply"),
     (["--executor", "slurm", "--slurm-env", "/no/such/file"], "--slurm-env: file '/no/such/file' not found"),
+    (["--executor", "submitit-local", "--gpus", "2", "--procs-per-run", "4"],
+     "--procs-per-run 4: more than the 2 GPUs a task asks for"),
+    (["--executor", "submitit-local", "--procs-per-run", "0"], "--procs-per-run 0: out of range"),
+    (["--procs-per-run", "2"], "--procs-per-run applies to a submitted grid or sweep"),
 ])
 def test_bad_submissions_are_one_line_before_anything_is_submitted(tiny, tmp_path, capsys, extra, expected):
     g = _grid(tmp_path, tiny)
@@ -70,18 +74,23 @@ def test_bad_submissions_are_one_line_before_anything_is_submitted(tiny, tmp_pat
 
 def test_a_submitted_sweep(tiny, tmp_path):
     """A sweep through submitit's local executor: the preparation job, an array of trial tasks, then one
-    job that selects and runs the finals; the selected view comes out as with a local sweep."""
+    job that selects and runs the finals; the selected view comes out as with a local sweep. Each task
+    runs its runs across 2 processes (--procs-per-run 2: torchrun in the task, CPU, gloo), sharded."""
     import yaml
     res = tmp_path / "results"
     spec = {"name": "s", "task": "tofu_forget01", "validation": {"overrides": ["world.seed=1"]},
             "methods": {"graddiff": {"unlearn.lr": [1.0e-4, 5.0e-3]}}, "budget": 2,
-            "overrides": tiny + [f"results_dir={res}"], "resources": {"cpus": 1, "mem_gb": 2, "time_min": 10},
+            "overrides": tiny + [f"results_dir={res}", "unlearn.fsdp=true"],
+            "resources": {"cpus": 1, "mem_gb": 2, "time_min": 10},
             "select": {"maximize": "forget_quality"}}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
-    _submit(["sweep", str(path), "--executor", "submitit-local", "--jobs", "2", "--quiet"])
-    roles = sorted(yaml.safe_load((p / "config.yaml").read_text())["sweep"]["role"]
-                   for p in (res / "runs").iterdir() if (p / "status.json").exists())
+    _submit(["sweep", str(path), "--executor", "submitit-local", "--jobs", "2", "--procs-per-run", "2", "--quiet"])
+    folders = [p for p in (res / "runs").iterdir() if (p / "status.json").exists()]
+    roles = sorted(yaml.safe_load((p / "config.yaml").read_text())["sweep"]["role"] for p in folders)
     assert roles == ["final", "trial", "trial"]
+    for p in folders:  # every run unlearned across the task's 2 processes, sharded
+        c = json.loads((p / "compute.json").read_text())
+        assert (c["processes"], c.get("fsdp")) == (2, True), p.name
     assert len(list((res / "submitit").glob("*_log.out"))) >= 4   # prepare, 2 array tasks, finals
     assert "graddiff" in (res / "leaderboard_selected.csv").read_text()

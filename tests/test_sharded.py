@@ -180,3 +180,33 @@ def test_accelerate_fsdp_turns_sharding_on_and_deepspeed_is_refused(monkeypatch,
     monkeypatch.setenv("WORLD_SIZE", "2")  # as under a launcher: the refusal comes before the process group
     assert main(["run", "method=graddiff", f"results_dir={tmp_path}"]) == 2
     assert "accelerate launch with DeepSpeed: not supported" in capsys.readouterr().err
+
+
+def test_a_sweep_across_processes(tiny, tmp_path):
+    """`torchrun -m harness sweep FILE`: the trials, then (once every trial's folder is written: a
+    barrier) the same selection on every process, then the final run, all sharded across 2 processes;
+    rank 0 alone builds the leaderboard."""
+    import yaml
+    res = tmp_path / "results"
+    spec = {"name": "s", "task": "tofu_forget01", "validation": {"overrides": ["world.seed=1"]},
+            "methods": {"graddiff": {"unlearn.lr": [1.0e-4, 5.0e-3]}}, "budget": 2,
+            "overrides": tiny + [f"results_dir={res}", "unlearn.fsdp=true"], "select": {"maximize": "forget_quality"}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    done = _torchrun(["-m", "harness", "sweep", str(path), "--quiet"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    folders = [p for p in (res / "runs").iterdir() if (p / "status.json").exists()]
+    roles = sorted(yaml.safe_load((p / "config.yaml").read_text())["sweep"]["role"] for p in folders)
+    assert roles == ["final", "trial", "trial"]
+    assert all(json.loads((p / "compute.json").read_text())["processes"] == 2 for p in folders)
+    assert "graddiff" in (res / "leaderboard_selected.csv").read_text()
+
+
+def test_what_a_launched_grid_does_not_do(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as under torchrun: refused before anything runs
+    for extra, expected in ((["--workers", "2"], "grid --workers under a launcher: not supported"),
+                            (["--count"], "grid --count under a launcher: not supported")):
+        assert main(["grid", "configs/grid_default.yaml", f"results_dir={tmp_path}", *extra]) == 2
+        assert expected in capsys.readouterr().err
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 2
+    assert "'leaderboard' does not run across processes" in capsys.readouterr().err
