@@ -70,7 +70,8 @@ def _check_launched(ns) -> None:
                           f"with torchrun / accelerate launch (docs/distributed.md), or this command with plain python")
     if ns.cmd in ("grid", "sweep"):
         for flag, bad in (("--executor", getattr(ns, "executor", "local") != "local"),
-                          ("--workers", getattr(ns, "workers", 1) != 1), ("--worker", bool(getattr(ns, "worker", None))),
+                          ("--workers", getattr(ns, "workers", 1) != 1),
+                          ("--worker", bool(getattr(ns, "worker", None))),
                           ("--prepare-only", getattr(ns, "prepare_only", False)),
                           ("--dry-run", getattr(ns, "dry_run", False)), ("--count", getattr(ns, "count", False))):
             if bad:
