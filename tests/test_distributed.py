@@ -82,6 +82,19 @@ def _torchrun(args, **kw):
     return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=240, **kw)
 
 
+def torchrun_record(tmp_path, module_file: str, call: str) -> list[dict]:
+    """`call` (e.g. "record_loop(out)") of the test module at `module_file`, loaded by its path, in 2
+    processes under torchrun, `out` being <tmp_path>/two; returns what each rank wrote to two.<rank>.json."""
+    script = tmp_path / "loop.py"
+    script.write_text("import importlib.util, sys\n"
+                      f"spec = importlib.util.spec_from_file_location('rec', {module_file!r})\n"
+                      "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
+                      f"out = sys.argv[1]\nmod.{call}\n")
+    two = _torchrun([str(script), str(tmp_path / "two")])
+    assert two.returncode == 0, two.stderr[-3000:]
+    return [json.loads((tmp_path / f"two.{r}.json").read_text()) for r in (0, 1)]
+
+
 def test_shard_splits_each_batch_into_disjoint_parts(monkeypatch):
     assert dist.shard([5, 1, 7], [2, 3]) == ([5, 1, 7], [2, 3], 1.0)  # one process: the whole batch
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -101,15 +114,8 @@ def test_shard_splits_each_batch_into_disjoint_parts(monkeypatch):
 
 def test_each_process_draws_its_own_part_of_the_one_process_batches(tmp_path):
     record_loop(str(tmp_path / "one"))
-    script = tmp_path / "loop.py"
-    script.write_text("import importlib.util, sys\n"   # this file's record_loop, loaded by its path
-                      f"spec = importlib.util.spec_from_file_location('td', {str(Path(__file__))!r})\n"
-                      "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
-                      "mod.record_loop(sys.argv[1])\n")
-    two = _torchrun([str(script), str(tmp_path / "two")])
-    assert two.returncode == 0, two.stderr[-3000:]
+    ranks = torchrun_record(tmp_path, str(Path(__file__)), "record_loop(out)")
     ref = json.loads((tmp_path / "one.0.json").read_text())
-    ranks = [json.loads((tmp_path / f"two.{r}.json").read_text()) for r in (0, 1)]
     for name, single in ref.items():
         r0, r1 = (r[name] for r in ranks)
         steps = {"graddiff": 6, "grad_ascent": 8, "wga": 8}[name]  # 2 epochs of 10 items in batches of 4 / of 3

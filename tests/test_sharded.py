@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from tests.test_distributed import REL, _torchrun
+from tests.test_distributed import REL, _torchrun, torchrun_record
 
 CASES = {  # name: (method, adapter, label path, compiled); tied embeddings, 2 layers, batches of 3 split 2 + 1
     "graddiff": ("graddiff", False, "full", False), "npo": ("npo", False, "full", False),
@@ -93,15 +93,8 @@ def record_sharded(out: str, fsdp: bool) -> None:
 
 def test_each_process_holds_half_and_the_weights_are_one_process_weights(tmp_path):
     record_sharded(str(tmp_path / "one"), fsdp=False)
-    script = tmp_path / "loop.py"
-    script.write_text("import importlib.util, sys\n"
-                      f"spec = importlib.util.spec_from_file_location('ts', {str(Path(__file__))!r})\n"
-                      "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
-                      "mod.record_sharded(sys.argv[1], True)\n")
-    two = _torchrun([str(script), str(tmp_path / "two")])
-    assert two.returncode == 0, two.stderr[-3000:]
+    r0, r1 = torchrun_record(tmp_path, str(Path(__file__)), "record_sharded(out, True)")
     one = json.loads((tmp_path / "one.0.json").read_text())
-    r0, r1 = (json.loads((tmp_path / f"two.{r}.json").read_text()) for r in (0, 1))
     for name in CASES:
         single, a, b = one[name], r0[name], r1[name]
         # sharded: each process holds about half of every trained parameter (dim 0 split, rounded up)
