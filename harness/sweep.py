@@ -23,7 +23,6 @@ Everything is checked before any compute: unknown or forbidden axis keys, values
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -220,7 +219,10 @@ def final_config(sw: Sweep, trial: Trial, trial_ids: list[str], ref_ids: dict):
 
 def plan_rows(sw: Sweep, resolved: list, data: dict) -> list[dict]:
     """The dry-run plan: per run, its steps, an estimate of its tokens and of its training FLOPs
-    (6 x parameters x tokens through the backward pass, + 2 x parameters x tokens of reference passes)."""
+    (6 x parameters x tokens through the backward pass, + 2 x parameters x tokens of reference passes).
+    Steps are counted as the loop counts them (harness/unlearn.py: groups, token budgets, requests), on
+    items estimated without a tokenizer (estimated_items)."""
+    from harness.unlearn import batches_per_epoch
     out = []
     params = {}
     for t, r in zip(sw.trials, resolved):
@@ -231,17 +233,40 @@ def plan_rows(sw: Sweep, resolved: list, data: dict) -> list[dict]:
         row = {"role": t.role, "method": t.method if t.role == "trial" else f"reference {t.cfg.start}",
                "setting": t.setting, "run_id": r.run_id, "steps": 0, "tokens": 0, "flops": 0.0}
         if r.method is not None:
-            u = r.cfg.unlearn
-            n = len(d["forget"])
-            steps = u.epochs * math.ceil(n / u.batch_size)
-            steps = min(steps, u.max_steps) if u.max_steps else steps
-            per_forget = sum(_chars(x) for x in d["forget"]) / max(n, 1) / 4   # ~4 characters a token
-            per_retain = sum(_chars(x) for x in d["retain"]) / max(len(d["retain"]), 1) / 4
-            retain = any("retain" in need for need in r.method.needs)
-            tokens = steps * (min(u.batch_size, n) * per_forget + (u.retain_batch_size * per_retain if retain else 0))
+            u, max_len = r.cfg.unlearn, r.cfg.eval.max_length
+            retain = estimated_items(d["retain"], max_len)
+            per_retain = sum(len(e.answer) for e in retain) / max(len(retain), 1)
+            uses_retain = any("retain" in need for need in r.method.needs)
+            steps = tokens = 0
+            for rows in d.get("requests") or [d["forget"]]:  # sequential requests: one loop each
+                forget = estimated_items(rows, max_len)
+                per_epoch = batches_per_epoch(forget, u.batch_size, u.batch_tokens)
+                n = u.epochs * per_epoch
+                n = min(n, u.max_steps) if u.max_steps else n
+                # each forget item once an epoch (a capped run: its share of the epochs)
+                tokens += sum(len(e.answer) for e in forget) * n / max(per_epoch, 1)
+                tokens += n * u.retain_batch_size * per_retain if uses_retain else 0
+                steps += n
             ref = 2 * params[key] * tokens if r.method.needs_reference else 0.0
             row.update(steps=steps, tokens=int(tokens), flops=6 * params[key] * tokens + ref)
         out.append(row)
+    return out
+
+
+def estimated_items(rows: list, max_len: int) -> list:
+    """The training items of a data split as the tracks make them, with lengths estimated at ~4
+    characters a token: a question-answer row is one item (cut at max_len), a document row ({'text'})
+    is cut into windows of max_len tokens, a bare string (a hazard corpus's document) is one item; a
+    list of lists is several forget corpora (the loop's groups)."""
+    from harness.prompts import Encoded
+    groups = rows if rows and isinstance(rows[0], list) else [rows]
+    out = []
+    for g, grp in enumerate(groups):
+        for row in grp:
+            n = max(1, round((len(row) if isinstance(row, str) else _chars(row)) / 4))
+            pieces = [min(max_len, n - i) for i in range(0, n, max_len)] if isinstance(row, dict) and "text" in row \
+                else [min(n, max_len)]
+            out += [Encoded([], [0] * k, g) for k in pieces]
     return out
 
 

@@ -207,3 +207,57 @@ def test_a_validation_task_instead_of_a_validation_world(tmp_path, capsys):
     path.write_text(yaml.safe_dump(spec))
     assert main(["sweep", str(path), "--dry-run"]) == 2
     assert "validation.task wmdp_synthetic is of family wmdp" in capsys.readouterr().err
+
+
+def test_estimated_items_by_hand():
+    """The dry-run's items: ~4 characters a token; a QA row one item cut at max_len, a document row
+    cut into windows of max_len, a bare string one item; a list of lists is one group per corpus."""
+    from harness.sweep import estimated_items
+    qa = estimated_items([{"question": "a" * 8, "answer": "b" * 8, "id": "ignored"}], 256)
+    assert [(len(e.answer), e.group) for e in qa] == [(4, 0)]
+    doc = estimated_items([{"text": "y" * 4000}], 256)          # 1000 tokens -> 256 + 256 + 256 + 232
+    assert [len(e.answer) for e in doc] == [256, 256, 256, 232]
+    corpora = estimated_items([["z" * 40, "z" * 4000], ["w" * 2]], 256)   # a string is cut, not split
+    assert [(len(e.answer), e.group) for e in corpora] == [(10, 0), (256, 0), (1, 1)]
+
+
+def test_the_dry_run_plans_document_and_hazard_sweeps(tmp_path, tiny, capsys):
+    """The steps of a plan are the loop's: per corpus (groups) on the hazard track, per request on a
+    sustainability task (4 requests of 4 documents), with token budgets."""
+    import re
+    for task, method, extra, steps in (
+            ("wmdp_synthetic", "graddiff", ["unlearn.batch_size=8"], None),
+            ("muse_news_synthetic_sust", "npo", ["unlearn.batch_size=3"], 4 * 2 * 2),   # 4 x 2 epochs x ceil(4/3)
+            ("muse_news_synthetic_sust", "npo", ["unlearn.batch_tokens=100000"], 4 * 2 * 1)):
+        spec = {"name": "d", "task": task, "validation": {"overrides": ["world.seed=1"]},
+                "methods": {method: {"unlearn.lr": [1.0e-4]}}, "budget": 1,
+                "overrides": tiny + ["unlearn.epochs=2", f"results_dir={tmp_path / 'r'}", *extra],
+                "select": {"minimize" if task.startswith("wmdp") else "maximize":
+                           "hazard_acc" if task.startswith("wmdp") else "knowmem_retain"}}
+        path = tmp_path / "d.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        assert main(["sweep", str(path), "--dry-run"]) == 0
+        row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(method))
+        planned = int(re.split(r"\s+", row.split("unlearn.lr=0.0001")[1].strip())[0])
+        if steps is None:  # one batch per 8 documents of each corpus, 2 epochs
+            from harness.runs import load_data, resolve
+            from harness.sweep import load_sweep
+            data = load_data(resolve(load_sweep(str(path)).trials[0].cfg))
+            steps = 2 * sum(-(-len(docs) // 8) for docs in data["forget"])
+        assert planned == steps, (task, row)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_plan_counts_the_steps_the_runs_took(tiny_sweep):
+    from harness.runs import load_data, resolve
+    from harness.sweep import load_sweep, plan_rows
+    path, res = tiny_sweep
+    sw = load_sweep(str(path))
+    resolved = [resolve(t.cfg) for t in sw.trials]
+    rows = plan_rows(sw, resolved, {id(r): load_data(r) for r in resolved})
+    done = 0
+    for row, r in zip(rows, resolved):
+        if r.method is not None:
+            assert row["steps"] == json.loads((r.folder / "compute.json").read_text())["steps"] > 0, row
+            done += 1
+    assert done == 4
