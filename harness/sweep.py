@@ -236,19 +236,23 @@ def plan_rows(sw: Sweep, resolved: list, data: dict) -> list[dict]:
             u, max_len = r.cfg.unlearn, r.cfg.eval.max_length
             retain = estimated_items(d["retain"], max_len)
             per_retain = sum(len(e.answer) for e in retain) / max(len(retain), 1)
-            uses_retain = any("retain" in need for need in r.method.needs)
-            steps = tokens = 0
+            needs = r.method.needs
+            uses_retain = any("retain" in need for need in needs)
+            steps = f_tokens = r_tokens = 0
             for rows in d.get("requests") or [d["forget"]]:  # sequential requests: one loop each
                 forget = estimated_items(rows, max_len)
                 per_epoch = batches_per_epoch(forget, u.batch_size, u.batch_tokens)
                 n = u.epochs * per_epoch
                 n = min(n, u.max_steps) if u.max_steps else n
                 # each forget item once an epoch (a capped run: its share of the epochs)
-                tokens += sum(len(e.answer) for e in forget) * n / max(per_epoch, 1)
-                tokens += n * u.retain_batch_size * per_retain if uses_retain else 0
+                f_tokens += sum(len(e.answer) for e in forget) * n / max(per_epoch, 1)
+                r_tokens += n * u.retain_batch_size * per_retain if uses_retain else 0
                 steps += n
-            ref = 2 * params[key] * tokens if r.method.needs_reference else 0.0
-            row.update(steps=steps, tokens=int(tokens), flops=6 * params[key] * tokens + ref)
+            # the frozen reference's passes (forward only): on the batches the method compares with it
+            ref = f_tokens * any(x in needs for x in ("ref_forget", "ref_forget_logits", "ref_idk")) \
+                + r_tokens * any(x in needs for x in ("retain_logits", "ref_retain_hidden"))
+            tokens = f_tokens + r_tokens
+            row.update(steps=steps, tokens=int(tokens), flops=6 * params[key] * tokens + 2 * params[key] * ref)
         out.append(row)
     return out
 
@@ -258,12 +262,17 @@ def estimated_items(rows: list, max_len: int) -> list:
     characters a token: a question-answer row is one item (cut at max_len), a document row ({'text'})
     is cut into windows of max_len tokens, a bare string (a hazard corpus's document) is one item; a
     list of lists is several forget corpora (the loop's groups)."""
-    from harness.prompts import Encoded
+    from harness.prompts import PLAIN_TEMPLATE, Encoded
     groups = rows if rows and isinstance(rows[0], list) else [rows]
+    # a question-answer row is formatted: the plain template around the question and a space; every
+    # item gets BOS and EOS
+    template = len(PLAIN_TEMPLATE.format(question="")) + 1
     out = []
     for g, grp in enumerate(groups):
         for row in grp:
-            n = max(1, round((len(row) if isinstance(row, str) else _chars(row)) / 4))
+            qa = isinstance(row, dict) and "question" in row
+            chars = len(row) if isinstance(row, str) else _chars(row) + (template if qa else 0)
+            n = max(1, round(chars / 4)) + 2
             pieces = [min(max_len, n - i) for i in range(0, n, max_len)] if isinstance(row, dict) and "text" in row \
                 else [min(n, max_len)]
             out += [Encoded([], [0] * k, g) for k in pieces]
@@ -275,8 +284,11 @@ def _chars(row: dict) -> int:
 
 
 def estimate_params(cfg) -> float:
-    """Parameters of the start model, from its config alone (built on the meta device): the default
-    architecture, or a local model folder's config.json; 0 when unknown (a hub id, offline)."""
+    """Parameters of the start model's weight matrices (what the FLOP meter counts: every nn.Linear,
+    the output head included; not the embedding lookup), from its config alone (built on the meta
+    device): the default architecture, or a local model folder's config.json; 0 when unknown (a hub
+    id, offline)."""
+    from harness.meter import matmul_params
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
     m = cfg.model
@@ -291,6 +303,6 @@ def estimate_params(cfg) -> float:
             conf = AutoConfig.from_pretrained(m.target or m.base)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(conf)
-        return float(sum(p.numel() for p in model.parameters()))
+        return float(matmul_params(model))
     except Exception:  # noqa: BLE001 - an estimate: unknown is 0, said as such in the plan
         return 0.0
