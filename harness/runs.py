@@ -1,7 +1,8 @@
 """One run = one folder results/runs/<run_id>/, run_id derived from the resolved config's hash.
 
 The pipeline, top to bottom: validate -> claim -> data -> models -> reference numbers -> unlearn ->
-stage (harness/stage.py: the unlearned model is saved before evaluation) -> evaluate -> folder.
+stage (harness/stage.py: the unlearned model is saved before evaluation) -> evaluate -> folder. The
+unlearning step, with its requests and curve, is harness/unlearning.py.
 Everything that can be wrong with the input (config keys, types and ranges, task,
 method and its arguments, data files and columns) is checked before any model is trained or loaded.
 A run is claimed (harness/claim.py) so two processes never compute it at once; the folder is
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from harness import adapters, curves, sharded, stage
+from harness import adapters, curves, sharded, stage, unlearning
 from harness import distributed as dist
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
@@ -34,7 +35,7 @@ from harness.registry import get_method
 from harness.tasks import Task, get_task, resolved_yaml
 from harness.tensors import fused_available, label_path, label_path_name
 from harness.tracks import get_track
-from harness.unlearn import Diverged, add_stats, unlearn
+from harness.unlearn import Diverged
 
 
 # config keys that leave a run's id as it was when they are at these defaults (added after runs were
@@ -213,11 +214,11 @@ def _follow(r: Resolved) -> str:
     data = load_data(r, word["source"])
     device = MD.resolve_device(cfg.model.device)
     with label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
-        model = _start_model(cfg, word["start"])
+        model = unlearning.start_model(cfg, word["start"])
         tok = MD.load_tokenizer(word["start"])
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         try:
-            _unlearn_requests(r, model, tok, fmt, data, None, False, [], word["start"])
+            unlearning.unlearn_requests(r, model, tok, fmt, data, None, False, [], word["start"])
         except Diverged:
             return "diverged"
     return "complete"
@@ -255,7 +256,7 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
             compute.update(params=sum(q.numel() for q in model.parameters()), matmul_params=matmul_params(model),
                            **produced.compute)
         if r.method is not None:
-            model = adapters.apply(model, cfg.adapter, cfg.seed)  # as _start_model builds it
+            model = adapters.apply(model, cfg.adapter, cfg.seed)  # as unlearning.start_model builds it
             st = stage.load(r.folder, model)  # unlearned before, evaluation never finished
             word.say("alone" if st is not None else "go", start=start_ref, source=source)
             if st is not None:
@@ -264,7 +265,8 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
                 say(f"  unlearned model restored from {stage.stage_dir(r.folder)}: evaluating only")
             else:
                 try:
-                    st, model = _unlearn_requests(r, model, tok, fmt, data, ref, progress, requests, start_ref)
+                    st, model = unlearning.unlearn_requests(r, model, tok, fmt, data, ref, progress, requests,
+                                                            start_ref)
                     stage.save(r.folder, model, st, lora=cfg.adapter.kind == "lora")
                 except Diverged as e:
                     status, error, st = "diverged", str(e), e.stats
@@ -292,80 +294,6 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
     write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests, curve, produced)
     stage.clear(r.folder)
     return status
-
-
-def _start_model(cfg: RunConfig, start: str):
-    """The model a run unlearns: the start model, with fresh adapters under LoRA."""
-    return adapters.apply(MD.load_model(start, cfg.model.dtype, cfg.model.device), cfg.adapter, cfg.seed)
-
-
-def _unlearn_requests(r: Resolved, model, tok, fmt, data, ref, progress: bool, requests: list, start: str):
-    """Unlearn the forget set, or each of task.requests one after another (sustainability): the
-    model after request i starts request i+1, and every request but the last is evaluated at once
-    (the last is the run's own evaluation). Returns the unlearning statistics summed over requests,
-    and the unlearned model: `model` itself, or, when it was sharded (unlearn.fsdp), a plain copy of
-    the start model holding the gathered weights (None on processes other than rank 0)."""
-    cfg, track = r.cfg, r.track
-    forget_sets = data.get("requests") or [data["forget"]]
-    several = len(forget_sets) > 1
-    total = None
-    shards = sharded.active(cfg.unlearn)
-    # rank 0 alone measures the curve, unless the model is sharded: then every process does, together
-    rec = _recorder(r, fmt, data) if dist.is_main() or shards else None
-    if rec:
-        rec.shared = shards
-    for i, rows in enumerate(forget_sets):
-        part = {**data, "forget": rows}
-        forget, retain = track.training_sets(fmt, part)
-        idk = track.refusal_set(fmt, part, cfg.seed) if "refusals" in data else None
-        if idk is not None and i == 0:
-            say(f"  refusals from {data['refusals_file']}")
-        if several:
-            say(f"  request {i + 1}/{len(forget_sets)}: {r.task.requests[i]} ({len(rows)} items)")
-        if rec:
-            rec.request = i + 1 if several else None
-        try:
-            st = unlearn(model, r.method, r.method_cfg, forget, retain, cfg.unlearn, cfg.seed + i,
-                         MD.pad_id(tok), progress, idk=idk, curve=rec)
-        except Diverged as e:
-            e.stats = _with_curve(add_stats(total, _tagged(e.stats, i, several)), rec)
-            raise
-        total = add_stats(total, _tagged(st, i, several))
-        if shards:  # plain again: to evaluate, save, or shard anew for the next request
-            model = sharded.unsharded(model, lambda: _start_model(cfg, start), everyone=i < len(forget_sets) - 1)
-        if several:
-            entry = {"request": i + 1, "split": r.task.requests[i], "n_forget": len(rows), "steps": total.steps,
-                     "unlearn_flops": total.flops_forward + total.flops_backward}
-            if rec:
-                entry["selected_step"] = rec.chosen_step
-            if i < len(forget_sets) - 1 and dist.is_main():  # rank 0 alone evaluates
-                entry["metrics"] = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)[0]
-                model.train()
-            requests.append(entry)
-    total.requests = requests
-    return _with_curve(total, rec), model
-
-
-def _recorder(r: Resolved, fmt, data) -> curves.Recorder | None:
-    """The unlearning curve of this run (unlearn.curve_every > 0), measured by the track's `curve`."""
-    u, track = r.cfg.unlearn, r.track
-    if not u.curve_every:
-        return None
-    return curves.Recorder(lambda m: track.curve(m, fmt, data, r.cfg, u.curve_items), u.curve_every, u.select,
-                           track.curve_utility, u.select_floor)
-
-
-def _with_curve(st, rec):
-    if rec is not None:
-        st.curve, st.curve_info = rec.points, rec.record()
-    return st
-
-
-def _tagged(st, i: int, several: bool):
-    """Each train-log entry names its request when there are several."""
-    if several:
-        st.log = [{**e, "request": i + 1} for e in st.log]
-    return st
 
 
 def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error, requests=(),

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness import runs
+from harness import unlearning
 from harness.cli import main
 from harness.tracks import get_track
 
@@ -36,7 +36,7 @@ def test_a_crashed_evaluation_resumes_from_the_staged_model(tmp_path, tiny, monk
 
     def no_unlearning(*a, **k):
         raise AssertionError("the staged run was unlearned again")
-    monkeypatch.setattr(runs, "unlearn", no_unlearning)
+    monkeypatch.setattr(unlearning, "unlearn", no_unlearning)
     assert _run(tiny, tmp_path / "b") == 0
     resumed = runs_b / done.name
     assert not stage.exists()
