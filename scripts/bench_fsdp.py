@@ -3,10 +3,11 @@ the bytes of parameters, gradients and AdamW state a process holds right after a
 the harness's own loop (harness/unlearn.py, GradDiff), and the loop's time per step.
 
     python scripts/bench_fsdp.py [procs=2] [layers=8] [hidden=512] [inter=1376] [vocab=32000]
-                                 [batch=8] [seq=128] [steps=4] [out=FILE.json]
+                                 [batch=8] [seq=128] [steps=4] [device=auto|cpu|cuda] [dtype=auto] [out=FILE.json]
 
-It launches itself under torchrun twice (data parallel, then sharded; one thread per process on a CPU,
-gloo), then prints one row per mode. Counted from the tensors themselves (a DTensor counts its local
+It launches itself under torchrun twice (data parallel, then sharded; on a CPU one thread per process
+and gloo, on CUDA one GPU per process, NCCL and bf16 by default), then prints one row per mode (on
+CUDA with each process's allocator peak over the loop). Counted from the tensors themselves (a DTensor counts its local
 shard): weights, gradients and the optimizer's moments; activations and the process's other memory
 are not in it. On a CPU each process loads the whole model before sharding it, so its peak resident
 memory does not show the saving; the counted state does, and is what bounds a GPU's memory.
@@ -21,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULTS = dict(procs=2, layers=8, hidden=512, inter=1376, vocab=32000, batch=8, seq=128, steps=4, out="")
+DEFAULTS = dict(procs=2, layers=8, hidden=512, inter=1376, vocab=32000, batch=8, seq=128, steps=4, device="auto",
+                dtype="auto", out="")
 
 
 def _opts(argv):
@@ -50,11 +52,16 @@ def worker(o: dict, fsdp: bool, out: str) -> None:
     from harness.config import UnlearnConfig
     from harness.prompts import Encoded
     from harness.registry import get_method
-    dist.setup(torch.device("cpu"))
+    cuda = o["device"] == "cuda" or (o["device"] == "auto" and torch.cuda.is_available())
+    dist.setup(torch.device("cuda" if cuda else "cpu"))  # one GPU a process (LOCAL_RANK), NCCL
+    dev = torch.device("cuda", dist.local_rank()) if cuda else torch.device("cpu")
+    dtype = {"auto": torch.bfloat16 if cuda else torch.float32, "float32": torch.float32,
+             "bfloat16": torch.bfloat16}[o["dtype"]]
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=o["vocab"], hidden_size=o["hidden"], intermediate_size=o["inter"],
                                          num_hidden_layers=o["layers"], num_attention_heads=8, num_key_value_heads=8,
                                          max_position_embeddings=o["seq"] * 2, tie_word_embeddings=False))
+    model = model.to(dev, dtype)
     g = torch.Generator().manual_seed(1)
     n = o["batch"] * o["steps"]
     half = o["seq"] // 2
@@ -74,9 +81,11 @@ def worker(o: dict, fsdp: bool, out: str) -> None:
     st = U.unlearn(model, m, m.parse_args({}), items[:n], items[n:], cfg, 0, 0, progress=False)
     wall = time.perf_counter() - t0
     handle.remove()
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None  # the whole step, activations too
     total = None if fsdp else sum(p.numel() for p in model.parameters())  # (sharded: counted in the other mode)
     Path(f"{out}.{dist.rank()}.json").write_text(json.dumps(
-        {"state": seen[-1], "steps": st.steps, "seconds": wall, "params_total": total}))
+        {"state": seen[-1], "steps": st.steps, "seconds": wall, "params_total": total, "gpu_peak_mb": peak,
+         "device": str(dev), "dtype": str(dtype)}))
 
 
 def main(argv) -> None:
@@ -98,12 +107,16 @@ def main(argv) -> None:
                          "state_mb_per_process": {k: v / 2**20 for k, v in st.items()},
                          "total_mb_per_process": sum(st.values()) / 2**20,
                          "s_per_step": max(p["seconds"] for p in per) / per[0]["steps"],
+                         "gpu_peak_mb_per_process": per[0]["gpu_peak_mb"], "device": per[0]["device"],
+                         "dtype": per[0]["dtype"],
                          "params": per[0]["params_total"] or rows[0]["params"]})
     for r in rows:
         s = r["state_mb_per_process"]
         print(f"{r['mode']:>14}: {r['processes']} processes, {r['params'] / 1e6:.1f}M parameters; per process "
               f"weights {s['params']:.0f} MB + grads {s['grads']:.0f} MB + AdamW {s['optimizer']:.0f} MB = "
-              f"{r['total_mb_per_process']:.0f} MB; {r['s_per_step']:.2f} s/step")
+              f"{r['total_mb_per_process']:.0f} MB; {r['s_per_step']:.2f} s/step"
+              + (f"; GPU peak {r['gpu_peak_mb_per_process']:.0f} MB" if r["gpu_peak_mb_per_process"] else "")
+              + f" ({r['device']}, {r['dtype']})")
     if o["out"]:
         Path(o["out"]).write_text(json.dumps({"options": o, "rows": rows}, indent=1))
 

@@ -10,7 +10,9 @@
 #   5. the harness's own loop (GradDiff through harness/unlearn.py) at the 1B shape, unlearn.compile off and on;
 #   6. a tiny run with unlearn.compile on and off (the same numbers and FLOP counts).
 #   tests: the CUDA-relevant test files on the GPU (label paths, the FLOP meter, compile).
-# Stages (default: all but tests, in this order): check bench e2e compiled loop e2e_compile tests
+#   multi: with >= 2 GPUs, one tiny NPO run (a curve and a rule) on 1 GPU, on all GPUs data parallel and on
+#          all GPUs sharded (unlearn.fsdp, NCCL), compared number by number; scripts/bench_fsdp.py on the GPUs.
+# Stages (default: all but tests and multi, in this order): check bench e2e compiled loop e2e_compile tests multi
 set -uo pipefail
 STAGES=" ${*:-check bench e2e compiled loop e2e_compile} "
 want() { [[ "$STAGES" == *" $1 "* ]]; }
@@ -77,4 +79,31 @@ fi
 if want tests; then
   echo "== 7. tests/test_chunked.py and tests/test_cost.py with CUDA visible"
   timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_chunked.py tests/test_cost.py 2>&1 | tail -4
+fi
+if want multi; then
+  N=$(nvidia-smi -L | wc -l)
+  echo "== 8. one run on 1 GPU, on $N data parallel and on $N sharded (NCCL)"
+  if [ "$N" -lt 2 ]; then echo "   one GPU: skipped"; else
+    M="method=npo task=tofu_forget01 $T unlearn.epochs=2 unlearn.batch_size=2 unlearn.curve_every=1 unlearn.select=max:forget_truth_ratio"
+    timeout 150 python3 -m harness run $M results_dir="$OUT/multi_1" --quiet 2>&1 | tail -1
+    timeout 150 torchrun --standalone --nproc_per_node "$N" -m harness run $M results_dir="$OUT/multi_dp" --quiet 2>&1 | tail -1
+    timeout 150 torchrun --standalone --nproc_per_node "$N" -m harness run $M unlearn.fsdp=true \
+      results_dir="$OUT/multi_fsdp" --quiet 2>&1 | tail -1
+    python3 - "$OUT" <<'EOF'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+def load(d):
+    (f,) = (out / d / "runs").iterdir()
+    return json.loads((f / "metrics.json").read_text()), json.loads((f / "compute.json").read_text())
+m1, c1 = load("multi_1")
+for d in ("multi_dp", "multi_fsdp"):
+    m, c = load(d)
+    worst = max((abs(m[k] - v) / max(abs(v), 1e-12), k) for k, v in m1.items() if isinstance(v, float))
+    print(d, "processes", c.get("processes"), "fsdp", c.get("fsdp"), "worst relative metric difference", worst,
+          "steps/selected", (c["steps"], c.get("selected_step")), "vs", (c1["steps"], c1.get("selected_step")),
+          "flops equal", (c["flops_forward"], c["flops_backward"]) == (c1["flops_forward"], c1["flops_backward"]))
+EOF
+    timeout 200 python3 scripts/bench_fsdp.py procs="$N" layers=16 hidden=2048 inter=8192 vocab=128256 batch=8 \
+      seq=256 steps=4 out="$OUT/bench_fsdp_gpu.json" 2>&1 | tail -2
+  fi
 fi
