@@ -20,23 +20,15 @@ import contextlib
 import torch
 
 
-def _layers(model) -> list[torch.nn.Module]:
-    """The decoder layers (supply.decoder_layers), or [] for a model without a `layers` list."""
-    from harness.supply import decoder_layers
-    try:
-        return list(decoder_layers(model))
-    except ValueError:
-        return []
-
-
 @contextlib.contextmanager
 def compiled_layers(model, on: bool):
     """Within this block each decoder layer's forward is compiled (when `on` and the model has layers);
     yields the compiled layers (the FLOP meter's units), [] when nothing was compiled."""
-    layers = _layers(model) if on else []
+    from harness.supply import layer_list
+    layers = layer_list(model) if on else []
     if layers:  # one compiled graph per layer instance at worst: keep them all (the default limit is 8)
-        import torch._dynamo
-        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 2 * len(layers) + 8)
+        from torch import _dynamo
+        _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 2 * len(layers) + 8)
     for layer in layers:
         # dynamic=None: the first new sequence length recompiles once with symbolic shapes, then no more
         layer.forward = torch.compile(layer.forward, dynamic=None)

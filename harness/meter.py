@@ -185,6 +185,9 @@ class FlopMeter:
 
     def __enter__(self) -> "FlopMeter":
         from transformers import PreTrainedModel
+
+        from harness.adapters import unwrap
+        from harness.supply import layer_list
         seen = {id(m) for u in self.units for m in u.modules()}   # inside a unit: counted by the unit
         for u in self.units:
             self._handles.append(u.register_forward_hook(self._unit, with_kwargs=True))
@@ -193,7 +196,9 @@ class FlopMeter:
             for m in model.modules():  # an inner model called on its own (a bare decoder) counts its pass too
                 if m is not model and isinstance(m, PreTrainedModel):
                     self._handles.append(m.register_forward_pre_hook(self._pre, with_kwargs=True))
-            for layer in _decoder_layers(model):
+            # activation checkpointing (harness/compiled.py) recomputes layers in the backward pass: each
+            # recomputation is counted with its own pass's tokens (no recomputation, no hooks needed)
+            for layer in layer_list(model) if getattr(unwrap(model), "is_gradient_checkpointing", False) else []:
                 if id(layer) in seen:  # compiled: no hooks inside
                     continue
                 self._handles.append(layer.register_forward_pre_hook(self._layer_pre, with_kwargs=True))
@@ -214,14 +219,6 @@ class FlopMeter:
         self._handles.clear()
         if self in _ACTIVE:
             _ACTIVE.remove(self)
-
-
-def _decoder_layers(model) -> list:
-    from harness.supply import decoder_layers
-    try:
-        return list(decoder_layers(model))
-    except ValueError:  # no `layers` list (a bare module in the tests): no recomputation to attribute
-        return []
 
 
 def matmul_params(model) -> int:

@@ -38,8 +38,6 @@ def requested_by_launcher() -> bool:
     return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
 
 
-
-
 def active(cfg) -> bool:
     """Shard this run's unlearning: asked for, and more than one process to shard across."""
     return bool(cfg.fsdp) and dist.launched()

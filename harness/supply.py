@@ -47,6 +47,14 @@ def decoder_layers(model):
     return layers
 
 
+def layer_list(model) -> list:
+    """decoder_layers as a list, or [] for a model without a `layers` list (a bare module, an ensemble)."""
+    try:
+        return list(decoder_layers(model))
+    except ValueError:
+        return []
+
+
 def forward(model, batch: dict, logps: bool, keep_logits: bool, layer: int | None):
     """One pass; returns (TokenLogProbs or None, Hidden or None)."""
     captured = {}

@@ -236,7 +236,9 @@ def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id,
                 pbar.close()
                 raise Diverged(f"loss became {whole.item()} at step {stats.steps}", stats)
             opt.zero_grad(set_to_none=True)
-            (loss * share * (sharded.loss_scale() if shards else 1.0) if several else loss).backward()
+            if several:  # this process's share of the global batch (FSDP then averages: scaled to a sum)
+                loss = loss * share * (sharded.loss_scale() if shards else 1.0)
+            loss.backward()
             if several and not shards:  # the share-weighted sum: the global batch's gradient, before clipping
                 dist.sum_grads(params)  # (a sharded model's gradients were reduce-scattered by FSDP)
             if cfg.max_grad_norm:
