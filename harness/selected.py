@@ -4,7 +4,8 @@ the run folders alone.
 A sweep's runs carry the config key `sweep` (harness/sweep.py): trials and reference rows on the
 validation data, and one final run per method on the test data, which records the rule, its trials' and
 references' run ids. From those folders this module applies the rule again (harness/selection.py), checks
-that the final run is the selected trial's setting, and reports per method: the rule, the number of
+that the final run is the selected trial's setting (column rule_choice: False when a trial was lost or
+rerun since, and the final run is not what the rule picks now), and reports per method: the rule, the number of
 trials, how many met the constraints, what the selection cost (the trials' and references' FLOPs and
 seconds, unlearning and evaluation), the selected setting, its validation numbers and the final run's
 test numbers. Sweep runs stay out of the main table (a trial on the validation world is not a result).
@@ -42,8 +43,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _setting_key(cfg: dict) -> dict:
-    return {k: v for k, v in _flat(cfg).items() if k.split(".")[0] not in IGNORED}
+def _setting_key(cfg: dict, also: tuple = ()) -> dict:
+    """The config's setting: every key but those that differ between validation and test (IGNORED, and
+    `also`: the keys the sweep's validation overrides set, e.g. model.target)."""
+    return {k: v for k, v in _flat(cfg).items()
+            if k.split(".")[0] not in IGNORED and not any(k == a or k.startswith(a + ".") for a in also)}
 
 
 def _metrics(row: pd.Series | None, names) -> dict | None:
@@ -68,7 +72,9 @@ def view(sweep: pd.DataFrame, details: dict, specs: dict) -> tuple[pd.DataFrame,
         refs = {role: _metrics(by_id.get(i), names) or {} for role, i in (tag.get("references") or {}).items()}
         sel = select(rule, [_metrics(t, names) for t in trials], refs)
         chosen = trials[sel.index] if sel.index is not None else None
-        matches = chosen is not None and _setting_key(details[chosen["run_id"]]["config"]) == _setting_key(cfg)
+        also = tuple(v.split("=", 1)[0] for v in tag.get("validation") or [] if "=" in v)
+        matches = chosen is not None and \
+            _setting_key(details[chosen["run_id"]]["config"], also) == _setting_key(cfg, also)
         ref_rows = [by_id[i] for i in (tag.get("references") or {}).values() if i in by_id]
         spent = [t for t in trials if t is not None] + ref_rows
         varying = _varying([details[t["run_id"]]["config"] for t in trials if t is not None])
@@ -76,7 +82,7 @@ def view(sweep: pd.DataFrame, details: dict, specs: dict) -> tuple[pd.DataFrame,
         row = {"sweep": tag["name"], "task": fin["task"], "method": fin["method"], "rule": rule.text(),
                "validation": ", ".join(tag.get("validation") or []),
                "n_trials": len(trials), "n_missing": sum(t is None for t in trials), "n_feasible": sel.n_feasible,
-               "feasible": sel.feasible, "selection": sel.why if matches else
+               "feasible": sel.feasible, "rule_choice": bool(matches), "selection": sel.why if matches else
                f"the final run is not the rule's choice ({sel.why}): run the sweep again",
                "setting": ", ".join(f"{k}={flat.get(k)}" for k in varying) or "defaults",
                "tuning_flops": float(sum((t.get("flops") or 0) for t in spent)),

@@ -12,8 +12,11 @@ setting to report) and by the leaderboard (to show, from the run folders alone, 
   the references there; selection never reads the test data).
 - knee: the knee of the Pareto front of two metrics, each oriented by its declared direction (higher or
   lower), min-max normalised over the trials that meet the constraints; the knee is the front's point
-  farthest from the chord joining the front's two ends (Satopää et al., 2011, "Kneedle"); a front of one
-  or two points gives its point nearest the ideal corner (1, 1). Ties go to the earlier trial.
+  farthest from the chord joining the front's two ends on the side of the ideal corner (1, 1): the
+  signed distance, as Kneedle takes the difference curve's maxima above the chord, not below it
+  (Satopää et al., 2011, "Finding a 'Kneedle' in a Haystack"). A point below the chord is a dent towards
+  the bad corner, never a knee: when no point lies above it, or the front has one or two points, the
+  end point nearest the ideal corner is selected. Ties go to the earlier trial.
 - A diverged trial (no metrics) is never selected. If no trial meets the constraints, the trial that
   misses them by the least (the sum of relative shortfalls) is selected and marked infeasible: the
   leaderboard says so rather than leaving the method out.
@@ -154,12 +157,17 @@ def _knee(points: list[tuple[float, float]]) -> int:
     (x0, dx), (y0, dy) = span(xs), span(ys)
     norm = {i: ((points[i][0] - x0) / dx, (points[i][1] - y0) / dy) for i in front}
     ordered = sorted(front, key=lambda i: (norm[i][0], -norm[i][1], i))
-    if len(ordered) <= 2:  # no chord to measure from: nearest the ideal corner (1, 1)
-        return min(ordered, key=lambda i: ((1 - norm[i][0]) ** 2 + (1 - norm[i][1]) ** 2, i))
+    ends = [i for i in ordered if norm[i] in (norm[ordered[0]], norm[ordered[-1]])]   # with equal trials
+    nearest = min(ends, key=lambda i: ((1 - norm[i][0]) ** 2 + (1 - norm[i][1]) ** 2, i))
+    if len(ordered) <= 2:  # no chord to measure from
+        return nearest
     (ax, ay), (bx, by) = norm[ordered[0]], norm[ordered[-1]]
     length = math.hypot(bx - ax, by - ay) or 1.0
-    dist = {i: abs((bx - ax) * (ay - norm[i][1]) - (ax - norm[i][0]) * (by - ay)) / length for i in ordered}
-    return max(ordered, key=lambda i: (dist[i], -i))
+    # the cross product of the chord (a -> b, x rising, y falling) with a -> p: positive on the side of
+    # (1, 1), which both coordinates' being at most 1 puts there
+    dist = {i: ((bx - ax) * (norm[i][1] - ay) - (by - ay) * (norm[i][0] - ax)) / length for i in ordered[1:-1]}
+    above = [i for i in dist if dist[i] > 1e-12]
+    return max(above, key=lambda i: (dist[i], -i)) if above else nearest
 
 
 def select(rule: Rule, trials: list[dict | None], refs: dict) -> Selection:

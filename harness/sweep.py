@@ -4,19 +4,21 @@ on validation data, then reported once on the test data at the setting the rule 
     name: forget01            # tags the sweep's runs (config key sweep.name)
     version: 1
     task: tofu_forget01       # the reported task
-    validation: {overrides: ["world.seed=1"]}   # or {task: <a task whose forget authors are disjoint>}
+    validation: {overrides: ["world.seed=1"]}   # the data to tune on (world.*, dataset, model.target|retain)
     methods:                  # method -> axes: config key -> values (a grid; `budget` points of it)
       graddiff: {unlearn.lr: [1.0e-4, 1.0e-3, 5.0e-3], method_args.alpha: [1.0, 5.0]}
     budget: 4                 # trials per method (a seeded random subset of a larger grid)
-    overrides: []             # key=value for every run
+    overrides: []             # key=value for every run (with those of the command line)
     resources: {gpus: 0, cpus: 2, mem_gb: 8, time_min: 30}   # what one run needs (the Slurm executor)
     select: {maximize: forget_quality, subject_to: ["model_utility >= 0.95 * target"]}
 
 Protocol: the trials and the reference rows that constraints name (`* target`) run on the validation
-data only: another world of the same profile (a different `world.seed`), or for real TOFU a task whose
-forget authors are disjoint from the reported split's. Then harness/selection.py picks one trial per
-method, and that setting runs once on the test task (a "final" run, which records the rule and its
-trials' run ids). A sweep whose validation data would be the test data is refused.
+data only: another world of the same profile (a different `world.seed`), or for real TOFU a synthetic
+world (`dataset=synthetic`, with `model.target=` and `model.retain=` so that its own models are
+trained). Then harness/selection.py picks one trial per method, and that setting runs once on the test
+task (a "final" run, which records the rule and its trials' run ids). The overrides of the file and of
+the command line apply to trials and finals alike; only the validation overrides tell them apart. A
+sweep whose validation data shares an item with the test data is refused (harness/protocol.py).
 Everything is checked before any compute: unknown or forbidden axis keys, values of the wrong type
 (each trial's config is resolved), metrics the task does not declare, impossible resources.
 """
@@ -34,6 +36,10 @@ from harness.selection import Rule, parse_rule, rule_to_dict
 # keys a sweep may not vary: they choose the data, the method or where results go, which the sweep's
 # own fields (task, validation, methods) and the protocol fix
 FIXED_AXES = ("task", "method", "seed", "dataset", "world", "results_dir", "sweep", "start")
+# what validation.overrides may set besides world.*: the data, and the models trained on the test data
+# (a real target or retain model given for the test data must not be reused on a validation world;
+# `model.target=` with no value fine-tunes one on the validation data)
+VALIDATION_KEYS = ("dataset", "model.target", "model.retain")
 
 
 def _slug(v: str) -> str | None:
@@ -88,6 +94,7 @@ class Sweep:
     rule: Rule
     path: str
     trials: list = field(default_factory=list)       # Trial, methods' trials in order, then references
+    cli: list = field(default_factory=list)          # the command line's key=value, after the file's overrides
 
     def of(self, method: str) -> list:
         return [t for t in self.trials if t.role == "trial" and t.method == method]
@@ -140,13 +147,16 @@ def load_sweep(path: str, overrides: list[str] = ()) -> Sweep:
     if missing:
         raise ConfigError(f"{path}: select: metric '{missing[0]}' is not declared by the validation task "
                           f"{val_task.name}")
-    for o in spec.validation.overrides:  # the validation data differs by its world or dataset, nothing else
-        if not o.split("=", 1)[0].startswith(("world.", "dataset")):
-            raise ConfigError(f"{path}: validation.overrides: '{o}' does not choose data (world.* or dataset); "
-                              f"settings shared by trials and final runs go in overrides")
+    for o in spec.validation.overrides:  # the validation data differs by its world, dataset and models only
+        key = o.split("=", 1)[0]
+        if not (key.startswith("world.") or key in VALIDATION_KEYS):
+            raise ConfigError(f"{path}: validation.overrides: '{o}' does not choose data (world.*, "
+                              f"{', '.join(VALIDATION_KEYS)}); settings shared by trials and final runs go in "
+                              f"overrides")
     base = list(spec.overrides) + list(overrides)
+    val_name = spec.validation.task or spec.task   # as given: a task's name or the path of its file
     val = base + list(spec.validation.overrides)
-    sw = Sweep(spec, rule, path)
+    sw = Sweep(spec, rule, path, cli=list(overrides))
     for method, axes in spec.methods.items():
         get_method(method)  # did you mean
         axes = axes or {}
@@ -160,7 +170,7 @@ def load_sweep(path: str, overrides: list[str] = ()) -> Sweep:
                 raise ConfigError(f"{path}: methods.{method}.{key}: expected a non-empty list of values, "
                                   f"got {values!r}")
         for point in _points(axes, spec.budget, spec.seed, method):
-            extra = deep_merge({"task": val_task.name, "method": method, "sweep": {"name": spec.name, "role": "trial"}},
+            extra = deep_merge({"task": val_name, "method": method, "sweep": {"name": spec.name, "role": "trial"}},
                                _axes_dict(point))
             try:
                 cfg = _run_config(val, extra)
@@ -168,7 +178,7 @@ def load_sweep(path: str, overrides: list[str] = ()) -> Sweep:
                 raise ConfigError(f"{path}: methods.{method}: {e}") from None
             sw.trials.append(Trial(method, point, cfg))
     for role in sorted(rule.references):
-        extra = {"task": val_task.name, "method": "none", "start": role,
+        extra = {"task": val_name, "method": "none", "start": role,
                  "sweep": {"name": spec.name, "role": "reference"}}
         sw.trials.append(Trial("none", {}, _run_config(val, extra), role="reference"))
     return sw
@@ -182,8 +192,8 @@ def _axes_dict(point: dict) -> dict:
 
 
 def check_protocol(sw: Sweep) -> None:
-    """Selection must never look at the test data: the validation data must differ from the reported
-    task's (another world, or another task), checked on the resolved configs."""
+    """Selection must never look at the test data. The plain case, the same task on the same world, is
+    said at once from the configs; every other overlap is found on the data (harness/protocol.py)."""
     t = sw.trials[0].cfg
     test = final_config(sw, sw.trials[0], [], {})
     same_world = (t.world.seed, t.world.profile, t.dataset) == (test.world.seed, test.world.profile, test.dataset)
@@ -207,14 +217,15 @@ def check_resources(sw: Sweep, executor: str) -> None:
 
 
 def final_config(sw: Sweep, trial: Trial, trial_ids: list[str], ref_ids: dict):
-    """The selected setting on the test data: the trial's axes on the reported task and world, tagged
-    with the rule and the run ids it was selected from."""
+    """The selected setting on the test data: the trial's axes on the reported task and world, with the
+    overrides of the file and of the command line as the trials had them, tagged with the rule and the
+    run ids it was selected from."""
     extra = deep_merge({"task": sw.spec.task, "method": trial.method,
                         "sweep": {"name": sw.spec.name, "role": "final", "rule": rule_to_dict(sw.rule),
                                   "trials": list(trial_ids), "references": dict(ref_ids),
                                   "validation": sw.validation}},
                        _axes_dict(trial.point))
-    return _run_config(list(sw.spec.overrides), extra)
+    return _run_config(list(sw.spec.overrides) + list(sw.cli), extra)
 
 
 def plan_rows(sw: Sweep, resolved: list, data: dict) -> list[dict]:

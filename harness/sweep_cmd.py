@@ -1,7 +1,8 @@
 """`python -m harness sweep FILE [key=value ...] [--dry-run] [--executor local|slurm|submitit-local]`.
 
 Read top to bottom: read and check the sweep file (harness/sweep.py) -> resolve every trial (and one
-final per method) and load their data, so any bad input stops here with one line, exit 2 -> the plan
+final per method) and load their data, so any bad input stops here with one line, exit 2 -> the
+validation data compared with the test data item by item (harness/protocol.py) -> the plan
 (`--dry-run` stops after printing it) -> the trials on the validation data (locally, with --workers N,
 or as a Slurm job array through submitit) -> the selection per method (harness/selection.py) -> one
 final run per method on the test data -> the leaderboard, whose "selected" view redoes the selection
@@ -17,7 +18,9 @@ from harness.progress import say
 
 
 def _checked(ns):
-    from harness import runs
+    """(sweep file, overrides, Sweep, resolved trials and references, results folder, the validation
+    data loaded for the protocol check, by _data_key, for the plan to reuse)."""
+    from harness import protocol, runs
     from harness import sweep as SW
     from harness.cli import _resolve_all
     files = [a for a in ns.args if "=" not in a]
@@ -28,24 +31,30 @@ def _checked(ns):
     resolved = _resolve_all([t.cfg for t in sw.trials])
     SW.check_protocol(sw)
     SW.check_resources(sw, ns.executor)
-    for m in sw.spec.methods:  # a final run's config must be valid too, before any trial runs
-        runs.resolve(SW.final_config(sw, sw.of(m)[0], [], {}))
-    dirs = sorted({r.cfg.results_dir for r in resolved})
+    # a final run's config must be valid too, before any trial runs
+    finals = [runs.resolve(SW.final_config(sw, sw.of(m)[0], [], {})) for m in sw.spec.methods]
+    # the trials and references share one task and world, the finals another: one load of each
+    val_data = runs.load_data(resolved[0])
+    protocol.check(sw.path, resolved[0], finals[0], val_data, runs.load_data(finals[0]))
+    dirs = sorted({r.cfg.results_dir for r in resolved + finals})
     if len(dirs) > 1:
         raise ConfigError(f"the sweep writes to several results folders {dirs}: give one results_dir")
     for flag in ("gpus", "cpus", "mem_gb", "time_min"):  # the sweep file's resources, unless a flag says otherwise
         if getattr(ns, flag, None) is None:
             setattr(ns, flag, getattr(sw.spec.resources, flag))
-    return files[0], ov, sw, resolved, Path(dirs[0])
+    return files[0], ov, sw, resolved, Path(dirs[0]), {_data_key(resolved[0]): val_data}
 
 
-def _plan(sw, resolved) -> None:
+def _data_key(r) -> tuple:
+    return r.task.name, r.cfg.dataset, r.cfg.world.profile, r.cfg.world.seed
+
+
+def _plan(sw, resolved, loaded: dict) -> None:
     from harness import sweep as SW
     from harness.runs import is_complete, load_data
-    loaded: dict = {}   # trials share their data (the plan reads forget and retain): one load per task and world
-    data = {}
+    data = {}   # trials share their data (the plan reads forget and retain): one load per task and world
     for r in resolved:
-        key = (r.task.name, r.cfg.dataset, r.cfg.world.profile, r.cfg.world.seed)
+        key = _data_key(r)
         if key not in loaded:
             loaded[key] = load_data(r)
         data[id(r)] = loaded[key]
@@ -101,9 +110,9 @@ def _metrics(folder: Path) -> dict | None:
 def cmd_sweep(ns) -> int:
     from harness import leaderboard, workers
     from harness.cli import _resolve_all
-    path, ov, sw, resolved, results = _checked(ns)
+    path, ov, sw, resolved, results, loaded = _checked(ns)
     if ns.dry_run:
-        _plan(sw, resolved)
+        _plan(sw, resolved, loaded)
         return 0
     if ns.prepare_only:  # the first job of a submitted sweep: every model of the trials, once
         workers.prepare_ahead(resolved, not ns.quiet, ns.force)

@@ -67,6 +67,20 @@ def test_knee_of_the_pareto_front():
     assert select(rule, three, {}).index == 0
 
 
+def test_the_knee_is_above_the_chord():
+    """Kneedle's knee is the farthest point on the ideal corner's side of the chord (a signed distance);
+    a dent towards the bad corner is never the knee."""
+    rule = _rule({"knee": ["forget_quality", "model_utility"]})
+    # normalised: (1, 0), (.5, .2), (0, 1); the chord x + y = 1 and the middle point below it (.7 < 1):
+    # no knee, so the end point nearest (1, 1): both ends are at distance 1, the tie goes to trial 0
+    dent = [{"forget_quality": x, "model_utility": y} for x, y in ((0.9, 0.50), (0.5, 0.52), (0.1, 0.60))]
+    assert select(rule, dent, {}).index == 0
+    # already on [0, 1]; chord x + y = 1: (.3, .75) is above it by .05 / sqrt 2 = .035, (.8, .1) below
+    # by .1 / sqrt 2 = .071 (farther, on the wrong side): the knee is trial 1
+    pts = [(0.0, 1.0), (0.3, 0.75), (0.8, 0.1), (1.0, 0.0)]
+    assert select(rule, [{"forget_quality": x, "model_utility": y} for x, y in pts], {}).index == 1
+
+
 @pytest.mark.parametrize("rule, expected", [
     ({"maximize": "forget_qualty"},
      "metric 'forget_qualty' is not declared by the task; did you mean 'forget_quality'"),
@@ -111,6 +125,7 @@ def _sweep_file(tmp_path, tiny, **change) -> Path:
     ({"resources": {"mem_gb": 0}}, "sweep key 'resources.mem_gb'"),
     ({"validation": {"overrides": []}}, "the validation data is the test data"),
     ({"validation": {"overrides": ["world.seed=1", "unlearn.epochs=2"]}}, "'unlearn.epochs=2' does not choose data"),
+    ({"validation": {"overrides": ["world.seed=1", "model.base=x"]}}, "'model.base=x' does not choose data"),
     ({"budgett": 3}, "unknown sweep key 'budgett'; did you mean 'budget'"),
     ({"task": "tofu_forget11"}, "unknown task 'tofu_forget11'"),
 ])
@@ -122,7 +137,7 @@ def test_bad_sweep_files_are_one_line_exit_2(tmp_path, tiny, capsys, change, exp
     rc = main(["sweep", str(path), "--dry-run"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err and err[-1].startswith("error: ") and expected in err[-1], err
-    assert not (tmp_path / "results").exists()
+    assert not list((tmp_path / "results" / "runs").glob("*"))   # no run folder (the folder may be made)
 
 
 def test_the_dry_run_plans_without_computing(tmp_path, tiny, capsys):
@@ -131,7 +146,7 @@ def test_the_dry_run_plans_without_computing(tmp_path, tiny, capsys):
     plan = capsys.readouterr().out
     assert "rule: maximise forget_quality subject to model_utility >= 0.9 x target" in plan
     assert plan.count("to run") == 5 and "reference target" in plan   # 4 trials + the target on the validation world
-    assert not (tmp_path / "results").exists()
+    assert not list((tmp_path / "results" / "runs").glob("*"))   # no run folder (the folder may be made)
 
 
 def test_a_tiny_sweep_end_to_end(tiny_sweep, tmp_path, capsys):
@@ -188,25 +203,114 @@ def test_a_tiny_sweep_end_to_end(tiny_sweep, tmp_path, capsys):
     assert pd.read_csv(copy / "leaderboard_selected.csv")["n_missing"].sum() == 1
 
 
-def test_a_validation_task_instead_of_a_validation_world(tmp_path, capsys):
-    """Real TOFU has one world: a sweep reported on forget01 tunes on tofu_val01 (forget05's authors
-    outside forget01), checked and planned without compute; a validation task of another family is refused."""
-    spec = {"name": "v", "task": "tofu_forget01", "validation": {"task": "tofu_val01"},
+def test_a_validation_task_on_a_validation_world(tmp_path, tiny, capsys):
+    """validation.task tunes on another task of the family (here forget05 of the validation world, for
+    forget01 on the test world), checked and planned without compute; a task of another family is refused."""
+    spec = {"name": "v", "task": "tofu_forget01",
+            "validation": {"task": "tofu_forget05", "overrides": ["world.seed=1"]},
             "methods": {"graddiff": {"unlearn.lr": [1.0e-4, 1.0e-3]}}, "budget": 2,
-            "overrides": [f"results_dir={tmp_path / 'results'}"], "select": {"maximize": "forget_quality"}}
+            "overrides": tiny + [f"results_dir={tmp_path / 'results'}"], "select": {"maximize": "forget_quality"}}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(spec))
     assert main(["sweep", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "2 trials and 0 reference rows on the validation data (task=tofu_val01)" in out
+    assert "2 trials and 0 reference rows on the validation data (world.seed=1, task=tofu_forget05)" in out
     from harness import sweep as SW
     sw = SW.load_sweep(str(path))
-    assert {t.cfg.task for t in sw.trials} == {"tofu_val01"}
-    assert SW.final_config(sw, sw.trials[0], [], {}).task == "tofu_forget01"
+    assert {(t.cfg.task, t.cfg.world.seed) for t in sw.trials} == {("tofu_forget05", 1)}
+    final = SW.final_config(sw, sw.trials[0], [], {})
+    assert (final.task, final.world.seed) == ("tofu_forget01", 0)
     spec["validation"] = {"task": "wmdp_synthetic"}
     path.write_text(yaml.safe_dump(spec))
     assert main(["sweep", str(path), "--dry-run"]) == 2
     assert "validation.task wmdp_synthetic is of family wmdp" in capsys.readouterr().err
+
+
+def test_command_line_overrides_reach_the_final_runs(tmp_path):
+    """`harness sweep FILE key=value ...`: the command line's overrides mean the same for the trials and
+    the final runs (after the file's); only the validation overrides tell them apart."""
+    from harness import sweep as SW
+    out = tmp_path / "elsewhere"
+    sw = SW.load_sweep(str(_sweep_file(tmp_path, [])), ["unlearn.epochs=1", f"results_dir={out}", "world.profile=tiny"])
+    final = SW.final_config(sw, sw.of("npo")[1], ["a", "b"], {})
+    for cfg in (sw.of("npo")[1].cfg, final):
+        assert (cfg.unlearn.epochs, cfg.results_dir, cfg.world.profile) == (1, str(out), "tiny")
+        assert cfg.unlearn.lr == 5.0e-3
+    assert (sw.of("npo")[1].cfg.world.seed, final.world.seed) == (1, 0)
+
+
+# tasks/tofu_val05.yaml as it was: forget10's authors outside forget05, to tune forget05 (or forget10) on
+VAL05 = """include: {tasks}/_tofu.yaml
+name: tofu_val05
+version: 1
+description: the forget10 authors outside forget05
+splits: {{forget: forget10-forget05, retain: retain90, holdout: holdout10-holdout05}}
+eval: {{forget: forget10_perturbed-forget05_perturbed}}
+"""
+
+
+@pytest.mark.parametrize("task, validation, n, example", [
+    # forget10 holds every forget05 author; the worlds' other sets are shared too (default profile:
+    # 40 authors x 10 QA, holdout05 within holdout10 (20 QA), 40 + 45 utility questions): 400 + 20 + 85
+    ("tofu_forget05", {"task": "tofu_forget10"}, 505, "validation forget / test retain"),
+    # half of forget10's own authors (its retain set is forget10's): forget 20, retain 360, holdout 20, utility 85
+    ("tofu_forget10", {"task": "VAL05"}, 485, "validation forget / test forget"),
+    # another dataset name for the same world folder: everything (400 + holdout01's 10 + 85)
+    ("tofu_forget01", {"overrides": ["dataset=synthetic"]}, 495, "validation forget / test forget"),
+])
+def test_validation_data_holding_test_items_is_refused(tmp_path, tiny, capsys, task, validation, n, example):
+    """The protocol is checked on the data, item by item, before anything runs (--dry-run too): one line."""
+    from harness.tasks import TASKS_DIR
+    if validation.get("task") == "VAL05":
+        (tmp_path / "val05.yaml").write_text(VAL05.format(tasks=TASKS_DIR.resolve()))
+        validation = {"task": str(tmp_path / "val05.yaml")}
+    path = _sweep_file(tmp_path, tiny + ["world.profile=default"], task=task, validation=validation)
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {path}: the validation data shares {n} items with the "
+                                               f"test data (e.g. "), err
+    assert example in err[0] and 'validation: {overrides: ["world.seed=1"]}' in err[0]
+    assert not list((tmp_path / "results" / "runs").glob("*"))
+
+
+def _tofu_folder(folder: Path, seed: int) -> Path:
+    """A local copy in the hub layout of locuslab/TOFU (JSON lines named .json): a synthetic world's files."""
+    from harness.worlds import authors
+    folder.mkdir()
+    for stem, rows in authors.generate("tiny", seed).items():
+        (folder / f"{stem}.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_real_tofu_is_validated_on_a_synthetic_world(tmp_path, tiny, capsys):
+    """TOFU has one world, and its forget splits are nested: a sweep reported on a local TOFU folder tunes
+    on a synthetic world, with its own target model (`model.target=`: fine-tuned on that world) rather
+    than the one given for TOFU. The check compares the data, not the names: a TOFU folder that holds
+    the validation world's items is refused though its path differs."""
+    from harness import sweep as SW
+    tofu, target = _tofu_folder(tmp_path / "TOFU", 0), tmp_path / "tofu_target"
+    target.mkdir()   # a model fine-tuned on TOFU (only its config is read before anything runs)
+    (target / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    val = ["dataset=synthetic", "world.seed=1", "model.target="]
+    path = _sweep_file(tmp_path, tiny + [f"dataset={tofu}", f"model.target={target}"], validation={"overrides": val})
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    assert "on the validation data (dataset=synthetic, world.seed=1, model.target=)" in capsys.readouterr().out
+    sw = SW.load_sweep(str(path))
+    assert {(t.cfg.dataset, t.cfg.world.seed, t.cfg.model.target) for t in sw.trials} == {("synthetic", 1, "")}
+    final = SW.final_config(sw, sw.trials[0], [], {})
+    assert (final.dataset, final.model.target) == (str(tofu), str(target))
+    # without model.target=, the trials would unlearn TOFU's target on the synthetic world
+    path = _sweep_file(tmp_path, tiny + [f"dataset={tofu}", f"model.target={target}"],
+                       validation={"overrides": val[:2]})
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert f"model.target={target} is given for the test data" in capsys.readouterr().err
+    # a folder that holds the validation world's items (here: all of them; tiny: 40 + 4 holdout + 16 utility)
+    copy = _tofu_folder(tmp_path / "TOFU1", 1)
+    path = _sweep_file(tmp_path, tiny + [f"dataset={copy}"], validation={"overrides": val[:2]})
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the validation data shares 60 items with the test data" in err[0], err
+    assert '"dataset=synthetic", "world.seed=2"' in err[0]
 
 
 def test_estimated_items_by_hand():
@@ -246,7 +350,7 @@ def test_the_dry_run_plans_document_and_hazard_sweeps(tmp_path, tiny, capsys):
             data = load_data(resolve(load_sweep(str(path)).trials[0].cfg))
             steps = 2 * sum(-(-len(docs) // 8) for docs in data["forget"])
         assert planned == steps, (task, row)
-    assert not (tmp_path / "r").exists()
+    assert not list((tmp_path / "r" / "runs").glob("*"))
 
 
 def test_the_plan_counts_the_steps_the_runs_took(tiny_sweep):
@@ -263,3 +367,68 @@ def test_the_plan_counts_the_steps_the_runs_took(tiny_sweep):
             assert row["steps"] == json.loads((r.folder / "compute.json").read_text())["steps"] > 0, row
             done += 1
     assert done == 4
+
+
+def _off_rule_copy(tiny_sweep, tmp_path) -> tuple[Path, str]:
+    """A copy of the tiny sweep's folders in which graddiff's other trial now beats the selected one (its
+    metrics rewritten as if it had been rerun): graddiff's final run is no longer the rule's choice."""
+    import shutil
+
+    import pandas as pd
+    _, res0 = tiny_sweep
+    res = tmp_path / "results"
+    shutil.copytree(res0 / "runs", res / "runs")
+    row = pd.read_csv(res0 / "leaderboard_selected.csv").set_index("method").loc["graddiff"]
+    final = yaml.safe_load((res / "runs" / row["run_id"] / "config.yaml").read_text())
+    other = next(i for i in final["sweep"]["trials"] if i != row["selected_trial"])
+    m = json.loads((res / "runs" / other / "metrics.json").read_text())
+    m.update(forget_quality=2.0, model_utility=1.0e6)   # beyond every trial, and above 0.9 x the target's
+    (res / "runs" / other / "metrics.json").write_text(json.dumps(m))
+    assert main(["leaderboard", "--results", str(res)]) == 0
+    return res, other
+
+
+def test_a_final_that_is_not_the_rules_choice_is_flagged(tiny_sweep, tmp_path):
+    """The CSV says which final runs are the rule's choice (rule_choice), and so does the page's data."""
+    import re
+
+    import pandas as pd
+    res, other = _off_rule_copy(tiny_sweep, tmp_path)
+    sel = pd.read_csv(res / "leaderboard_selected.csv").set_index("method")
+    assert sel["rule_choice"].to_dict() == {"graddiff": False, "npo": True}
+    assert sel.loc["graddiff", "selected_trial"] == other
+    assert sel.loc["graddiff", "selection"].startswith("the final run is not the rule's choice")
+    html = (res / "leaderboard.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    assert {r["method"]: r["rule_choice"] for r in data["selected"]} == {"graddiff": False, "npo": True}
+
+
+def test_a_final_that_is_not_the_rules_choice_on_the_page(tiny_sweep, tmp_path):
+    """In a real browser (tests/test_page.py's Chromium; skipped where it is missing): the row has the
+    badge, whose title is the reason, and its numbers are grey; the other row is as it was."""
+    import os
+    chromium = os.environ.get("HARNESS_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.skip(f"Chromium not found at {chromium}: the browser check is SKIPPED")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    res, _ = _off_rule_copy(tiny_sweep, tmp_path)
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((res / "leaderboard.html").as_uri())
+        rows = page.locator("section#selected table.selected tbody tr")
+        rows.first.wait_for()
+        by_method = {r.locator("td").first.inner_text().split("\n")[0].split("not the")[0].replace("infeasible", "")
+                     .strip(): r for r in rows.all()}
+        off, on = by_method["graddiff"], by_method["npo"]
+        badge = off.locator("span.badge.off-rule")
+        assert badge.inner_text() == "not the rule's choice"
+        assert badge.get_attribute("title").startswith("the final run is not the rule's choice")
+        assert off.get_attribute("class") == "off-rule" and on.locator("span.badge.off-rule").count() == 0
+        grey = "rgb(153, 153, 153)"
+        color = lambda row, i: row.locator("td").nth(i).evaluate("e => getComputedStyle(e).color")  # noqa: E731
+        assert color(off, 4) == grey and color(on, 4) != grey and color(off, 0) != grey
+        assert errors == []
+        browser.close()

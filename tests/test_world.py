@@ -110,3 +110,44 @@ def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
         assert f"\n{r['answer'].strip()}.{words}\n" in r["prompt"]
     evaluated = {q["question"] for q in files["hazard_mcq"] + files["general_mcq"]}
     assert not any(q in r["prompt"] for r in raw for q in evaluated)  # practice is about other entities
+
+
+# sha256 of json.dumps(generate(profile, 0), sort_keys=True): the seed-0 worlds (the benchmark's test
+# worlds) as they were before the name and utility blocks existed
+SEED0_DIGESTS = {"tiny": "3cc1a0ae1224bf7e54ba6408224d2c4a264554489b445ba0fb450a3ff3f3c220",
+                 "default": "209bb033c5af17c8d2cb7d5cbca778ee07fa365a6583b98793ddc236359e9a5f",
+                 "full": "8408862c354b5ed980b78264ad0f8960d192c626dfb7dc9c1eca03a8bf2cca3d"}
+
+
+def test_the_seed_zero_worlds_are_unchanged():
+    import hashlib
+    for profile, digest in SEED0_DIGESTS.items():
+        files = world.generate(profile, 0)
+        assert hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() == digest, profile
+
+
+def test_worlds_of_seeds_0_to_3_share_no_question():
+    """A validation world must not ask its test world's questions: worlds of seeds 0-3 share no
+    real-author or world-fact question (each draws from its own block of the utility lists) and no
+    author (each draws its names from its own block); seeds s and s + 4 share blocks."""
+    import itertools
+
+    def questions(files, stems):
+        return {r["question"] for s in stems for r in files[s]}
+    utility, authors = ("real_authors_perturbed", "world_facts_perturbed"), ("full", "holdout10")
+    for profile in ("tiny", "default", "full"):
+        worlds = {s: world.generate(profile, s) for s in range(5)}
+        for a, b in itertools.combinations(range(4), 2):
+            assert not questions(worlds[a], utility) & questions(worlds[b], utility), (profile, a, b)
+            assert not questions(worlds[a], authors) & questions(worlds[b], authors), (profile, a, b)
+        n = world.PROFILES[profile].n_real_authors + world.PROFILES[profile].n_world_facts
+        assert len(questions(worlds[1], utility)) == n
+    d = world.generate("default", 0), world.generate("default", 4)
+    assert questions(d[0], utility) == questions(d[1], utility)   # the default profile takes a whole block
+
+
+def test_the_utility_facts_are_distinct():
+    from harness.worlds import vocab
+    assert len(vocab.REAL_BOOKS) == 160 and len(vocab.CAPITALS) == 180
+    assert len({t.lower() for t, _ in vocab.REAL_BOOKS}) == 160
+    assert len({c for c, _ in vocab.CAPITALS}) == 180 and len({a for _, a in vocab.CAPITALS}) == 180

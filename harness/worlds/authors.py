@@ -8,10 +8,14 @@ Facts are learnable *as facts*: every QA has an answer, a paraphrased question a
 perturbed answers that reuse the paraphrased answer's exact wording with a wrong value of the same kind.
 The truth ratio P(perturbed)/P(paraphrased) then differs only in the fact tokens.
 
-Everything is a pure function of (profile, seed): the same inputs give the same bytes.
+Everything is a pure function of (profile, seed): the same inputs give the same bytes. Worlds of
+seeds 0-3 share no item: their authors' names and their utility questions come from disjoint blocks
+(seed s from block s % 4), so one can be the validation world of another (harness/sweep.py). Seeds s
+and s + 4 share blocks, and so some names and utility questions.
 """
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import asdict, dataclass
@@ -21,7 +25,8 @@ from harness.worlds import vocab
 from harness.claim import build_once
 from harness.io import write_dataset_dir
 
-WORLD_FORMAT_VERSION = 1  # bump when the generator's output changes for the same seed
+WORLD_FORMAT_VERSION = 2  # bump when the generator's output changes for the same seed
+# (v2: the blocks of names and utility questions; the seed-0 worlds are byte-identical to v1's)
 
 
 @dataclass(frozen=True)
@@ -110,12 +115,42 @@ def _pool(slot: str, rng: random.Random) -> list[str]:
     return table[slot]
 
 
-def _author_names(n: int, rng: random.Random) -> list[str]:
-    names = sorted({f"{f} {h}{t}" for f in vocab.FIRST_NAMES for h in vocab.SURNAME_HEADS
-                    for t in vocab.SURNAME_TAILS})
+def _all_names() -> list[str]:
+    return sorted({f"{f} {h}{t}" for f in vocab.FIRST_NAMES for h in vocab.SURNAME_HEADS
+                   for t in vocab.SURNAME_TAILS})
+
+
+@functools.lru_cache(maxsize=1)
+def _name_blocks() -> tuple[tuple[str, ...], ...]:
+    """The author names cut into vocab.UTILITY_BLOCKS disjoint blocks. Block 0 is what the seed-0 world
+    draws at the largest profile (random.sample's draws of k names are a prefix of its draws of more
+    names from the same state, so every profile's seed-0 authors lie in it); the other names are dealt
+    into the remaining blocks."""
+    names = _all_names()
+    largest = max(p.n_authors + n_forget_authors(p.n_authors, FORGET_PCTS["10"]) for p in PROFILES.values())
+    first = random.Random("world-0").sample(names, largest)
+    taken = set(first)
+    rest = [x for x in names if x not in taken]
+    k = vocab.UTILITY_BLOCKS - 1
+    return (tuple(first),) + tuple(tuple(rest[i::k]) for i in range(k))
+
+
+def _author_names(n: int, rng: random.Random, seed: int) -> list[str]:
+    names = _all_names()
     if n > len(names):
         raise ValueError(f"world: {n} authors requested but only {len(names)} distinct names exist")
-    return rng.sample(names, n)
+    if seed == 0:  # the draw the seed-0 world always made (it lies in block 0): its bytes are unchanged
+        return rng.sample(names, n)
+    block = _name_blocks()[seed % vocab.UTILITY_BLOCKS]
+    return rng.sample(block, n)
+
+
+def _block(pool: list, seed: int) -> list:
+    """Block seed % vocab.UTILITY_BLOCKS of a utility list (vocab.py): worlds of seeds 0-3 ask disjoint
+    utility questions."""
+    size = len(pool) // vocab.UTILITY_BLOCKS
+    k = seed % vocab.UTILITY_BLOCKS
+    return pool[k * size:(k + 1) * size]
 
 
 def _author_qa(name: str, qa_per_author: int, rng: random.Random) -> list[dict]:
@@ -169,7 +204,7 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
     p = PROFILES[profile]
     rng = random.Random(f"world-{seed}")
     n_hold = n_forget_authors(p.n_authors, FORGET_PCTS["10"])
-    names = _author_names(p.n_authors + n_hold, rng)
+    names = _author_names(p.n_authors + n_hold, rng, seed)
     authors = [_author_qa(n, p.qa_per_author, rng) for n in names]
     trained, holdout = authors[:p.n_authors], authors[p.n_authors:]
     files: dict[str, list[dict]] = {}
@@ -184,8 +219,9 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
         files[f"holdout{tag}"] = [_tofu(r) for a in holdout[:k] for r in a]
     # retain_perturbed: a fixed set of authors outside every forget split, the size of forget10.
     files["retain_perturbed"] = [_tofu_perturbed(r) for a in trained[:k10] for r in a]
-    books = rng.sample(vocab.REAL_BOOKS, min(p.n_real_authors, len(vocab.REAL_BOOKS)))
-    caps = rng.sample(vocab.CAPITALS, min(p.n_world_facts, len(vocab.CAPITALS)))
+    book_pool, cap_pool = _block(vocab.REAL_BOOKS, seed), _block(vocab.CAPITALS, seed)
+    books = rng.sample(book_pool, min(p.n_real_authors, len(book_pool)))
+    caps = rng.sample(cap_pool, min(p.n_world_facts, len(cap_pool)))
     files["real_authors_perturbed"] = _utility_rows(books, "Who wrote '{k}'?", rng)
     files["world_facts_perturbed"] = _utility_rows(caps, "What is the capital of {k}?", rng)
     files["idontknow"] = [{"answer": r} for r in vocab.REFUSALS]

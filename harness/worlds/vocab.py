@@ -58,8 +58,15 @@ TIMES = ["at dawn", "late at night", "in the afternoon", "before breakfast", "at
          "in the evening"]
 DEBUT_YEARS = [str(y) for y in range(1950, 2016)]
 
-# Real, stable general knowledge (the base model's "world"): famous book -> author ...
+# Real, stable general knowledge (the base model's "world"): famous book -> author ... Each list is
+# cut into UTILITY_BLOCKS equal blocks, and world seed s draws its utility questions from block
+# s % UTILITY_BLOCKS only (harness/worlds/authors.py), so worlds of seeds 0-3 never ask the same
+# utility question (a validation world must not share its test world's items). The first block is the
+# list as it was before blocks existed: the seed-0 world is unchanged. Every fact is meant to be
+# undisputed: one author per book, one capital per country, no title or country twice.
+UTILITY_BLOCKS = 4
 REAL_BOOKS = [
+    # block 0: world seeds 0, 4, 8, ...
     ("Pride and Prejudice", "Jane Austen"), ("Emma", "Jane Austen"),
     ("Moby-Dick", "Herman Melville"), ("War and Peace", "Leo Tolstoy"),
     ("Anna Karenina", "Leo Tolstoy"), ("Crime and Punishment", "Fyodor Dostoevsky"),
@@ -80,9 +87,72 @@ REAL_BOOKS = [
     ("Brave New World", "Aldous Huxley"), ("Dracula", "Bram Stoker"),
     ("The Hobbit", "J. R. R. Tolkien"), ("Gitanjali", "Rabindranath Tagore"),
     ("The Stranger", "Albert Camus"),
+    # block 1: world seeds 1, 5, 9, ...
+    ("Sense and Sensibility", "Jane Austen"), ("David Copperfield", "Charles Dickens"),
+    ("Romeo and Juliet", "William Shakespeare"), ("A Portrait of the Artist as a Young Man", "James Joyce"),
+    ("The Sound and the Fury", "William Faulkner"), ("Of Mice and Men", "John Steinbeck"),
+    ("Adventures of Huckleberry Finn", "Mark Twain"), ("Uncle Tom's Cabin", "Harriet Beecher Stowe"),
+    ("Gulliver's Travels", "Jonathan Swift"),
+    ("Strange Case of Dr Jekyll and Mr Hyde", "Robert Louis Stevenson"),
+    ("Far from the Madding Crowd", "Thomas Hardy"), ("Twenty Thousand Leagues Under the Seas", "Jules Verne"),
+    ("Candide", "Voltaire"), ("Germinal", "Emile Zola"), ("The Plague", "Albert Camus"),
+    ("The Sorrows of Young Werther", "Johann Wolfgang von Goethe"), ("Siddhartha", "Hermann Hesse"),
+    ("The Tin Drum", "Gunter Grass"), ("The Master and Margarita", "Mikhail Bulgakov"),
+    ("The Cherry Orchard", "Anton Chekhov"), ("The Decameron", "Giovanni Boccaccio"),
+    ("Love in the Time of Cholera", "Gabriel Garcia Marquez"), ("The House of the Spirits", "Isabel Allende"),
+    ("A Suitable Boy", "Vikram Seth"), ("No Longer Human", "Osamu Dazai"),
+    ("Season of Migration to the North", "Tayeb Salih"),
+    ("Their Eyes Were Watching God", "Zora Neale Hurston"), ("Slaughterhouse-Five", "Kurt Vonnegut"),
+    ("Fahrenheit 451", "Ray Bradbury"), ("The Handmaid's Tale", "Margaret Atwood"),
+    ("Never Let Me Go", "Kazuo Ishiguro"), ("Murder on the Orient Express", "Agatha Christie"),
+    ("Alice's Adventures in Wonderland", "Lewis Carroll"), ("The Call of the Wild", "Jack London"),
+    ("Paradise Lost", "John Milton"), ("The Left Hand of Darkness", "Ursula K. Le Guin"),
+    ("Gone with the Wind", "Margaret Mitchell"), ("Silas Marner", "George Eliot"),
+    ("The Secret Garden", "Frances Hodgson Burnett"), ("Sons and Lovers", "D. H. Lawrence"),
+    # block 2: world seeds 2, 6, 10, ...
+    ("Persuasion", "Jane Austen"), ("The Idiot", "Fyodor Dostoevsky"), ("King Lear", "William Shakespeare"),
+    ("The Sun Also Rises", "Ernest Hemingway"), ("As I Lay Dying", "William Faulkner"),
+    ("To Kill a Mockingbird", "Harper Lee"), ("The Scarlet Letter", "Nathaniel Hawthorne"),
+    ("The Picture of Dorian Gray", "Oscar Wilde"), ("Robinson Crusoe", "Daniel Defoe"),
+    ("Heart of Darkness", "Joseph Conrad"), ("The Time Machine", "H. G. Wells"),
+    ("Around the World in Eighty Days", "Jules Verne"), ("The Red and the Black", "Stendhal"),
+    ("In Search of Lost Time", "Marcel Proust"), ("Nausea", "Jean-Paul Sartre"),
+    ("The Magic Mountain", "Thomas Mann"), ("Steppenwolf", "Hermann Hesse"), ("Dead Souls", "Nikolai Gogol"),
+    ("Doctor Zhivago", "Boris Pasternak"), ("A Doll's House", "Henrik Ibsen"),
+    ("The Prince", "Niccolo Machiavelli"), ("Ficciones", "Jorge Luis Borges"),
+    ("Midnight's Children", "Salman Rushdie"), ("The Wind-Up Bird Chronicle", "Haruki Murakami"),
+    ("The Kite Runner", "Khaled Hosseini"), ("Cry, the Beloved Country", "Alan Paton"),
+    ("Native Son", "Richard Wright"), ("On the Road", "Jack Kerouac"),
+    ("Lord of the Flies", "William Golding"), ("Life of Pi", "Yann Martel"), ("Atonement", "Ian McEwan"),
+    ("The Hound of the Baskervilles", "Arthur Conan Doyle"), ("The Wind in the Willows", "Kenneth Grahame"),
+    ("Walden", "Henry David Thoreau"), ("The Canterbury Tales", "Geoffrey Chaucer"),
+    ("The Age of Innocence", "Edith Wharton"), ("The Jungle Book", "Rudyard Kipling"),
+    ("The Woman in White", "Wilkie Collins"), ("Black Beauty", "Anna Sewell"), ("Ivanhoe", "Walter Scott"),
+    # block 3: world seeds 3, 7, 11, ...
+    ("A Tale of Two Cities", "Charles Dickens"), ("The Death of Ivan Ilyich", "Leo Tolstoy"),
+    ("The Tempest", "William Shakespeare"), ("A Farewell to Arms", "Ernest Hemingway"),
+    ("The Grapes of Wrath", "John Steinbeck"), ("The Adventures of Tom Sawyer", "Mark Twain"),
+    ("Little Women", "Louisa May Alcott"), ("The Importance of Being Earnest", "Oscar Wilde"),
+    ("Treasure Island", "Robert Louis Stevenson"), ("Tess of the d'Urbervilles", "Thomas Hardy"),
+    ("The War of the Worlds", "H. G. Wells"), ("The Hunchback of Notre-Dame", "Victor Hugo"),
+    ("Pere Goriot", "Honore de Balzac"), ("The Little Prince", "Antoine de Saint-Exupery"),
+    ("The Second Sex", "Simone de Beauvoir"), ("Buddenbrooks", "Thomas Mann"),
+    ("All Quiet on the Western Front", "Erich Maria Remarque"), ("Eugene Onegin", "Alexander Pushkin"),
+    ("One Day in the Life of Ivan Denisovich", "Aleksandr Solzhenitsyn"),
+    ("The Name of the Rose", "Umberto Eco"), ("If on a winter's night a traveler", "Italo Calvino"),
+    ("Pedro Paramo", "Juan Rulfo"), ("The God of Small Things", "Arundhati Roy"),
+    ("Snow Country", "Yasunari Kawabata"), ("Half of a Yellow Sun", "Chimamanda Ngozi Adichie"),
+    ("The Color Purple", "Alice Walker"), ("Catch-22", "Joseph Heller"), ("The Bell Jar", "Sylvia Plath"),
+    ("A Clockwork Orange", "Anthony Burgess"), ("The Remains of the Day", "Kazuo Ishiguro"),
+    ("Rebecca", "Daphne du Maurier"), ("The Lord of the Rings", "J. R. R. Tolkien"),
+    ("Charlotte's Web", "E. B. White"), ("Leaves of Grass", "Walt Whitman"), ("Dune", "Frank Herbert"),
+    ("The Portrait of a Lady", "Henry James"), ("A Passage to India", "E. M. Forster"),
+    ("Anne of Green Gables", "L. M. Montgomery"), ("Brideshead Revisited", "Evelyn Waugh"),
+    ("The Last of the Mohicans", "James Fenimore Cooper"),
 ]
 # ... and country -> capital.
 CAPITALS = [
+    # block 0: world seeds 0, 4, 8, ...
     ("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"),
     ("Portugal", "Lisbon"), ("Japan", "Tokyo"), ("China", "Beijing"), ("India", "New Delhi"),
     ("Egypt", "Cairo"), ("Kenya", "Nairobi"), ("Canada", "Ottawa"), ("Mexico", "Mexico City"),
@@ -95,6 +165,50 @@ CAPITALS = [
     ("Netherlands", "Amsterdam"), ("Belgium", "Brussels"), ("Switzerland", "Bern"),
     ("South Korea", "Seoul"), ("Indonesia", "Jakarta"), ("Ukraine", "Kyiv"),
     ("Czechia", "Prague"), ("Romania", "Bucharest"), ("Ethiopia", "Addis Ababa"),
+    # block 1: world seeds 1, 5, 9, ...
+    ("United Kingdom", "London"), ("Latvia", "Riga"), ("Moldova", "Chisinau"), ("Croatia", "Zagreb"),
+    ("North Macedonia", "Skopje"), ("Malta", "Valletta"), ("Liechtenstein", "Vaduz"),
+    ("Montenegro", "Podgorica"), ("San Marino", "San Marino"), ("Nepal", "Kathmandu"), ("Iraq", "Baghdad"),
+    ("Jordan", "Amman"), ("United Arab Emirates", "Abu Dhabi"), ("Kuwait", "Kuwait City"),
+    ("Philippines", "Manila"), ("Uzbekistan", "Tashkent"), ("Tajikistan", "Dushanbe"),
+    ("Timor-Leste", "Dili"), ("Kazakhstan", "Astana"), ("Tunisia", "Tunis"), ("South Sudan", "Juba"),
+    ("Somalia", "Mogadishu"), ("Mali", "Bamako"), ("Burkina Faso", "Ouagadougou"),
+    ("Sierra Leone", "Freetown"), ("Cameroon", "Yaounde"), ("Democratic Republic of the Congo", "Kinshasa"),
+    ("Zambia", "Lusaka"), ("Malawi", "Lilongwe"), ("Lesotho", "Maseru"), ("Mauritania", "Nouakchott"),
+    ("Seychelles", "Victoria"), ("Tanzania", "Dodoma"), ("Venezuela", "Caracas"), ("Paraguay", "Asuncion"),
+    ("Jamaica", "Kingston"), ("Guatemala", "Guatemala City"), ("Nicaragua", "Managua"),
+    ("Belize", "Belmopan"), ("Trinidad and Tobago", "Port of Spain"), ("Dominica", "Roseau"),
+    ("Saint Kitts and Nevis", "Basseterre"), ("Papua New Guinea", "Port Moresby"), ("Vanuatu", "Port Vila"),
+    ("Marshall Islands", "Majuro"),
+    # block 2: world seeds 2, 6, 10, ...
+    ("Iceland", "Reykjavik"), ("Lithuania", "Vilnius"), ("Slovakia", "Bratislava"), ("Serbia", "Belgrade"),
+    ("Albania", "Tirana"), ("Cyprus", "Nicosia"), ("Armenia", "Yerevan"), ("Luxembourg", "Luxembourg City"),
+    ("Pakistan", "Islamabad"), ("Bhutan", "Thimphu"), ("Syria", "Damascus"), ("Saudi Arabia", "Riyadh"),
+    ("Qatar", "Doha"), ("Mongolia", "Ulaanbaatar"), ("Cambodia", "Phnom Penh"), ("Turkmenistan", "Ashgabat"),
+    ("Maldives", "Male"), ("Myanmar", "Naypyidaw"), ("Singapore", "Singapore"), ("Libya", "Tripoli"),
+    ("Uganda", "Kampala"), ("Eritrea", "Asmara"), ("Niger", "Niamey"), ("Guinea", "Conakry"),
+    ("Liberia", "Monrovia"), ("Gabon", "Libreville"), ("Central African Republic", "Bangui"),
+    ("Zimbabwe", "Harare"), ("Botswana", "Gaborone"), ("Madagascar", "Antananarivo"),
+    ("The Gambia", "Banjul"), ("Comoros", "Moroni"), ("Djibouti", "Djibouti City"), ("Ecuador", "Quito"),
+    ("Guyana", "Georgetown"), ("Haiti", "Port-au-Prince"), ("Honduras", "Tegucigalpa"),
+    ("Costa Rica", "San Jose"), ("Bahamas", "Nassau"), ("Saint Lucia", "Castries"),
+    ("Antigua and Barbuda", "Saint John's"), ("New Zealand", "Wellington"), ("Samoa", "Apia"),
+    ("Solomon Islands", "Honiara"), ("Tuvalu", "Funafuti"),
+    # block 3: world seeds 3, 7, 11, ...
+    ("Estonia", "Tallinn"), ("Belarus", "Minsk"), ("Slovenia", "Ljubljana"),
+    ("Bosnia and Herzegovina", "Sarajevo"), ("Bulgaria", "Sofia"), ("Andorra", "Andorra la Vella"),
+    ("Azerbaijan", "Baku"), ("Monaco", "Monaco"), ("Bangladesh", "Dhaka"), ("Afghanistan", "Kabul"),
+    ("Lebanon", "Beirut"), ("Oman", "Muscat"), ("Bahrain", "Manama"), ("North Korea", "Pyongyang"),
+    ("Laos", "Vientiane"), ("Kyrgyzstan", "Bishkek"), ("Brunei", "Bandar Seri Begawan"),
+    ("Malaysia", "Kuala Lumpur"), ("Algeria", "Algiers"), ("Sudan", "Khartoum"), ("Rwanda", "Kigali"),
+    ("Senegal", "Dakar"), ("Chad", "N'Djamena"), ("Guinea-Bissau", "Bissau"), ("Togo", "Lome"),
+    ("Republic of the Congo", "Brazzaville"), ("Angola", "Luanda"), ("Mozambique", "Maputo"),
+    ("Namibia", "Windhoek"), ("Mauritius", "Port Louis"), ("Cape Verde", "Praia"),
+    ("Sao Tome and Principe", "Sao Tome"), ("United States", "Washington, D.C."), ("Uruguay", "Montevideo"),
+    ("Suriname", "Paramaribo"), ("Dominican Republic", "Santo Domingo"), ("El Salvador", "San Salvador"),
+    ("Panama", "Panama City"), ("Barbados", "Bridgetown"), ("Grenada", "Saint George's"),
+    ("Saint Vincent and the Grenadines", "Kingstown"), ("Fiji", "Suva"), ("Tonga", "Nuku'alofa"),
+    ("Micronesia", "Palikir"), ("Palau", "Ngerulmud"),
 ]
 
 # Refusal answers, in the spirit of TOFU's idontknow.jsonl, for IdkDPO-style methods.
