@@ -5,9 +5,10 @@ in one process). On a GPU, the CUDA allocator's peak counters are reset when the
 read when it ends. On a CPU there is no allocator counter, so a background thread samples the
 process's resident set size (/proc/self/statm) every `interval` seconds during the block: the peak
 of those samples is the block's peak RSS, and `start` is what the process already held when the
-block began (cached models, the interpreter), so `peak - start` is what the block added. A spike
-shorter than the interval can be missed. Where /proc is missing (macOS), the lifetime peak
-(getrusage) is the only number available and is reported as such.
+block began (the interpreter, the libraries, a grid worker's earlier runs), so `peak - start` is
+what the block added: its `peak_mem_mb`. A spike shorter than the interval can be missed. Where
+/proc is missing (macOS), only the process's lifetime peak (getrusage) is known: it is reported as
+the absolute peak, and what the block added is unknown.
 
 FLOPs (`FlopMeter`): hooks on every `nn.Linear` count, for each pass, with n the real (non-padding)
 tokens of the pass and |W| the size of the weight matrix:
@@ -42,7 +43,8 @@ def _rss_mb() -> float | None:
 
 
 class PeakMemory:
-    """Context manager: `.peak_mb`, `.start_mb` (RSS) and `.gpu_peak_mb` of the block."""
+    """Context manager: `.peak_mb` and `.start_mb` (RSS, absolute), `.added_mb` (their difference) and
+    `.gpu_peak_mb` of the block."""
 
     def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005):
         self.device = torch.device(device)
@@ -82,9 +84,16 @@ class PeakMemory:
             torch.cuda.synchronize(self.device)
             self.gpu_peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
 
+    @property
+    def added_mb(self) -> float | None:
+        """What the block added to the process's resident set at its peak (None without /proc)."""
+        return None if self.start_mb is None or self.peak_mb is None else self.peak_mb - self.start_mb
+
     def record(self, prefix: str = "") -> dict:
-        return {f"{prefix}peak_mem_mb": self.peak_mb, f"{prefix}rss_start_mb": self.start_mb,
-                f"{prefix}gpu_peak_mem_mb": self.gpu_peak_mb}
+        """peak_mem_mb: the block's own increase; peak_rss_mb: the process's absolute peak during it (the
+        lifetime peak without /proc); rss_start_mb: what the process held when it began."""
+        return {f"{prefix}peak_mem_mb": self.added_mb, f"{prefix}peak_rss_mb": self.peak_mb,
+                f"{prefix}rss_start_mb": self.start_mb, f"{prefix}gpu_peak_mem_mb": self.gpu_peak_mb}
 
 
 def _real_tokens(args, kwargs) -> int:

@@ -20,7 +20,7 @@ from harness import distributed as dist
 from harness.claim import build_once
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
-from harness.io import atomic_dir, read_jsonl, stable_hash, write_json_atomic
+from harness.io import atomic_dir, read_jsonl, shorten, stable_hash, write_json_atomic
 from harness.progress import say
 from harness.prompts import Encoded, PromptFormatter
 from harness.tasks import Task
@@ -32,7 +32,8 @@ META = "harness_meta.json"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE", REPO / ".cache"))
+    from harness.io import cache_root as root  # one definition (results record paths relative to it)
+    return root()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,13 +79,17 @@ def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
     if is_ensemble(ref):  # SISA's constituents behind one model (harness/forms/sisa.py)
         load = lambda path: load_model(path, dtype, device)  # noqa: E731 - a constituent, or the adapters' base
         return load_ensemble(ref, load, load).eval()
-    if (Path(ref) / "adapter_config.json").exists():  # a LoRA adapter saved alone: base + adapter
+    adapter = (Path(ref) / "adapter_config.json").exists()
+    if adapter:  # a LoRA adapter saved alone: base + adapter
         from peft import AutoPeftModelForCausalLM as AutoModelForCausalLM  # noqa: N814
     try:
         model = AutoModelForCausalLM.from_pretrained(ref, dtype=resolve_dtype(dtype, dev))
     except Exception as e:  # noqa: BLE001
-        raise ConfigError(f"model '{ref}' could not be loaded ({type(e).__name__}: {str(e)[:120]}); "
+        raise ConfigError(f"model '{ref}' could not be loaded ({type(e).__name__}: {shorten(str(e), 120)}); "
                           f"offline, give a local folder saved with save_pretrained") from None
+    if adapter:  # + the frozen weights the unlearning changed (LoKU's set-up): the model that was evaluated
+        from harness.adapters import load_base
+        load_base(model, Path(ref))
     return model.to(dev).eval()
 
 
@@ -128,7 +133,12 @@ def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, p
 
 
 def save_trained(out: Path, model, tok, meta: dict) -> None:
-    """A trained model folder, written atomically, its META (with the training record) last."""
+    """A trained model folder, written atomically, its META (with the training record) last. The
+    training record names the device type it trained on and how many (one: the harness trains a model
+    in one process): its seconds compare only with seconds on the same kind of device (harness/cost.py)."""
+    if "train" in meta:
+        dev = next(model.parameters()).device
+        meta = {**meta, "train": {"device_type": dev.type, "device_count": 1, **meta["train"]}}
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

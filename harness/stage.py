@@ -4,8 +4,9 @@ crash (or a preemption) during evaluation never loses the unlearning. Running th
 only evaluates; the finished run folder replaces the stage.
 
 The stage is results/runs/.<run_id>.unlearned/ (hidden, next to the run folder): weights.pt (the
-parameters unlearning could change: every parameter under full fine-tuning, the adapter's under LoRA;
-restored into the same start model, so the evaluation sees exactly the model it would have seen),
+parameters unlearning could change: every parameter under full fine-tuning; under LoRA the adapter's
+and the frozen ones a method's set-up changed, UnlearnStats.base_changed (LoKU's); restored into the
+same start model, so the evaluation sees exactly the model it would have seen),
 train_log.jsonl, stats.json, and STAGED written last. It is written in one atomic rename, under the
 run's claim.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from harness.adapters import is_adapter
 from harness.io import atomic_dir, read_jsonl, write_json_atomic, write_jsonl
 from harness.unlearn import UnlearnStats
 
@@ -26,14 +28,16 @@ def stage_dir(run_folder: Path) -> Path:
     return run_folder.parent / f".{run_folder.name}.unlearned"
 
 
-def _changed(model, lora: bool) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if not lora or "lora_" in n}
+def _changed(model, lora: bool, base_changed=()) -> dict[str, torch.Tensor]:
+    keep = set(base_changed)
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters()
+            if not lora or is_adapter(n) or n in keep}
 
 
 def save(run_folder: Path, model, stats: UnlearnStats, lora: bool) -> Path:
     out = stage_dir(run_folder)
     with atomic_dir(out) as tmp:
-        torch.save(_changed(model, lora), tmp / "weights.pt")
+        torch.save(_changed(model, lora, stats.base_changed), tmp / "weights.pt")
         write_jsonl(tmp / "train_log.jsonl", stats.log)
         write_json_atomic(tmp / "stats.json", {k: v for k, v in dataclasses.asdict(stats).items() if k != "log"})
         (tmp / "STAGED").write_text("ok\n")

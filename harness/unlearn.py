@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness import adapters, sharded
 from harness import distributed as dist
-from harness import sharded
 from harness.compiled import checkpointed, compiled_layers
 from harness.config import UnlearnConfig
 from harness.meter import FlopMeter
@@ -41,6 +41,7 @@ class UnlearnStats:
     curve: list = field(default_factory=list)     # its points (kept here so a staged run keeps them)
     curve_info: dict = field(default_factory=dict)  # its rule, chosen step and cost, for compute.json
     processes: int = 1         # that unlearned together (torchrun / accelerate launch); counts are their sum
+    base_changed: list = field(default_factory=list)  # under LoRA: frozen parameters the init hook changed
 
 
 def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
@@ -55,7 +56,8 @@ def add_stats(total: UnlearnStats | None, st: UnlearnStats) -> UnlearnStats:
                         trainable_params=max(total.trainable_params, st.trainable_params),
                         flops_forward=total.flops_forward + st.flops_forward,
                         flops_backward=total.flops_backward + st.flops_backward, log=log,
-                        processes=max(total.processes, st.processes))
+                        processes=max(total.processes, st.processes),
+                        base_changed=total.base_changed + [n for n in st.base_changed if n not in total.base_changed])
 
 
 class Diverged(RuntimeError):
@@ -183,7 +185,8 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
         except Diverged as e:  # every process diverges at the same step (the check reads the global loss)
             diverged = e
         finally:
-            stats.seconds = time.perf_counter() - t0 - ((curve.seconds - curve_s0) if curve else 0.0)
+            # += : _loop has put minus the seconds of its own bookkeeping there (_init's checksums)
+            stats.seconds += time.perf_counter() - t0 - ((curve.seconds - curve_s0) if curve else 0.0)
             stats.flops_forward, stats.flops_backward = meter.forward, meter.backward
             model.eval()
     dist.sum_counts(stats)  # several processes: the whole run's tokens and FLOPs
@@ -192,10 +195,28 @@ def unlearn(model, method: Method, method_cfg, forget: list[Encoded], retain: li
     return stats
 
 
+def _init(model, method, forget, retain, method_cfg, pad_id, stats) -> None:
+    """The method's set-up hook. Under LoRA, the frozen parameters it changes (LoKU moves part of each
+    adapted weight into its adapter) belong to the unlearned model as much as the adapters do: their
+    names go into stats.base_changed, so the stage and an adapter saved alone keep them
+    (harness/adapters.py). The checksums that find them are the harness's, not the method's: their
+    seconds are left out of the unlearning time (FLOPs: they multiply no matrix)."""
+    watch = is_peft(model)
+    if watch:
+        t0 = time.perf_counter()
+        before = adapters.frozen_sums(model)
+        spent = time.perf_counter() - t0
+    method.init(model, forget, retain, method_cfg, pad_id)
+    if watch:
+        t0 = time.perf_counter()
+        stats.base_changed = adapters.changed_since(model, before)
+        stats.seconds -= spent + time.perf_counter() - t0
+
+
 def _loop(model, ref, method, method_cfg, forget, retain, idk, cfg, gen, pad_id, progress, stats, curve,
           meter) -> None:
     if method.init is not None:  # inside the timed and metered region: its passes are part of the cost
-        method.init(model, forget, retain, method_cfg, pad_id)
+        _init(model, method, forget, retain, method_cfg, pad_id, stats)
     params = select_trainable(model, method, method_cfg)
     stats.trainable_params = sum(p.numel() for p in params)
     several = dist.world() > 1

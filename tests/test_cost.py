@@ -250,3 +250,68 @@ def test_meter_counts_a_recomputed_layer_by_its_own_pass():
     plain = meter_count(tiny_llama().train(), loss, None)
     assert ours[0] > plain[0] and ours[1] == plain[1]  # the recomputation is forward work
     assert sum(ours) == sum(theirs)
+
+
+def test_peak_mem_mb_is_what_the_block_added():
+    """peak_mem_mb is the block's own increase; what the process held before (here 100 MB more) is
+    rss_start_mb, and the absolute peak is peak_rss_mb."""
+    import time
+
+    from harness.meter import _rss_mb
+    held = torch.ones(25_000_000)  # 100 MB, held before the block starts
+    held.add_(1)
+    before = _rss_mb()
+    with PeakMemory() as mem:
+        x = torch.ones(12_500_000)  # 50 MB
+        x.add_(1)
+        time.sleep(0.05)
+        del x
+    rec = mem.record()
+    assert 40 < rec["peak_mem_mb"] < 200, rec
+    assert abs(rec["rss_start_mb"] - before) < 20 and rec["rss_start_mb"] > 100
+    assert rec["peak_rss_mb"] == pytest.approx(rec["rss_start_mb"] + rec["peak_mem_mb"])
+    del held
+
+
+def test_without_proc_only_the_absolute_peak_is_known(monkeypatch):
+    from harness import meter
+    monkeypatch.setattr(meter, "_rss_mb", lambda: None)
+    with PeakMemory() as mem:
+        pass
+    rec = mem.record()
+    assert rec["peak_mem_mb"] is None and rec["rss_start_mb"] is None and rec["peak_rss_mb"] > 0
+    assert mem.method.startswith("lifetime peak")
+
+
+def test_a_trained_models_record_names_its_device(tmp_path):
+    import json
+
+    from harness import models as MD
+
+    class Tok:
+        def save_pretrained(self, folder):
+            pass
+    MD.save_trained(tmp_path / "m", tiny_llama(), Tok(), {"role": "retain", "train": {"seconds": 1.0}})
+    train = json.loads((tmp_path / "m" / MD.META).read_text())["train"]
+    assert train == {"device_type": "cpu", "device_count": 1, "seconds": 1.0}
+
+
+@pytest.mark.parametrize("trained_on, run_on, compares", [("cuda", "cpu", False), ("cpu", "cuda", False),
+                                                          ("cuda", "cuda", True), ("cpu", "cpu", True),
+                                                          (None, "cpu", False)])
+def test_time_vs_retrain_needs_the_same_device(tmp_path, trained_on, run_on, compares):
+    """Seconds compare only on the same type of device (a record without one, from an older cache, does
+    not compare); FLOPs compare on any."""
+    import json
+
+    from harness.cost import cost_record, retrain_cost
+    train = {"seconds": 20.0, "flops": 70000, "tokens": 10}
+    if trained_on:
+        train.update(device_type=trained_on, device_count=1)
+    (tmp_path / "harness_meta.json").write_text(json.dumps({"train": train}))
+    retrain = retrain_cost(str(tmp_path), "harness_meta.json", None)
+    c = {"flops_forward": 4000, "flops_backward": 3000, "unlearn_s": 2.0, "eval_s": 1.0}
+    out = cost_record(c, retrain, torch.device(run_on))
+    assert out["time_vs_retrain"] == (pytest.approx(0.1) if compares else None)
+    assert out["cost_vs_retrain"] == pytest.approx(0.1) and out["retrain_device"] == trained_on
+    assert retrain == {"retrain_s": 20.0, "retrain_flops": 70000, "retrain_device": trained_on}
