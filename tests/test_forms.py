@@ -29,6 +29,11 @@ def test_every_form_keeps_the_contract():
         assert dataclasses.is_dataclass(f.Config) and f.kind in ("exact", "in-context", "dp-training")
         assert set(f.families) <= set(load_tracks()), name
         assert isinstance(f.label(f.Config()), str) and f.label(f.Config())
+        assert isinstance(f.seeded(f.Config()), bool), name
+    # whether the run seed changes what the form produces: a grid runs an unseeded one once
+    assert forms["sisa"].seeded(forms["sisa"].Config()) and forms["dp"].seeded(forms["dp"].Config())
+    ic = forms["incontext"]
+    assert ic.seeded(ic.Config(policy="icul")) and not ic.seeded(ic.Config(policy="pretend"))
 
 
 @pytest.mark.parametrize("units, shards, slices", [(10, 4, 1), (40, 4, 3), (7, 7, 1), (9, 2, 2)])
@@ -145,11 +150,27 @@ def test_sisa_slices_restart_from_the_checkpoint_before_the_forget_author(tiny, 
 
 
 def test_incontext_row_keeps_the_weights_membership_numbers(tiny, tmp_path):
+    from sklearn.metrics import roc_auc_score
     target = _read(_run(tiny, tmp_path / "t", "method=none", "start=target"), "metrics.json")
     folder = _run(tiny, tmp_path / "i", "method=incontext", "method_args.policy=icul")
     m, form, compute = _read(folder, "metrics.json"), _read(folder, "form.json"), _read(folder, "compute.json")
     for k in ("mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k", "mia_auc_min_k_pp", "privleak"):
         assert m[k] == pytest.approx(target[k]), k           # the weights did not change
+    # every reported AUC recomputed from the run's own items: forget (label 1) against holdout, the
+    # loss-like score as it is (harness/metrics.py's orientation); the weights' scores are `mia_weights`,
+    # the prompted ones `mia`
+    items = [json.loads(line) for line in (folder / "items.jsonl").read_text().splitlines()]
+    forget = [i for i in items if i["set"] == "forget"]
+    holdout = [i for i in items if i["set"] == "holdout"]
+    assert forget and holdout and form["mia_source"] == "weights"
+    assert form["mia_items"] == {"weights": "mia_weights", "policy": "mia"}
+    for prefix, field in (("", "mia_weights"), ("policy_", "mia")):
+        for attack in ("loss", "zlib", "min_k", "min_k_pp"):
+            auc = roc_auc_score([1] * len(forget) + [0] * len(holdout), [i[field][attack] for i in forget + holdout])
+            assert m[f"{prefix}mia_auc_{attack}"] == pytest.approx(auc, abs=1e-12), (prefix, attack)
+        ref = m["retain_model_mia_auc_min_k"]
+        assert m[f"{prefix}privleak"] == pytest.approx((m[f"{prefix}mia_auc_min_k"] - ref) / ref * 100, abs=1e-9)
+    assert any(i["mia"] != i["mia_weights"] for i in forget)  # the policy changed the prompted scores
     assert m["forget_prob"] != pytest.approx(target["forget_prob"])  # the policy did change the answers
     assert form["label"] == "icul" and "weights unchanged" in form["note"]
     assert compute["extra_prompt_tokens"] == form["extra_prompt_tokens"] > 20
@@ -168,12 +189,70 @@ def test_dp_target_reports_the_accountants_epsilon(tiny, tmp_path):
     acc.history = [(meta["noise_multiplier"], meta["sample_rate"], meta["steps"])]
     assert form["epsilon"] == pytest.approx(acc.get_epsilon(meta["delta"]))
     assert 7.5 < form["epsilon"] <= 8.0 + 1e-6 and form["noise_multiplier"] > 0
-    n = 1 / form["delta"]
-    assert n == pytest.approx(round(n)) and form["train_vs_target"] > 0
+    files = world.generate("tiny", 0)  # 10 authors x 4 QA, a phrasing of each, the base corpus replayed
+    n = len(files["full"]) + len(files["phrasings"]) + len(files["pretrain"])
+    assert form["n_examples"] == n and meta["sample_rate"] == pytest.approx(32 / n)
+    assert form["delta"] == pytest.approx(n ** -1.1) and form["train_vs_target"] > 0   # below 1/n
+    # an author is in 4 QA rows and their 4 phrasings: group privacy at k = 8 is vacuous at epsilon ~ 8
+    assert form["author_examples"] == 8 and form["author_epsilon"] == pytest.approx(8 * form["epsilon"])
+    assert form["author_delta"] == 1.0 and "no meaningful author-level guarantee" in form["note"]
+    assert meta["seed"] == 0  # run seed 0: the world seed, as before run seeds reached the form
     paths = _read(folder, "provenance.json")["models"]
     ours = MD.load_model(str(folder / "model"), device="cpu").state_dict()
     target = MD.load_model(paths["target"], device="cpu").state_dict()
     assert any(not torch.equal(ours[k], target[k]) for k in target)
+
+
+def test_dp_default_delta_is_below_one_over_n():
+    from harness.forms.dp import DPConfig, default_delta
+    assert default_delta(DPConfig(), 1000) == pytest.approx(5.011872e-4, rel=1e-6)   # 10^-3.3
+    assert default_delta(DPConfig(), 1055) == pytest.approx(4.7252e-4, rel=1e-4)      # the default world's n
+    assert default_delta(DPConfig(delta=1e-5), 1000) == 1e-5                          # given: kept
+
+
+def test_author_level_guarantee_by_group_privacy():
+    """(k eps, k e^((k-1) eps) delta) for a group of k examples (Dwork & Roth 2014), by hand."""
+    from harness.forms.dp import _author_level, _author_note, group_privacy
+    assert group_privacy(0.5, 1e-6, 1) == pytest.approx((0.5, 1e-6))
+    assert group_privacy(0.5, 1e-6, 2) == pytest.approx((1.0, 3.297443e-6), rel=1e-6)   # 2 e^0.5 1e-6
+    assert group_privacy(1.0, 1e-8, 3) == pytest.approx((3.0, 2.216717e-7), rel=1e-6)   # 3 e^2 1e-8
+    assert group_privacy(8.0, 1e-3, 20)[1] > 1e60 and group_privacy(8.0, 1e-3, 200)[1] == math.inf
+    info = _author_level(1.0, 1e-8, 3)
+    assert info == pytest.approx({"author_examples": 3, "author_epsilon": 3.0, "author_delta": 2.216717e-7}, rel=1e-6)
+    assert "per author (3 examples): epsilon=3.00 at delta=2.2e-07" in _author_note(info)
+    vacuous = _author_level(8.0, 4.7e-4, 20)
+    assert vacuous["author_epsilon"] == 160.0 and vacuous["author_delta"] == 1.0
+    assert "no meaningful author-level guarantee" in _author_note(vacuous)
+    assert _author_level(None, 1e-3, 20)["author_epsilon"] is None and _author_note(_author_level(None, 1e-3, 20)) == ""
+
+
+def test_sisa_and_dp_vary_with_the_run_seed(tiny, tmp_path):
+    """Run seed 0 keeps the world seed (the same shards, training seeds and cached constituents as
+    before the run seed reached the forms); another run seed deals other shards and trains with
+    another seed, cached apart."""
+    from harness import runs
+    from harness.config import load_run_config
+    from harness.forms import base_context
+    from harness.io import stable_hash
+
+    def setup(form, seed, *args):
+        r = runs.resolve(load_run_config(None, [*tiny, f"method={form}", *args, f"seed={seed}",
+                                                 f"results_dir={tmp_path}"]))
+        ctx = base_context(r, False)
+        return r, (r.form._setup(ctx) if form == "sisa" else r.form._plan(ctx))
+
+    r, s0 = setup("sisa", 0, "method_args.shards=3")
+    _, s1 = setup("sisa", 1, "method_args.shards=3")
+    assert s0.seed == 0 and s0.plan == assign(10, 3, 1, 0)      # the world seed, as before
+    rc = r.cfg
+    before = stable_hash({"v": MD.TRAIN_FORMAT_VERSION, "base": s0.base, "plan": s0.plan, "lora": False,
+                          "data": stable_hash([(e.prompt, e.answer) for e in s0.examples]),
+                          "recipe": vars(rc.model.finetune), "seed": rc.world.seed})
+    assert s0.root.name == f"sisa-{before}"                   # the constituents cached before are reused
+    assert s1.seed != s0.seed and s1.plan != s0.plan and s1.root != s0.root
+    _, d0 = setup("dp", 0, "method_args.epochs=1")
+    _, d1 = setup("dp", 1, "method_args.epochs=1")
+    assert d0.seed == 0 and d1.seed != 0 and d0.out != d1.out and d0.sigma == d1.sigma
 
 
 def test_dp_without_noise_has_infinite_epsilon():

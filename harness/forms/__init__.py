@@ -20,13 +20,21 @@ A form is a class; the harness makes one instance. What runs.py asks of it:
     Config        its settings (a dataclass checked like every config: types, ranges, unknown keys)
     label(cfg) -> str                the row's name on the leaderboard (e.g. sisa_k4)
     check(cfg, r, data, source)      one-line ConfigError before any compute (e.g. more shards than authors)
+    seeded(cfg) -> bool              whether the run seed changes what it produces (SISA's shards and
+                                     training, DP-SGD's sampling and noise, ICUL's retain examples); a
+                                     form that is not seeded (the pretend instruction) is run once,
+                                     whatever seeds a grid lists
     produce(ctx) -> Produced         the model to evaluate, its prompt formatter and cost
+
+A seeded form draws its randomness from `form_seed(world seed, run seed)`: the world seed alone at
+run seed 0, so the default benchmark's forms are trained exactly as before the run seed reached them.
 
 Optional: `prepare(ctx)` builds the form's own models ahead of its run from the base alone (a
 context from base_context; grid workers call it once their runs' models are built, skipping what
-another process is building). `Produced.post(metrics, ctx)`, when set, amends the evaluated metrics
-(the in-context form puts back
-the membership-inference numbers of the unchanged weights). What a form records about itself (its
+another process is building). `Produced.post(metrics, ctx)`, when set, runs after evaluation and
+returns the metrics, amended; the run's per-item records are `ctx.items` by then, and post may add
+to them in place (the in-context form puts back the membership-inference numbers of the unchanged
+weights, and their per-item scores beside the prompted ones). What a form records about itself (its
 label, kind, numbers such as the accountant's epsilon, a note for the reader) is written to
 form.json in the run folder, which the leaderboard reads.
 """
@@ -39,7 +47,7 @@ from harness.plugins import Registry
 
 _REGISTRY = Registry(__name__, "unlearning form", "form")
 FORMS = _REGISTRY.items
-INTERFACE = ("name", "kind", "summary", "families", "Config", "label", "check", "produce")
+INTERFACE = ("name", "kind", "summary", "families", "Config", "label", "check", "seeded", "produce")
 register_form = _REGISTRY.register
 load_forms = _REGISTRY.load
 get_form = _REGISTRY.get
@@ -55,6 +63,7 @@ class FormContext:
     fmt: object          # the run's PromptFormatter
     progress: bool = True
     model: object = None  # the run's start model, already loaded (the in-context form evaluates it as is)
+    items: list | None = None  # the evaluated per-item records, set before Produced.post runs
 
 
 @dataclass
@@ -67,6 +76,20 @@ class Produced:
     save: Callable | None = None                  # folder -> None: write the model into the run folder
     post: Callable | None = None                  # (metrics, ctx) -> metrics, after evaluation
     retrain_ratio: bool = True                    # compare its unlearning cost with retraining
+
+
+def form_seed(world_seed: int, run_seed: int, salt: str) -> int:
+    """The seed of a seeded form's own randomness (its training, its draws): the world seed at run seed
+    0, as these forms used before the run seed varied them, else a 32-bit hash of both seeds and `salt`
+    (not world seed + run seed, which would give world 1 run 0 and world 0 run 1 the same training)."""
+    from harness.io import stable_hash
+    return world_seed if run_seed == 0 else int(stable_hash([salt, world_seed, run_seed], 8), 16)
+
+
+def seed_key(run_seed: int) -> dict:
+    """What a seeded form adds to the cache key of the models it trains: nothing at run seed 0 (the
+    models cached before the run seed varied them are the same ones), else the run seed."""
+    return {"run_seed": run_seed} if run_seed else {}
 
 
 def target_training(paths: dict) -> dict | None:

@@ -19,7 +19,11 @@ forget item (each constituent's training questions, or document hashes, are list
 model folder, shards.json).
 The run's unlearning cost is that retraining (wall, FLOPs), compared with retraining the whole model
 (the retain model), as for every method. K = 1 is retraining: its single constituent is trained exactly
-as the target and, after the request, exactly as the retain model (same examples, order and seed).
+as the target and, after the request, exactly as the retain model (same examples, order and seed, at
+run seed 0).
+The run seed deals the authors into shards and seeds each constituent's training (forms.form_seed:
+at run seed 0 the world seed, as the target's training), so a grid's seeds are replicates of the
+whole procedure.
 The original constituents are cached (.cache/models/sisa-<hash>), shared by every task and request.
 """
 from __future__ import annotations
@@ -38,7 +42,7 @@ from harness.claim import Busy, build_once
 from harness.config import ConfigError
 from harness.data import load_split
 from harness.ensemble import Ensemble, shared_adapters
-from harness.forms import Produced, register_form, target_training
+from harness.forms import Produced, form_seed, register_form, seed_key, target_training
 from harness.forms._authors import author_blocks, items_per_author
 from harness.io import read_jsonl, stable_hash, write_json_atomic
 from harness.progress import say
@@ -138,6 +142,9 @@ class Sisa:
         return f"sisa_k{cfg.shards}" + (f"s{cfg.slices}" if cfg.slices > 1 else "") + \
             ("_lora" if cfg.constituent == "lora" else "")
 
+    def seeded(self, cfg: SisaConfig) -> bool:
+        return True  # the run seed deals the shards and seeds each constituent's training
+
     def check(self, cfg: SisaConfig, r, data: dict, source: str) -> None:
         if r.task.requests:
             raise ConfigError(f"method sisa: task {r.task.name} lists sequential requests; SISA takes one forget split "
@@ -170,12 +177,14 @@ class Sisa:
         build_units = UNITS[r.task.family][0]
         examples, units, replay = build_units(source, r.task.splits.model_splits("target"), ctx.fmt, per,
                                               rc.model.finetune.replay)
-        plan = assign(len(units), cfg.shards, cfg.slices, rc.world.seed)
+        seed = form_seed(rc.world.seed, rc.seed, "sisa")  # the shard plan's and constituent k's (seed + k)
+        plan = assign(len(units), cfg.shards, cfg.slices, seed)
         base = ctx.paths["base"]
         key = stable_hash({"v": MD.TRAIN_FORMAT_VERSION, "base": base, "plan": plan, "lora": lora,
                            "data": stable_hash([(e.prompt, e.answer) for e in examples]),
-                           "recipe": vars(rc.model.finetune), "seed": rc.world.seed})
+                           "recipe": vars(rc.model.finetune), "seed": rc.world.seed, **seed_key(rc.seed)})
         return SimpleNamespace(cfg=cfg, rc=rc, lora=lora, examples=examples, units=units, plan=plan, base=base,
+                               seed=seed,
                                shares=[replay[k::cfg.shards] for k in range(cfg.shards)],
                                root=MD.cache_root() / "models" / f"sisa-{key}", trainer=_Trainer(ctx, examples, lora))
 
@@ -190,7 +199,7 @@ class Sisa:
                 idx = _stage_examples(st.plan[k], s, st.units, st.shares[k], set())
                 try:
                     build_once(out, out / MD.META, lambda o=out, p=prev, i=idx, k=k, s=s: st.trainer.train(
-                        o, p, i, st.rc.world.seed + k, cfg.slices,
+                        o, p, i, st.seed + k, cfg.slices,
                         f"sisa constituent {k + 1}/{cfg.shards} stage {s + 1}"))
                 except Busy:
                     if not skip_busy:
@@ -231,7 +240,7 @@ class Sisa:
                 for s in range(first, cfg.slices):
                     out = work / f"shard_{k}" / f"stage_{s}"
                     idx = _stage_examples(plan[k], s, units, shares[k], gone)
-                    stats = trainer.train(out, prev, idx, rc.world.seed + k, cfg.slices,
+                    stats = trainer.train(out, prev, idx, st.seed + k, cfg.slices,
                                           f"sisa retrain {k + 1} stage {s + 1}")
                     for a, b in (("unlearn_s", "seconds"), ("steps", "steps"), ("tokens_backward", "tokens")):
                         spent[a] += stats[b]
