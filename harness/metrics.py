@@ -86,6 +86,13 @@ def forget_quality(unlearned: list[float], retain: list[float]) -> dict:
             "ks_n": len(unlearned), "ks_n_retain": len(retain)}
 
 
+def ks_min_pvalue(n: int) -> float:
+    """The smallest p-value the exact two-sided two-sample KS test can give with n items on each side:
+    the statistic's largest value (1, the samples fully separated) happens in 2 of the C(2n, n) equally
+    likely orderings, so p >= 2 / C(2n, n) (n = 2: 1/3; n = 5: 0.0079; n = 10: 1.1e-5)."""
+    return min(1.0, 2.0 / math.comb(2 * n, n))
+
+
 def ks_statistic(a, b) -> float:
     """The two-sample KS statistic alone: max over x of |F_a(x) - F_b(x)|, the empirical CDFs taken
     at every sample point, in integer counts and given as h / lcm(n_a, n_b), the exact fraction
@@ -136,10 +143,14 @@ def extraction_strength(match: list[bool]) -> float:
     return 1.0 - k / len(match)
 
 
-def min_k_mean(values: list[float], k: float) -> float:
-    """Mean of the lowest ceil(k * n) values (at least one)."""
-    n = max(1, math.ceil(k * len(values) - 1e-9))
-    return float(np.mean(sorted(values)[:n]))
+def min_k_mean(values: list[float], k: float, rounding: str = "ceil") -> float:
+    """Mean of the lowest ceil(k * n) values (at least one). rounding="floor" takes int(k * n) (the
+    float product truncated), as MUSE's privleak code does (Shi et al. 2024, metrics/privleak.py), still
+    at least one."""
+    if rounding not in ("ceil", "floor"):
+        raise ValueError(f"min_k_mean: rounding must be 'ceil' or 'floor', got {rounding!r}")
+    n = math.ceil(k * len(values) - 1e-9) if rounding == "ceil" else int(k * len(values))
+    return float(np.mean(sorted(values)[:max(1, n)]))
 
 
 # Orientation, stated once: every attack score is loss-like, HIGHER = LESS likely a member.
@@ -149,13 +160,14 @@ def min_k_mean(values: list[float], k: float) -> float:
 MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_pp")
 
 
-def mia_scores(logps: list[float], z: list[float], text: str, k: float = 0.4) -> dict:
+def mia_scores(logps: list[float], z: list[float], text: str, k: float = 0.4, rounding: str = "ceil") -> dict:
     """LOSS = NLL_mean; zlib = NLL_mean / len(zlib(text)); Min-K% = -mean of the lowest k% token
-    log-probs; Min-K%++ = -mean of the lowest k% z-scores (z from the model's own distribution)."""
+    log-probs; Min-K%++ = -mean of the lowest k% z-scores (z from the model's own distribution);
+    `rounding` as in min_k_mean."""
     import zlib
     nll = -float(np.mean(logps))
     return {"loss": nll, "zlib": nll / len(zlib.compress(text.encode("utf-8"))),
-            "min_k": -min_k_mean(logps, k), "min_k_pp": -min_k_mean(z, k)}
+            "min_k": -min_k_mean(logps, k, rounding), "min_k_pp": -min_k_mean(z, k, rounding)}
 
 
 def mia_auc(member_scores: list[float], nonmember_scores: list[float]) -> float:

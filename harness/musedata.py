@@ -2,18 +2,24 @@
 
 A split is named `<config>/<split>`, e.g. `raw/forget`, `knowmem/retain_qa`, `scal/forget_2`. It is read
 from a local folder in the public layout, `<folder>/<config>/<split>.jsonl` (or `.json`, `.parquet`,
-or the hub snapshot's `<split>-00000-of-00001.parquet`), or from the hub by dataset id
-(`datasets.load_dataset(id, config, split=split)`; offline this is one clear line, not a traceback).
+or the hub snapshot's `<split>-00000-of-00001.parquet`; two of these for one split are an error), or from
+the hub by dataset id (`datasets.load_dataset(id, config, split=split)`; offline this is one clear line,
+not a traceback).
 
 Every split is validated on load, before any training: a missing config or split, a malformed line, a
 missing or empty field, or an empty split stops with one line naming the file and the line.
+
+Also MUSE's text conventions, as its code (swj0419/muse_bench, metrics/*.py) applies them: the KnowMem
+prompt and where its answer ends, VerbMem's truth, and how a whole text is encoded to be scored.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.data import DataError, read_text
+from harness.prompts import Encoded
 
 # Fields per config, as in the public datasets.
 FIELDS = {"raw": ("text",), "privleak": ("text",), "scal": ("text",), "sust": ("text",), "train": ("text",),
@@ -71,12 +77,14 @@ def _local_file(folder: Path, config: str, split: str) -> Path:
     sub = folder / config
     if not sub.is_dir():
         raise DataError(f"{folder}: no config folder '{config}/' (MUSE layout: <config>/<split>.jsonl)")
-    for name in (f"{split}.jsonl", f"{split}.json", f"{split}.parquet"):
-        if (sub / name).is_file():
-            return sub / name
-    shards = sorted(sub.glob(f"{split}-*.parquet"))
-    if len(shards) == 1:
-        return shards[0]
+    # every file that could hold the split: two of them would make the choice silent, so it is an error
+    found = [sub / n for n in (f"{split}.jsonl", f"{split}.json", f"{split}.parquet") if (sub / n).is_file()]
+    found += sorted(p for p in sub.glob(f"{split}-*.parquet") if p.is_file())
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise DataError(f"{sub}: {len(found)} files for split '{split}': {', '.join(p.name for p in found)} "
+                        f"(one file per split: which one holds it is not guessed)")
     have = sorted({p.name.split(".")[0].split("-")[0] for p in sub.iterdir() if p.is_file()})
     raise DataError(f"{sub}: no split '{split}' (.jsonl, .json or .parquet); found: {', '.join(have) or 'nothing'}")
 
@@ -116,5 +124,45 @@ def qa_block(question: str, answer: str = "") -> str:
 
 def knowmem_prompt(shots: list[dict], question: str) -> str:
     """MUSE's few-shot KnowMem prompt: the in-context pairs, then the open question, blank-line separated.
-    The answer is the greedy continuation up to the first line break."""
+    The answer is the greedy continuation cut by knowmem_answer."""
     return "\n\n".join([qa_block(s["question"], s["answer"]) for s in shots] + [qa_block(question)])
+
+
+# Where a KnowMem answer ends: where the next question-answer pair would begin (MUSE's metrics/knowmem.py,
+# get_prefix_before_words_occur: cut at each of these in turn). A single line break does not end it.
+ANSWER_STOPS = ("\n\n", "\nQuestion", "Question:")
+
+
+def knowmem_answer(generation: str) -> str:
+    """The answer in a greedy continuation of knowmem_prompt: the text before the first blank line,
+    "\nQuestion" or "Question:"."""
+    for stop in ANSWER_STOPS:
+        generation = generation.split(stop)[0]
+    return generation.strip()
+
+
+def _bos(tok) -> list[int]:
+    return [tok.bos_token_id] if tok.bos_token_id is not None else []
+
+
+def verbmem_truth(tok, gt: str, n: int) -> str:
+    """VerbMem's truth: the true continuation cut to the first n tokens the continuation may have,
+    counted as MUSE's metrics/verbmem.py counts them (BOS included), so a long `gt` does not lower the
+    score of a perfect continuation; a shorter one is kept as it is."""
+    ids = _bos(tok) + tok(gt, add_special_tokens=False)["input_ids"]
+    return gt if len(ids) <= n else tok.decode(ids[:n], skip_special_tokens=True)
+
+
+@dataclass(frozen=True)
+class Texts:
+    """Whole texts as MUSE scores them (metrics/privleak.py: tokenizer.encode(text), every token after
+    BOS scored): BOS, then the text's tokens up to max_length in all, and no EOS appended (it would add
+    the same end-of-text token to every text's loss and Min-K%). Training windows keep their EOS
+    (harness/tracks/muse.py, _chunks). What harness.evaluate.score asks of a prompt formatter: encode."""
+    tok: object
+    max_length: int
+
+    def encode(self, question: str, answer: str, group: int = 0) -> Encoded:
+        bos = _bos(self.tok)
+        ids = self.tok(answer, add_special_tokens=False)["input_ids"]
+        return Encoded(bos, ids[:self.max_length - len(bos)], group)

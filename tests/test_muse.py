@@ -2,6 +2,7 @@
 MUSE data (local folders in the public layout, parquet included; the hub offline), the metric
 formulas by hand, and sequential requests."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -78,6 +79,56 @@ def test_knowmem_prompt_format():
     assert musedata.knowmem_prompt(shots, "Q3?") == \
         "Question: Q1?\nAnswer: A1\n\nQuestion: Q2?\nAnswer: A2\n\nQuestion: Q3?\nAnswer:"
     assert musedata.knowmem_prompt([], "Q?") == "Question: Q?\nAnswer:"
+
+
+@pytest.mark.parametrize("generation, answer", [
+    ("the Red Hall\nbuilt in 1900", "the Red Hall\nbuilt in 1900"),   # one line break does not end it
+    ("the Red Hall\n\nQuestion: Who?", "the Red Hall"),             # a blank line does
+    ("the Red Hall\nQuestion: Who?", "the Red Hall"),                # so does the next question
+    ("the Red Hall Question: Who?", "the Red Hall"),
+    ("\n\nthe Red Hall", ""),
+])
+def test_knowmem_answer_is_cut_where_muse_cuts_it(generation, answer):
+    """MUSE's metrics/knowmem.py: the output before the first "\\n\\n", "\\nQuestion" or "Question:"."""
+    assert musedata.knowmem_answer(generation) == answer
+
+
+def test_every_in_context_pair_unless_shots_says_fewer():
+    """MUSE prompts with every row of the _icl file; eval.shots (optional) takes the first N."""
+    from harness.tasks import get_task
+    from harness.tracks.muse import _icl
+    ev = {"knowmem_forget_icl": [{"question": f"q{i}?", "answer": f"a{i}"} for i in range(5)]}
+    task = get_task("muse_news")
+    assert "shots" not in task.eval and _icl(task, ev, "forget") == ev["knowmem_forget_icl"]
+    task.eval["shots"] = 2
+    assert _icl(task, ev, "forget") == ev["knowmem_forget_icl"][:2] and _icl(task, ev, "retain") == []
+
+
+def test_texts_are_scored_without_eos_and_verbmem_truth_is_cut(qa_tok):
+    """A privleak text is encoded as MUSE's code encodes it: BOS and the text's tokens, no EOS (up to
+    max_length in all); VerbMem's truth is cut to the first n tokens, BOS counted (MUSE's verbmem.py)."""
+    text = "the author was born in a city"
+    ids = qa_tok(text, add_special_tokens=False)["input_ids"]
+    bos = [qa_tok.bos_token_id] if qa_tok.bos_token_id is not None else []
+    enc = musedata.Texts(qa_tok, 256).encode("", text)
+    assert enc.prompt == bos and enc.answer == ids                    # no EOS appended
+    assert musedata.Texts(qa_tok, len(bos) + 3).encode("", text).answer == ids[:3]
+    long = " ".join([text] * 20)
+    long_ids = bos + qa_tok(long, add_special_tokens=False)["input_ids"]
+    assert len(long_ids) > 10
+    assert musedata.verbmem_truth(qa_tok, long, 10) == qa_tok.decode(long_ids[:10], skip_special_tokens=True)
+    assert musedata.verbmem_truth(qa_tok, text, 128) == text          # short enough: kept as it is
+
+
+def test_min_k_over_int_k_n_tokens():
+    """MUSE's privleak code takes int(k * n) lowest log-probs (at least one here); the TOFU track keeps
+    ceil(k * n). Lowest first: -5, -4, -3, -2."""
+    lp = [-2.0, -5.0, -3.0, -4.0]
+    assert M.min_k_mean(lp, 0.4, rounding="floor") == -5.0            # int(1.6) = 1
+    assert M.min_k_mean(lp, 0.4) == pytest.approx(-4.5)               # ceil(1.6) = 2
+    assert M.min_k_mean(lp + [-1.0], 0.4, rounding="floor") == pytest.approx(-4.5)   # int(2.0) = 2
+    assert M.min_k_mean([-1.0, -3.0], 0.4, rounding="floor") == -3.0  # int(0.8) = 0: one token
+    assert M.mia_scores(lp, lp, "abc", 0.4, rounding="floor")["min_k"] == 5.0
 
 
 def _write(folder, ref, rows, ext="jsonl"):
@@ -167,21 +218,67 @@ def _no_config(folder, files):
     return f"{folder}: no config folder 'verbmem/'"
 
 
-@pytest.mark.parametrize("damage", [_break_row, _empty_forget, _no_split, _no_config])
+def _no_holdout(folder, files):
+    (folder / "raw" / "holdout.jsonl").unlink()   # raw/holdout: declared by the task, read by no metric
+    return f"{folder / 'raw'}: no split 'holdout'"
+
+
+def _bad_holdout(folder, files):
+    bad = folder / "raw" / "holdout.jsonl"
+    bad.write_text(bad.read_text() + '{"txt": "x"}\n')
+    return f"{bad}:{len(files['raw/holdout']) + 1}: no field 'text'"
+
+
+def _json_beside_jsonl(folder, files):
+    _write(folder, "raw/forget", files["raw/forget"][:1], "json")
+    return f"{folder / 'raw'}: 2 files for split 'forget': forget.jsonl, forget.json"
+
+
+def _parquet_beside_jsonl(folder, files):
+    (folder / "knowmem").joinpath("retain_qa-00000-of-00001.parquet").write_bytes(b"")
+    return f"{folder / 'knowmem'}: 2 files for split 'retain_qa': retain_qa.jsonl, retain_qa-00000-of-00001.parquet"
+
+
+def _no_model(tmp_path):
+    """A folder that passes for a model folder (a config.json) and is never loaded: the data error comes
+    first."""
+    folder = tmp_path / "model"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+@pytest.mark.parametrize("damage", [_break_row, _empty_forget, _no_split, _no_config, _no_holdout, _bad_holdout,
+                                    _json_beside_jsonl, _parquet_beside_jsonl])
 def test_real_muse_task_on_a_bad_local_copy_fails_before_training(tmp_path, capsys, damage):
     """muse_news pointed at a local folder in the public layout with one defect: exit 2 with one line
     naming the file (and line), before any model is trained or loaded."""
     data = tmp_path / "data"
     expected = damage(data, _fixture(data))
     rc = main(["run", "task=muse_news", f"dataset={data}", "method=grad_ascent",
-               f"model.base={tmp_path}", f"results_dir={tmp_path / 'r'}"])
+               f"model.base={_no_model(tmp_path)}", f"results_dir={tmp_path / 'r'}"])
     err = capsys.readouterr().err
     assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r" / "runs").exists() or not any((tmp_path / "r" / "runs").iterdir())
 
 
+def test_more_shots_than_in_context_pairs_is_one_line(tmp_path, capsys):
+    """eval.shots: 3 with 2 rows in knowmem/forget_qa_icl: exit 2, one line, before any model."""
+    data = tmp_path / "data"
+    files = _fixture(data)
+    _write(data, "knowmem/forget_qa_icl", files["knowmem/forget_qa_icl"][:2])
+    task = tmp_path / "t.yaml"
+    task.write_text(f"include: {Path(__file__).resolve().parent.parent / 'tasks' / 'muse_news.yaml'}\n"
+                    "name: t\nversion: 1\neval: {shots: 3}\n")
+    rc = main(["run", f"task={task}", f"dataset={data}", "method=grad_ascent", f"model.base={_no_model(tmp_path)}",
+               f"results_dir={tmp_path / 'r'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "eval.shots is 3 but knowmem/forget_qa_icl has 2 in-context pairs" in err
+
+
 def test_real_muse_task_offline_hub_is_one_line(tmp_path, capsys):
-    rc = main(["run", "task=muse_books", "method=npo", f"model.base={tmp_path}", f"results_dir={tmp_path / 'r'}"])
+    rc = main(["run", "task=muse_books", "method=npo", f"model.base={_no_model(tmp_path)}", f"results_dir={tmp_path / 'r'}"])
     err = capsys.readouterr().err
     assert rc == 2 and "dataset 'muse-bench/MUSE-Books' config 'raw' split 'forget' could not be loaded" in err
 
@@ -203,6 +300,17 @@ def test_real_muse_task_on_a_good_local_copy_runs(tmp_path, tiny):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert {"verbmem", "knowmem_forget", "knowmem_retain", "privleak"} <= set(metrics)
     assert json.loads((folder / "provenance.json").read_text())["models"]["source"] == str(data)
+    # a part of the forget set on real data (questions not tied to articles): utility only, and why
+    part = tmp_path / "scal.yaml"
+    part.write_text(f"include: {Path(__file__).resolve().parent.parent / 'tasks' / 'muse_news.yaml'}\n"
+                    "name: real_scal\nversion: 1\nsplits: {forget: scal/forget_1}\n")
+    assert main(["run", f"task={part}", f"dataset={data}", "method=grad_ascent", *tiny, "eval.bootstrap=50",
+                 f"model.target={paths['target']}", f"model.retain={paths['retain']}",
+                 f"results_dir={tmp_path / 'r2'}", "--quiet"]) == 0
+    folder = next((tmp_path / "r2" / "runs").iterdir())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics) == {"knowmem_retain", "knowmem_retain_ci", "retain_exact_memorization", "forget_scope"}
+    assert metrics["forget_scope"].startswith("utility only")
 
 
 MUSE_TINY = ["eval.bootstrap=50"]  # the tiny models of the other tests (no new build)
@@ -225,13 +333,45 @@ def test_muse_track_end_to_end(tmp_path, tiny):
         metrics = json.loads((folder / "metrics.json").read_text())
         auc, ref = metrics["mia_auc_min_k"], metrics["retain_model_mia_auc_min_k"]
         assert metrics["privleak"] == pytest.approx((auc - ref) / ref * 100)
+        assert "forget_scope" not in metrics          # the whole forget set: every metric
         items = [json.loads(x) for x in (folder / "items.jsonl").read_text().splitlines()]
+        if m == "target":
+            _texts_scored_as_muse(tiny, items)
         verb = [i["rouge_f1"] for i in items if i["set"] == "verbmem"]
         assert metrics["verbmem"] == pytest.approx(sum(verb) / len(verb)) == pytest.approx(df.loc[m, "verbmem"])
         assert metrics["verbmem_ci"][0] <= metrics["verbmem"] <= metrics["verbmem_ci"][1]
     assert df.loc["grad_ascent", "steps"] > 0 and df.loc["grad_ascent", "cost_vs_retrain"] > 0
     html = (tmp_path / "r" / "leaderboard.html").read_text()
     assert "family-muse" in html or "Documents (MUSE-style)" in html
+
+
+def _texts_scored_as_muse(tiny, items):
+    """A privleak text's LOSS and Min-K% by hand, as MUSE's privleak code scores it: BOS + the text's
+    tokens, no EOS appended, every token after BOS scored, Min-K% the mean of the int(0.4 n) lowest."""
+    import math
+
+    from harness import models as MD
+    from harness.config import load_run_config
+    from harness.prompts import Encoded
+    from harness.runs import resolve
+    from harness.tensors import answer_logprobs, collate
+    r = resolve(load_run_config(None, tiny + ["task=muse_news_synthetic", "method=none"]))
+    path = MD.prepare_models(r.cfg, r.task, progress=False)["target"]   # the cached target the grid used
+    model, tok = MD.load_model(path, "float32", "cpu"), MD.load_tokenizer(path)
+    rows = news.generate("tiny", 0)["privleak/forget"]
+    checked = 0
+    for item in (i for i in items if i["set"] == "privleak_forget"):
+        text = rows[int(item["id"].rsplit(":", 1)[1])]["text"]
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+        lp = answer_logprobs(model, collate([Encoded(bos, ids)], MD.pad_id(tok)))
+        logps = lp.token_logps[0][lp.mask[0].bool()].tolist()
+        assert len(logps) == len(ids)                                  # every text token, no EOS
+        low = sorted(logps)[:max(1, int(0.4 * len(logps)))]
+        assert item["mia"]["loss"] == pytest.approx(-sum(logps) / len(logps), rel=1e-5)
+        assert item["mia"]["min_k"] == pytest.approx(-sum(low) / len(low), rel=1e-5)
+        checked += math.ceil(0.4 * len(logps)) != int(0.4 * len(logps))   # where the rounding matters
+    assert checked  # at least one text where ceil and int differ
 
 
 def test_sequential_requests_record_metrics_after_each(tmp_path, tiny):
@@ -244,7 +384,13 @@ def test_sequential_requests_record_metrics_after_each(tmp_path, tiny):
     reqs = [json.loads(x) for x in (folder / "requests.jsonl").read_text().splitlines()]
     assert [r["request"] for r in reqs] == [1, 2, 3, 4]
     assert [r["split"] for r in reqs] == [f"sust/forget_{k}" for k in range(1, 5)]
-    assert all("verbmem" in r["metrics"] and "privleak" in r["metrics"] for r in reqs)
+    # after request i (of 4 disjoint quarters of 8 events): the 2i events requested so far, no privleak;
+    # after the last the requests together are the forget set, and every metric is reported
+    for i, r in enumerate(reqs[:-1], 1):
+        assert "privleak" not in r["metrics"] and "verbmem" in r["metrics"]
+        assert r["metrics"]["forget_scope"].startswith(
+            f"the {2 * i} requested events of 8 (verbmem {2 * i}, knowmem_forget {4 * i}, privleak_forget {2 * i} items)")
+    assert "privleak" in reqs[-1]["metrics"] and "forget_scope" not in reqs[-1]["metrics"]
     steps = [r["steps"] for r in reqs]
     assert steps == sorted(steps) and steps[0] > 0 and len(set(steps)) == 4
     metrics = json.loads((folder / "metrics.json").read_text())

@@ -7,8 +7,10 @@ ways. This module measures, for one model:
   relative to the retain model's own AUC: (AUC - AUC_retain) / AUC_retain x 100;
 - the memorisation and membership-inference numbers every track shares, and the compute record.
 Scalability (growing forget sets) are task files over the `scal` splits; sustainability (requests one
-after another) is a task with `requests:` over the `sust` splits. The interface every track offers:
-harness/tracks/__init__.py; definitions: docs/metrics.md.
+after another) is a task with `requests:` over the `sust` splits; on a part of the forget set the
+forget metrics cover the requested items alone (harness/musescope.py). The protocol is MUSE's code
+(swj0419/muse_bench, metrics/*.py) where docs/metrics.md does not state a difference. The interface
+every track offers: harness/tracks/__init__.py; definitions: docs/metrics.md.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import numpy as np
 
 from harness import metrics as M
 from harness import models as MD
-from harness import musedata
+from harness import musedata, musescope
+from harness.attacks.relearn_split import world_kind
 from harness.claim import build_once
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import DataError
@@ -32,10 +35,13 @@ from harness.tasks import MetricSpec, get_task
 from harness.tracks import register_track
 from harness.worlds import news
 
-REFERENCE_VERSION = 1
+REFERENCE_VERSION = 2  # 2: texts scored without an appended EOS, Min-K% over int(k * n) tokens
 SPLIT_KEYS = ("verbmem", "knowmem_forget", "knowmem_retain", "privleak_forget", "privleak_holdout")
 OPTIONAL_SPLITS = ("knowmem_forget_icl", "knowmem_retain_icl", "privleak_retain")
-SETTINGS = {"verbmem_new_tokens": 128, "knowmem_new_tokens": 32, "shots": 3}  # MUSE: 128 new tokens
+SETTINGS = {"verbmem_new_tokens": 128, "knowmem_new_tokens": 32}  # MUSE: 128 and 32 new tokens
+# eval.shots (optional): the first N pairs of each `_icl` split before a KnowMem question; without it
+# every pair, as MUSE's code prompts
+SHOTS = "shots"
 
 
 def _m(direction: str, role: str, description: str = "", **kw) -> MetricSpec:
@@ -49,7 +55,8 @@ METRICS = {
                          headline=True),
     "knowmem_retain": _m("higher", "utility", "KnowMem on retain_qa: the utility kept", headline=True),
     "privleak": _m("zero", "forget", "(AUC - AUC_retain) / AUC_retain x 100, Min-K%, forget vs holdout; ~0 "
-                   "ideal, -100 memorised, > 0 over-unlearned", headline=True),
+                   "ideal, -100 memorised, > 0 over-unlearned; not reported on a part of the forget set "
+                   "(forget_scope says why)", headline=True),
     "exact_memorization": _m("lower", "forget", "share of forget-text tokens that are the teacher-forced argmax"),
     "extraction_strength": _m("lower", "forget", "1 - k*/|x| on forget texts"),
     "retain_exact_memorization": _m("higher", "utility", "the same on retain texts (privleak's retain split)"),
@@ -60,20 +67,23 @@ METRICS = {
 
 def check_task(task, where: str) -> None:
     ev = task.eval
-    bad = [k for k in ev if k not in (*SPLIT_KEYS, *OPTIONAL_SPLITS, *SETTINGS)]
+    keys = (*SPLIT_KEYS, *OPTIONAL_SPLITS, *SETTINGS, SHOTS)
+    bad = [k for k in ev if k not in keys]
     if bad:
-        raise ConfigError(f"{where}: eval.{bad[0]}: unknown key for family muse (expected "
-                          f"{', '.join((*SPLIT_KEYS, *OPTIONAL_SPLITS, *SETTINGS))})")
+        raise ConfigError(f"{where}: eval.{bad[0]}: unknown key for family muse (expected {', '.join(keys)})")
     missing = [k for k in SPLIT_KEYS if k not in ev]
     if missing:
         raise ConfigError(f"{where}: eval.{missing[0]} is required (a split such as "
                           f"{'verbmem/forget' if missing[0] == 'verbmem' else 'knowmem/forget_qa'})")
-    for k in SETTINGS:
-        v = ev.get(k, SETTINGS[k])
-        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "shots" else 1):
-            raise ConfigError(f"{where}: eval.{k} must be an integer >= {0 if k == 'shots' else 1}, got {v!r}")
+    for k in (*SETTINGS, SHOTS):
+        if k not in SETTINGS and k not in ev:
+            continue
+        v, low = ev.get(k, SETTINGS.get(k)), 0 if k == SHOTS else 1
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise ConfigError(f"{where}: eval.{k} must be an integer >= {low}, got {v!r}")
     refs = [ev[k] for k in (*SPLIT_KEYS, *OPTIONAL_SPLITS) if k in ev] + task.splits.forget_list + [
-        task.splits.retain, *task.splits.model_splits("target"), *task.splits.model_splits("retain"), *task.requests]
+        task.splits.retain, task.splits.holdout, *task.splits.model_splits("target"),
+        *task.splits.model_splits("retain"), *task.requests]
     for ref in refs:
         if not isinstance(ref, str):
             raise ConfigError(f"{where}: expected a split name such as raw/forget, got {ref!r}")
@@ -81,6 +91,9 @@ def check_task(task, where: str) -> None:
             musedata.split_ref(ref)
         except DataError as e:
             raise ConfigError(f"{where}: {e}") from None
+    if not [s for s in task.splits.model_splits("target") if s not in task.splits.model_splits("retain")]:
+        raise ConfigError(f"{where}: splits.full names no split that splits.retain_model lacks (the forget texts "
+                          f"the retain model is retrained without)")
     if task.lm_eval_tasks or not isinstance(task.splits.forget, str):
         raise ConfigError(f"{where}: family muse takes one forget split (several: requests) and no lm_eval_tasks")
 
@@ -90,13 +103,32 @@ def setting(task, key: str) -> int:
 
 
 def load_data(task, source: str, cfg: RunConfig, needs_refusals: bool = False) -> dict:
-    """Every split the run touches, validated now (a bad line is one error naming file and line)."""
-    ev = task.eval
-    data = {"forget": musedata.load(source, task.splits.forget), "retain": musedata.load(source, task.splits.retain),
+    """Every split the run touches, validated now (a bad line is one error naming file and line); the
+    holdout texts (MUSE's raw/holdout) are read to be checked, though no metric uses them. Also what the
+    retain model was retrained without (the target's splits it lacks: harness/musescope.py) and the kind
+    of world (the synthetic news world ties its items to events)."""
+    ev, sp = task.eval, task.splits
+    data = {"forget": musedata.load(source, sp.forget), "retain": musedata.load(source, sp.retain),
+            "holdout": musedata.load(source, sp.holdout),
             "eval": {k: musedata.load(source, ev[k]) for k in (*SPLIT_KEYS, *OPTIONAL_SPLITS) if k in ev}}
     if task.requests:
         data["requests"] = [musedata.load(source, r) for r in task.requests]
+    without = [s for s in sp.model_splits("target") if s not in sp.model_splits("retain")]
+    data["retrained_without"] = [r for s in without for r in musedata.load(source, s)]
+    data["world"] = world_kind(source)
+    for split in ("forget", "retain"):
+        n, icl = ev.get(SHOTS), f"knowmem_{split}_icl"
+        if n is not None and len(data["eval"].get(icl, [])) < n:
+            raise DataError(f"eval.shots is {n} but {ev.get(icl) or f'the task (no eval.{icl})'} has "
+                            f"{len(data['eval'].get(icl, []))} in-context pairs")
     return data
+
+
+def _icl(task, ev: dict, split: str) -> list[dict]:
+    """The in-context pairs before each KnowMem question of `split`: every row of its `_icl` split (as
+    MUSE's code prompts), or the first eval.shots."""
+    rows, n = ev.get(f"knowmem_{split}_icl", []), task.eval.get(SHOTS)
+    return rows if n is None else rows[:n]
 
 
 def _chunks(fmt: PromptFormatter, text: str, group: int = 0) -> list[Encoded]:
@@ -121,11 +153,13 @@ def model_examples(source: str, splits: list[str], fmt: PromptFormatter, replay:
     return docs + MD.replay_examples(source, fmt, replay)
 
 
-def _doc_scores(model, fmt, rows: list[dict], cfg: RunConfig, pad: int, progress: bool) -> list[dict]:
-    """Per text: the membership-inference scores and memorisation numbers from one teacher-forced pass."""
-    res = score(model, fmt, [("", r["text"]) for r in rows], cfg.eval.batch_size, pad, [True] * len(rows),
-                desc="score texts", progress=progress)
-    return [{"id": r["id"], "mia": M.mia_scores(x["logps"], x["z"], r["text"], cfg.eval.min_k),
+def _doc_scores(model, tok, rows: list[dict], cfg: RunConfig, pad: int, progress: bool) -> list[dict]:
+    """Per text: the membership-inference scores (Min-K% over int(k * n) tokens, as MUSE) and
+    memorisation numbers from one teacher-forced pass over the text as MUSE scores it (musedata.Texts:
+    no EOS appended)."""
+    res = score(model, musedata.Texts(tok, cfg.eval.max_length), [("", r["text"]) for r in rows], cfg.eval.batch_size, pad,
+                [True] * len(rows), desc="score texts", progress=progress)
+    return [{"id": r["id"], "mia": M.mia_scores(x["logps"], x["z"], r["text"], cfg.eval.min_k, rounding="floor"),
              "exact_memorization": M.exact_memorization(x["match"]),
              "extraction_strength": M.extraction_strength(x["match"]), "n_tokens": x["seq_tokens"]}
             for r, x in zip(rows, res)]
@@ -138,7 +172,10 @@ def _aucs(forget: list[dict], holdout: list[dict]) -> dict:
 
 def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
     """The retain model's membership-inference AUCs on privleak's forget vs holdout texts (PrivLeak's
-    denominator), measured once and cached by everything that made them."""
+    denominator), measured once and cached by everything that made them; none (auc None) where PrivLeak
+    is not reported (a part of the forget set: harness/musescope.py)."""
+    if musescope.scope(data) is not None:
+        return {"auc": None}
     retain_ref = paths["retain"]
     ev = data["eval"]
     key = stable_hash({"v": REFERENCE_VERSION, "retain": retain_ref, "weights": model_fingerprint(retain_ref),
@@ -148,8 +185,7 @@ def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
 
     def measure():
         model, tok = MD.load_model(retain_ref, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(retain_ref)
-        fmt = PromptFormatter(tok, "plain", cfg.eval.max_length)
-        f, h = (_doc_scores(model, fmt, ev[k], cfg, MD.pad_id(tok), False) for k in ("privleak_forget", "privleak_holdout"))
+        f, h = (_doc_scores(model, tok, ev[k], cfg, MD.pad_id(tok), False) for k in ("privleak_forget", "privleak_holdout"))
         write_json_atomic(path, {"retain_model": retain_ref, "auc": _aucs(f, h)})
     build_once(path, path, measure)
     return json.loads(path.read_text())
@@ -167,53 +203,65 @@ def _generations(model, tok, prompts: list[str], new_tokens: int, cfg: RunConfig
 
 def evaluate(model, tok, fmt, task, data: dict, ref: dict, cfg: RunConfig, progress: bool):
     """(metrics, per-item records, cost). Prompts are plain text (MUSE prompts base models), never a
-    chat template."""
+    chat template. On a part of the forget set (scalability, an earlier sustainability request) the
+    forget metrics cover the requested items and PrivLeak is not reported (harness/musescope.py)."""
     t0 = time.perf_counter()
-    ev, items, tokens = data["eval"], [], 0
-    pfmt = PromptFormatter(tok, "plain", cfg.eval.max_length)
+    scope = musescope.scope(data)
+    ev = data["eval"] if scope is None else scope["eval"]
+    ev = {k: v for k, v in ev.items() if v}  # a set left empty by the scope is not measured
+    items, tokens = [], 0
     with FlopMeter(model) as meter:
-        gens, n = _generations(model, tok, [r["prompt"] for r in ev["verbmem"]], setting(task, "verbmem_new_tokens"),
-                               cfg, progress)
-        tokens += n
-        items += [{"set": "verbmem", "id": r["id"], "prompt": r["prompt"], "gt": r["gt"], "generation": g,
-                   "rouge_f1": M.rouge_l_f1(g, r["gt"])} for r, g in zip(ev["verbmem"], gens)]
+        if "verbmem" in ev:
+            new = setting(task, "verbmem_new_tokens")
+            gens, n = _generations(model, tok, [r["prompt"] for r in ev["verbmem"]], new, cfg, progress)
+            tokens += n
+            truths = [musedata.verbmem_truth(tok, r["gt"], new) for r in ev["verbmem"]]
+            items += [{"set": "verbmem", "id": r["id"], "prompt": r["prompt"], "gt": gt, "generation": g,
+                       "rouge_f1": M.rouge_l_f1(g, gt)} for r, g, gt in zip(ev["verbmem"], gens, truths)]
         for split in ("forget", "retain"):
-            rows, shots = ev[f"knowmem_{split}"], ev.get(f"knowmem_{split}_icl", [])[:setting(task, "shots")]
+            if f"knowmem_{split}" not in ev:
+                continue
+            rows, shots = ev[f"knowmem_{split}"], _icl(task, ev, split)
             gens, n = _generations(model, tok, [musedata.knowmem_prompt(shots, r["question"]) for r in rows],
                                    setting(task, "knowmem_new_tokens"), cfg, progress)
             tokens += n
-            answers = [g.split("\n")[0].strip() for g in gens]  # the answer ends at the line break
+            answers = [musedata.knowmem_answer(g) for g in gens]
             items += [{"set": f"knowmem_{split}", "id": r["id"], "question": r["question"], "answer": r["answer"],
                        "generation": a, "rouge_f1": M.rouge_l_f1(a, r["answer"])} for r, a in zip(rows, answers)]
-        docs = {k: _doc_scores(model, pfmt, ev[k], cfg, MD.pad_id(tok), progress)
+        docs = {k: _doc_scores(model, tok, ev[k], cfg, MD.pad_id(tok), progress)
                 for k in ("privleak_forget", "privleak_holdout", "privleak_retain") if k in ev}
     for k, recs in docs.items():
         tokens += sum(r.pop("n_tokens") for r in recs)
         items += [{"set": k, **r} for r in recs]
     mean = lambda s, c: float(np.mean([i[c] for i in items if i["set"] == s]))  # noqa: E731
-    metrics = {"verbmem": mean("verbmem", "rouge_f1"), "knowmem_forget": mean("knowmem_forget", "rouge_f1"),
-               "knowmem_retain": mean("knowmem_retain", "rouge_f1"),
-               "exact_memorization": mean("privleak_forget", "exact_memorization"),
-               "extraction_strength": mean("privleak_forget", "extraction_strength")}
-    if "privleak_retain" in docs:
-        metrics["retain_exact_memorization"] = mean("privleak_retain", "exact_memorization")
-    for a, auc in _aucs(docs["privleak_forget"], docs["privleak_holdout"]).items():
-        metrics[f"mia_auc_{a}"] = auc
-        metrics[f"retain_model_mia_auc_{a}"] = ref["auc"][a]
-    metrics["privleak"] = M.privleak(metrics["mia_auc_min_k"], ref["auc"]["min_k"])
+    metrics = {m: mean(s, c) for m, s, c in (
+        ("verbmem", "verbmem", "rouge_f1"), ("knowmem_forget", "knowmem_forget", "rouge_f1"),
+        ("knowmem_retain", "knowmem_retain", "rouge_f1"),
+        ("exact_memorization", "privleak_forget", "exact_memorization"),
+        ("extraction_strength", "privleak_forget", "extraction_strength"),
+        ("retain_exact_memorization", "privleak_retain", "exact_memorization")) if s in ev}
+    if scope is None:
+        for a, auc in _aucs(docs["privleak_forget"], docs["privleak_holdout"]).items():
+            metrics[f"mia_auc_{a}"] = auc
+            metrics[f"retain_model_mia_auc_{a}"] = ref["auc"][a]
+        metrics["privleak"] = M.privleak(metrics["mia_auc_min_k"], ref["auc"]["min_k"])
+    else:
+        metrics["forget_scope"] = scope["note"]
     metrics.update(_intervals(items, cfg.eval.bootstrap, cfg.seed))
     cost = {"eval_s": time.perf_counter() - t0, "tokens_eval": tokens, "eval_flops": meter.total}
     return metrics, items, cost
 
 
 def _intervals(items: list[dict], n: int, seed: int) -> dict:
-    """95% bootstrap intervals of the three ROUGE means, items resampled within each set."""
+    """95% bootstrap intervals of the ROUGE means (of the sets measured), items resampled within each set."""
     if n <= 0:
         return {}
     rng = np.random.default_rng(seed)
     out = {}
-    for metric, s in (("verbmem", "verbmem"), ("knowmem_forget", "knowmem_forget"), ("knowmem_retain", "knowmem_retain")):
-        v = np.asarray([i["rouge_f1"] for i in items if i["set"] == s])
+    for metric in ("verbmem", "knowmem_forget", "knowmem_retain"):
+        v = np.asarray([i["rouge_f1"] for i in items if i["set"] == metric])
+        if not len(v):
+            continue
         means = v[rng.integers(0, len(v), (n, len(v)))].mean(axis=1)
         out[f"{metric}_ci"] = [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
     return out
@@ -227,10 +275,10 @@ CURVE_METRICS = {"knowmem_forget_prob": "lower", "knowmem_retain_prob": "higher"
 def curve(model, fmt, data: dict, cfg: RunConfig, n_items: int) -> dict:
     """knowmem_forget_prob and knowmem_retain_prob on the first n questions of each KnowMem split:
     mean P~(answer | MUSE's few-shot prompt), the prompt of the KnowMem evaluation (plain text)."""
-    ev, shots = data["eval"], setting(get_task(cfg.task), "shots")
+    ev, task = data["eval"], get_task(cfg.task)
     out = {}
     for split in ("forget", "retain"):
-        icl = ev.get(f"knowmem_{split}_icl", [])[:shots]
+        icl = _icl(task, ev, split)
         qfmt = PromptFormatter(fmt.tok, "plain", cfg.eval.max_length).with_context(
             [(r["question"], r["answer"]) for r in icl])
         res = score(model, qfmt, [(r["question"], r["answer"]) for r in ev[f"knowmem_{split}"][:n_items]],
@@ -267,6 +315,7 @@ class Muse:
     worlds = {"synthetic_news": news.build}
     metrics = METRICS
     robustness_metric = "knowmem_forget"  # its recovery under attack scores robustness (harness/robustness.py)
+    robustness_item = ("knowmem_forget", "rouge_f1")  # its per-item value: (items.jsonl set, field)
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(lambda task: {})
     load_data = staticmethod(load_data)
