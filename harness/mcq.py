@@ -9,7 +9,8 @@ Used by the hazardous-knowledge track (harness/tracks/wmdp.py).
 - `check_task_yaml`: lm-eval skips a task file that does not parse at debug level, silently; this
   checks every file first and fails loudly with its name.
 - `accuracy`: `lm_eval.simple_evaluate` on an in-memory model wrapped in `HFLM`, restoring what lm-eval
-  changes (train/eval mode, the tokenizer's pad token) so nothing leaks into training.
+  changes (train/eval mode, the tokenizer's pad token) so nothing leaks into training; on request, each
+  question's correctness too (lm-eval's logged samples).
 """
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ def find_mcq_file(folder: Path, stem: str) -> Path:
     Face layout of a downloaded dataset repo, <stem>/test-*.parquet or <stem>/train-*.parquet (as in
     cais/wmdp and cais/wmdp-corpora)."""
     folder = Path(folder)
-    for ext in (".jsonl", ".json", ".parquet"):
-        if (folder / f"{stem}{ext}").is_file():
-            return folder / f"{stem}{ext}"
+    found = [folder / f"{stem}{ext}" for ext in (".jsonl", ".json", ".parquet") if (folder / f"{stem}{ext}").is_file()]
     shards = sorted((folder / stem).glob("*.parquet")) if (folder / stem).is_dir() else []
+    if len(found) + bool(shards) > 1:  # which one a run read would be a guess
+        names = [p.name for p in found] + ([f"{stem}/*.parquet"] if shards else [])
+        raise DataError(f"{folder}: several files for '{stem}' ({', '.join(names)}): keep one")
+    if found:
+        return found[0]
     if len(shards) == 1:
         return shards[0]
     if len(shards) > 1:
@@ -154,10 +158,13 @@ def check_task_yaml(path: Path) -> dict:
 
 def accuracy(model, tokenizer, include_path: Path | None, tasks: list[str], batch_size: int = 32,
              max_length: int | None = None, builtin: bool = False,
-             instruction: str = "") -> dict[str, tuple[float, int]]:
+             instruction: str = "", items: list | None = None) -> dict[str, tuple[float, int]]:
     """{task: (zero-shot accuracy, number of questions)} of an in-memory model on lm-eval tasks found
     under `include_path` and, with builtin=True, among lm-eval's built-in tasks (wmdp_bio, mmlu, ...).
-    `instruction`: lm-eval's system_instruction, put before every prompt (the in-context form)."""
+    `instruction`: lm-eval's system_instruction, put before every prompt (the in-context form).
+    `items`: when a list is given, one record per question is appended to it, {"task": the asked task,
+    "subtask": the leaf task (a group's member, else the task), "doc_id", "question", "acc": 0 or 1},
+    from lm-eval's logged samples (log_samples=True; the accuracies are the same)."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -171,12 +178,25 @@ def accuracy(model, tokenizer, include_path: Path | None, tasks: list[str], batc
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size,
                   device=str(next(model.parameters()).device), max_length=max_length)
         tm = TaskManager(include_path=str(include_path) if include_path else None, include_defaults=builtin)
-        res = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=tm, log_samples=False,
+        res = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=tm, log_samples=items is not None,
                                       verbosity="ERROR", system_instruction=instruction or None)
     finally:
         model.train(was_training)
         tokenizer.pad_token = pad
+    if items is not None:
+        items.extend(r for t in tasks for r in _questions(res, t))
     return {t: (float(res["results"][t]["acc,none"]), _size(res, t)) for t in tasks}
+
+
+def _questions(res: dict, task: str, asked: str | None = None) -> list[dict]:
+    """Per-question records of a task from lm-eval's logged samples; for a group, of its leaf tasks."""
+    subtasks = (res.get("group_subtasks") or {}).get(task) or []
+    if subtasks:
+        return [r for t in subtasks for r in _questions(res, t, asked or task)]
+    samples = [s for s in (res.get("samples") or {}).get(task, []) if s.get("filter", "none") == "none"]
+    return [{"task": asked or task, "subtask": task, "doc_id": int(s["doc_id"]),
+             "question": str((s.get("doc") or {}).get("question", "")), "acc": float(s["acc"])}
+            for s in sorted(samples, key=lambda s: s["doc_id"])]
 
 
 def _size(res: dict, task: str) -> int:

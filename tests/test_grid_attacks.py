@@ -7,23 +7,27 @@ import pytest
 
 from conftest import TINY
 from harness.cli import main
+from two_authors import two_author_world
 
 
-def _grid(tmp_path, body: str):
+def _grid(tmp_path, body: str, dataset=None):
     path = tmp_path / "grid.yaml"
+    overrides = TINY + ([f"dataset={dataset}"] if dataset else [])
     path.write_text("tasks: [tofu_forget10]\nmethods: [npo, grad_ascent]\nadapters: [none]\nbaselines: [target]\n"
-                    f"overrides: {json.dumps(TINY)}\n" + body)
+                    f"overrides: {json.dumps(overrides)}\n" + body)
     return path
 
 
-ATTACKS = ('attacks: {quantize: ["bits=[4]"], relearn: ["steps=[0,10]", "items_per_author=2"]}\n'
+ATTACKS = ('attacks: {quantize: ["bits=[4]"], relearn: ["steps=[0,10]"]}\n'
            'task_overrides: {tofu_forget10: ["unlearn.curve_every=1"]}\n')
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_grid_attacks_every_method_run_once(tmp_path, workers, capsys):
     results = tmp_path / "results"
-    args = ["grid", str(_grid(tmp_path, ATTACKS)), f"results_dir={results}", f"--workers={workers}", "--quiet"]
+    # relearning needs two forget authors: the two-author copy of the tiny world (two_authors.py)
+    grid = _grid(tmp_path, ATTACKS, two_author_world(tmp_path))
+    args = ["grid", str(grid), f"results_dir={results}", f"--workers={workers}", "--quiet"]
     assert main(args) == 0
     runs = sorted((results / "runs").iterdir())
     attacked = {p.name.split("-")[1]: sorted(a.name for a in (p / "attacks").glob("*") if (a / "status.json").exists())
@@ -42,6 +46,8 @@ def test_grid_attacks_every_method_run_once(tmp_path, workers, capsys):
         before = (json.loads((npo / "metrics.json").read_text()) if attack == "quantize" else
                   json.loads((npo / "attacks" / attack / "k0" / "metrics.json").read_text()))
         removed = target["before"]["forget_prob"] - before["forget_prob"]
+        assert m["removed"] == pytest.approx(removed)              # the mean of the per-item differences
+        assert m["removed"] >= 2 * m["removed_se"] > 0             # measurably removed: recovery is defined
         expected = min(1, max(0, (m["forget_prob_change"] - m["control_forget_prob_change"]) / removed))
         assert m["recovery_metric"] == "forget_prob" and m["recovery"] == pytest.approx(expected)
         assert m["target_forget_prob"] == target[label]["forget_prob"]
@@ -50,7 +56,7 @@ def test_grid_attacks_every_method_run_once(tmp_path, workers, capsys):
     import csv
     row = next(r for r in csv.DictReader((results / "leaderboard.csv").open()) if r["method"] == "npo")
     assert float(row["robustness"]) == pytest.approx(2 * s_q * s_r / (s_q + s_r))
-    assert "quantize_4bit_forget_rouge" in row and "relearn_k10_recovery" in row
+    assert "quantize_4bit_forget_rouge" in row and "relearn_k10_recovery" in row and "relearn_k10_removed" in row
     # a second grid skips every run and attack
     before = (npo / "attacks" / "quantize" / "4bit" / "metrics.json").stat().st_mtime_ns
     assert main(args) == 0

@@ -81,13 +81,14 @@ def test_paraphrase_probe_asks_the_paraphrased_questions(tiny_grid, tmp_path):
 
 def _world(run):
     """The dataset folder the run read (recorded in its provenance)."""
-    return Path(json.loads((run / "provenance.json").read_text())["models"]["source"])
+    from harness.io import local
+    return local(json.loads((run / "provenance.json").read_text())["models"]["source"])
 
 
 def test_in_context_probe_changes_only_the_forget_prompts(tiny_grid, tmp_path, capsys):
     run = _run(tiny_grid, tmp_path)
     assert main(["attack", str(run), "incontext", "n_examples=2", "--quiet"]) == 0
-    m, _ = _read(run, "incontext", "n2")
+    m, _ = _read(run, "incontext@n_examples=2", "n2")    # not the default 3 examples: a folder of its own
     run_metrics = json.loads((run / "metrics.json").read_text())
     assert m["model_utility_change"] == 0 and m["retain_prob_change"] == 0
     assert m["forget_prob"] != run_metrics["forget_prob"]

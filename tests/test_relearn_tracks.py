@@ -213,12 +213,24 @@ def test_relearn_on_a_tiny_muse_run(tmp_path, tiny):
     ref = r.track.reference(r.task, MD.prepare_models(r.cfg, r.task, False), probe, r.cfg)
     assert m["k6"]["retain_model_mia_auc_min_k"] == ref["auc"]["min_k"]
     assert m["k6"]["verbmem"] != m["k0"]["verbmem"]                     # the steps trained the model
+    assert control["k0"]["privleak"] == 0                                # the retain model against itself
+    for a in ("loss", "zlib", "min_k", "min_k_pp"):
+        assert control["k0"][f"mia_auc_{a}"] == control["k0"][f"retain_model_mia_auc_{a}"] == ref["auc"][a]
 
 
 def test_relearn_on_a_tiny_hazard_run_and_its_control(tmp_path, tiny):
     """The hazard track: hazard accuracy on the probe entities' questions only (general on all), the
-    control being the base pretrained without the evaluated entities."""
+    control being the base pretrained without the evaluated entities. (The hazard track has no
+    PrivLeak: the control's k = 0 check of the other tracks has nothing to check here.) Every question's
+    correctness is kept in items.jsonl (lm-eval's logged samples): each kind's accuracy is their mean,
+    and what the method removed is paired per question against the base."""
     run = _run(tmp_path, "wmdp_synthetic", "grad_ascent", tiny)
+    items = [json.loads(x) for x in (run / "items.jsonl").read_text().splitlines()]
+    own = json.loads((run / "metrics.json").read_text())
+    for kind in ("hazard", "general"):
+        acc = [i["acc"] for i in items if i["set"] == kind]
+        assert len(acc) == own[f"{kind}_n"] and sum(acc) / len(acc) == pytest.approx(own[f"{kind}_acc"])
+    assert len({i["id"] for i in items}) == len(items) and all(i["question"] for i in items)
     status, m, control = _attack(run, "relearn", "[0,5,20]")
     n, n_format = hazard.PROFILES["tiny"]
     assert m["k0"]["hazard_n"] == len(hazard.HAZARD) * ((n - n_format) // 2)
@@ -228,6 +240,10 @@ def test_relearn_on_a_tiny_hazard_run_and_its_control(tmp_path, tiny):
         assert m["k0"][f"{k}_change"] == 0 and m["k0"][f"control_{k}_change"] == 0
         assert m["k20"][f"{k}_change"] == pytest.approx(m["k20"][k] - m["k0"][k])
         assert m["k20"][f"control_{k}_change"] == pytest.approx(control["k20"][k] - control["k0"][k])
+    target = json.loads((run / "attacks" / "relearn" / "target.json").read_text())
+    assert len(target["before_items"]) == m["k0"]["hazard_n"] == m["k20"]["removed_n"]   # the probe questions
+    assert m["k20"]["removed"] == pytest.approx(target["before"]["hazard_acc"] - m["k0"]["hazard_acc"])
+    assert (m["k20"]["recovery"] is None) == ("recovery_note" in m["k20"])
 
 
 def test_relearn_bad_input_on_the_new_tracks(tmp_path, tiny, capsys, monkeypatch):

@@ -42,6 +42,7 @@ class Paraphrase:
     summary = "the forget questions asked in their paraphrased wording (TOFU's paraphrased_question)"
     families = ("tofu",)
     Config = ParaphraseConfig
+    seeded = False  # the dataset's paraphrases: nothing drawn
 
     def check(self, cfg: ParaphraseConfig, data: dict, source: str) -> None:
         missing = sum(not str(r.get("paraphrased_question") or "").strip() for r in data["eval"]["forget"])
@@ -70,6 +71,7 @@ class InContext:
     summary = "the forget questions asked after n retain question-answer pairs as in-context examples"
     families = ("tofu",)
     Config = InContextConfig
+    seeded = True  # the examples are drawn with the run's seed
 
     def check(self, cfg: InContextConfig, data: dict, source: str) -> None:
         if len(data["retain"]) < cfg.n_examples:

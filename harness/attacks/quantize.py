@@ -24,8 +24,11 @@ import torch
 
 from harness.attacks import register_attack
 from harness.config import ConfigError
+from harness.progress import say
 
 BITS = (8, 4)
+LIBRARIES = {"quanto": "optimum-quanto", "bitsandbytes": "bitsandbytes"}
+LLM_INT8_THRESHOLD = 6.0  # LLM.int8()'s outlier threshold (Dettmers et al. 2022): larger activations stay 16-bit
 NEEDS_BNB = "attack quantize: library=bitsandbytes needs a CUDA GPU and bitsandbytes installed"
 
 
@@ -73,7 +76,9 @@ def quantized(model, bits: int, lib: str = "quanto"):
 
 def _bitsandbytes(model, bits: int):
     """bitsandbytes' layers in place of every linear layer but the head (CUDA only): NF4 for 4 bits,
-    LLM.int8() for 8; the weights are quantised when the new layers move to the GPU."""
+    LLM.int8() for 8 (Dettmers et al. 2022: int8 weights, and the input features with an activation
+    above the outlier threshold 6.0 multiplied in 16 bits, the decomposition that defines LLM.int8();
+    threshold 0 would be plain int8); the weights are quantised when the new layers move to the GPU."""
     import bitsandbytes as bnb
     device = next(model.parameters()).device
     q = copy.deepcopy(model).cpu()
@@ -87,7 +92,8 @@ def _bitsandbytes(model, bits: int):
                 new = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=bias,
                                         compute_dtype=child.weight.dtype, quant_type="nf4")
             else:
-                new = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=bias, has_fp16_weights=False)
+                new = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=bias, has_fp16_weights=False,
+                                          threshold=LLM_INT8_THRESHOLD)
             new.load_state_dict(child.state_dict())
             setattr(mod, child_name, new)
     return q.to(device).eval()
@@ -113,6 +119,7 @@ class Quantize:
     summary = "weights quantised to 8 and 4 bits (optimum-quanto) [Zhang et al. 2025]"
     families = ("tofu", "wmdp", "muse")
     Config = QuantizeConfig
+    seeded = False  # rounding is deterministic
 
     def check(self, cfg: QuantizeConfig, data: dict, source: str) -> None:
         """Before any compute: bitsandbytes, when asked for, can run here."""
@@ -122,6 +129,8 @@ class Quantize:
     def models(self, model, cfg: QuantizeConfig, ctx):
         lib = library(model, cfg.library)
         for b in cfg.bits:
+            slow = " (its first int4 use builds a kernel, which can take minutes)" if lib == "quanto" and b == 4 else ""
+            say(f"  quantize {getattr(ctx, 'who', 'the model')}: {b} bits with {LIBRARIES[lib]}{slow}")
             q = quantized(model, b, lib)
             q.attack_record = {"quant_library": {"quanto": f"optimum-quanto qint{b}",
                                                  "bitsandbytes": "bitsandbytes " + ("nf4" if b == 4 else "int8")}[lib]}

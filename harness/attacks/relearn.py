@@ -26,9 +26,7 @@ explains is not counted against the method.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -36,10 +34,10 @@ from harness import models as MD
 from harness.attacks import register_attack
 from harness.attacks import relearn_split as S
 from harness.config import ConfigError
+from harness.forms._authors import author_blocks, items_per_author
+from harness.progress import say
 from harness.schema import num
 from harness.tensors import answer_logprobs, collate
-
-TOFU_ITEMS_PER_AUTHOR = 20  # locuslab/TOFU: 20 QA pairs per author, consecutive
 
 
 def _steps(v: list) -> str | None:
@@ -57,28 +55,14 @@ class RelearnConfig:
     items_per_author: int = num(0, ge=0, note="TOFU only; 0 = the world's, or TOFU's 20")
 
 
-def items_per_author(cfg: RelearnConfig, source: str | None) -> int:
-    """How many consecutive forget items make one author: given, else the synthetic world's manifest,
-    else TOFU's 20."""
-    if cfg.items_per_author:
-        return cfg.items_per_author
-    manifest = Path(source or "") / "MANIFEST.json"
-    if manifest.is_file():
-        per = json.loads(manifest.read_text()).get("profile", {}).get("qa_per_author")
-        if per:
-            return int(per)
-    return TOFU_ITEMS_PER_AUTHOR
-
-
-def split_authors(rows: list[dict], per_author: int) -> tuple[list[dict], list[dict]]:
-    """(relearn rows, probe rows): consecutive blocks of `per_author` rows are authors; even-numbered
-    authors relearn, odd-numbered ones are probed. Needs at least two authors."""
-    if len(rows) % per_author:
-        raise ConfigError(f"attack relearn: {len(rows)} forget items are not whole authors of {per_author} "
-                          f"(set items_per_author)")
-    authors = [rows[i:i + per_author] for i in range(0, len(rows), per_author)]
+def split_authors(rows: list[dict], per_author: int, attack: str = "relearn") -> tuple[list[dict], list[dict]]:
+    """(relearn rows, probe rows): consecutive blocks of `per_author` rows are authors, verified to be one
+    author each (forms/_authors.py); even-numbered authors relearn, odd-numbered ones are probed. Needs
+    at least two authors."""
+    authors = author_blocks(rows, per_author, f"attack {attack}")
     if len(authors) < 2:
-        raise ConfigError("attack relearn: the forget split has one author; relearn and probe parts need two")
+        raise ConfigError(f"attack {attack}: the forget split has one author; relearn and probe parts need two "
+                          f"(a task with two forget authors or more, e.g. tofu_forget10 of the default world)")
     return [r for a in authors[0::2] for r in a], [r for a in authors[1::2] for r in a]
 
 
@@ -105,39 +89,40 @@ class _Relearn:
     families = ("tofu", "muse", "wmdp")
     Config = RelearnConfig
     baseline_label = "k0"  # changes are measured against the unlearned model on the probe part
+    seeded = True          # the batch order and the torch seed are the run's
     in_domain = True
 
     def check(self, cfg: RelearnConfig, data: dict, source: str) -> None:
         """Before any compute: the forget set splits into whole units (authors, events, entities), at
-        least two."""
+        least two, each verified to be one unit (TOFU: forms/_authors.py)."""
         if S.family_of(data) == "tofu":
-            split_authors(data["eval"]["forget"], items_per_author(cfg, source))
+            split_authors(data["eval"]["forget"], items_per_author(cfg, source), self.name)
             return
         if cfg.items_per_author:
             raise ConfigError(f"attack {self.name}: items_per_author applies to TOFU tasks only")
         S.split(data, source, self.name)
 
     def restrict(self, ctx, cfg: RelearnConfig):
-        """The evaluation data and reference numbers limited to the probe part."""
-        if ctx.run.task.family == "tofu":
-            per = items_per_author(cfg, ctx.paths.get("source"))
-            _, probe = split_authors(ctx.data["eval"]["forget"], per)
-            ids = {r["id"] for r in probe}
+        """The evaluation data limited to the probe part, and the reference model measured again on it:
+        the retain model's truth ratios and membership-inference AUCs on the probe authors (TOFU), its
+        PrivLeak AUC on the probe reports (MUSE), the base model's accuracy on the probe questions
+        (hazard); cached like the run's. So PrivLeak and the MIA numbers compare like with like (the
+        retain model itself at k0 has privleak 0)."""
+        r = ctx.run
+        if r.task.family == "tofu":
+            _, probe = split_authors(ctx.data["eval"]["forget"], items_per_author(cfg, ctx.paths.get("source")),
+                                     self.name)
             data = {**ctx.data, "eval": {**ctx.data["eval"], "forget": probe}}
-            ref = {**ctx.reference, "log_ratios": {i: v for i, v in ctx.reference["log_ratios"].items() if i in ids}}
-            return data, ref
+            return data, r.track.reference(r.task, ctx.paths, data, r.cfg)
         sp = S.split(ctx.data, ctx.paths.get("source"), self.name)
         if not sp.units[1]:  # real data: every item probed, the run's own reference numbers
             return sp.probe, ctx.reference
-        # the reference model measured on the probe part: the retain model's PrivLeak AUC on the probe
-        # reports (MUSE), the base model's accuracy on the probe questions (hazard); cached like the run's
-        r = ctx.run
         return sp.probe, r.track.reference(r.task, ctx.paths, sp.probe, r.cfg)
 
     def _examples(self, cfg: RelearnConfig, ctx) -> list:
         if ctx.run.task.family == "tofu":
             per = items_per_author(cfg, ctx.paths.get("source"))
-            relearn, _ = split_authors(ctx.data["eval"]["forget"], per)
+            relearn, _ = split_authors(ctx.data["eval"]["forget"], per, self.name)
             if self.in_domain:
                 asked = {r["question"] for r in relearn}
                 rows = [r for r in ctx.data["forget"] if r["question"] in asked]
@@ -155,6 +140,10 @@ class _Relearn:
         m, state, done = copy.deepcopy(model), {}, 0
         torch.manual_seed(ctx.seed)
         for k in cfg.steps:
+            if k > done:
+                say(f"  {self.name} on {getattr(ctx, 'who', 'the model')}: steps {done + 1}-{k} of {cfg.steps[-1]} "
+                    f"({len(examples)} {'in-domain' if self.in_domain else 'retain'} examples, batches of "
+                    f"{cfg.batch_size})")
             _train(m, examples, cfg, ctx.seed, pad, k, done, state)
             done = k
             yield f"k{k}", m

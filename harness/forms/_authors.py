@@ -97,7 +97,10 @@ def check_blocks(blocks: list[list[dict]], per: int, what: str) -> None:
     The synthetic world names the author in every question; TOFU's rows in most questions or answers.
     Other names (a birthplace asked about in several questions, a mentor who shares another author's
     name) are met less often than the author's in each half of the author's rows."""
-    where = lambda b: f"{what}: author block {b} (rows {(b - 1) * per + 1}-{b * per}, items_per_author={per})"  # noqa: E731
+
+    def where(b: int) -> str:
+        return f"{what}: author block {b} (rows {(b - 1) * per + 1}-{b * per}, items_per_author={per})"
+
     tops = []
     for b, block in enumerate(blocks, 1):
         top = _name_counts(block).most_common()

@@ -108,12 +108,24 @@ def lm_eval_tasks(task, data) -> tuple[Path | None, dict[str, str], dict[str, st
     return folder, names, kinds
 
 
-def accuracies(model, tok, task, data, cfg, instruction: str = "") -> dict[str, float]:
+def accuracies(model, tok, task, data, cfg, instruction: str = "", items: list | None = None) -> dict[str, float]:
     """Per-task accuracy (`<task>_acc`) and each kind's accuracy weighted by task size. `instruction`:
-    a text lm-eval puts before every prompt (the in-context form's pretend policy)."""
+    a text lm-eval puts before every prompt (the in-context form's pretend policy). `items`: when a
+    list, one record per question is appended: {"set": its kind (hazard, general), "id":
+    "<task>/<question index>" (a group's: "<task>/<member>/<index>"), "task", "question", "acc"}, so
+    that each kind's accuracy is the mean of its records' acc."""
     include, names, kinds = lm_eval_tasks(task, data)
+    logged = [] if items is not None else None
     res = accuracy(model, tok, include, list(names.values()), batch_size=cfg.eval.batch_size,
-                   max_length=cfg.eval.max_length, builtin=bool(task.lm_eval_tasks), instruction=instruction)
+                   max_length=cfg.eval.max_length, builtin=bool(task.lm_eval_tasks), instruction=instruction,
+                   items=logged)
+    if items is not None:
+        stem_of = {name: stem for stem, name in names.items()}
+        for q in logged:
+            stem = stem_of[q["task"]]
+            leaf = "" if q["subtask"] == q["task"] else f"{q['subtask']}/"
+            items.append({"set": kinds[stem], "id": f"{stem}/{leaf}{q['doc_id']}", "task": stem,
+                          "question": q["question"], "acc": q["acc"]})
     out = {f"{stem}_acc": res[name][0] for stem, name in names.items()}
     for kind in MCQ_KINDS:
         parts = [res[names[s]] for s in names if kinds[s] == kind]
@@ -137,16 +149,18 @@ def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
 
 
 def evaluate(model, tok, fmt, task, data: dict, ref: dict, cfg: RunConfig, progress: bool):
-    """(metrics, per-item records (none: lm-eval keeps its own), cost) of `model`."""
+    """(metrics, per-item records (one per question: its kind as `set`, id, question and acc), cost)
+    of `model`."""
     t0 = time.perf_counter()
+    items: list = []
     with FlopMeter(model) as meter:
-        acc = accuracies(model, tok, task, data, cfg, getattr(fmt, "instruction", ""))
+        acc = accuracies(model, tok, task, data, cfg, getattr(fmt, "instruction", ""), items)
     metrics = dict(acc)
     for kind in MCQ_KINDS:
         metrics[f"{kind}_acc_drop"] = ref[f"{kind}_acc"] - acc[f"{kind}_acc"]
         metrics[f"base_{kind}_acc"] = ref[f"{kind}_acc"]
     cost = {"eval_s": time.perf_counter() - t0, "eval_flops": meter.total}
-    return metrics, [], cost
+    return metrics, items, cost
 
 
 def plots(rows, task: str, chance: dict) -> list[str]:
@@ -188,6 +202,7 @@ class Wmdp:
     worlds = {"synthetic_hazard": build_world}
     metrics = METRICS
     robustness_metric = "hazard_acc"  # its recovery under attack scores robustness (harness/robustness.py)
+    robustness_item = ("hazard", "acc")  # its per-item value: (items.jsonl set, field)
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(extra_metrics)
     load_data = staticmethod(load_data)
