@@ -29,6 +29,9 @@ def _resolve_all(configs) -> list:
     """Resolve and validate every run, and load its data (no compute): every bad input surfaces now,
     before any model trains."""
     from harness import runs
+    from harness.io import check_writable_dir
+    for d in sorted({c.results_dir for c in configs}):  # before any compute: results can be written there
+        check_writable_dir(Path(d) / "runs", "results_dir")
     resolved = [runs.resolve(c) for c in configs]
     seen: dict = {}
     for r in resolved:
@@ -37,10 +40,23 @@ def _resolve_all(configs) -> list:
         if key not in seen:
             seen[key] = runs.load_data(r)
         runs.check_form(r, seen[key])  # e.g. sisa: more shards than authors
+        runs.split_for_selection(r, seen[key], runs.MD.dataset_source(r.cfg, r.task))  # held-out items exist
     return resolved
 
 
-def _run_many(resolved: list, force: bool, progress: bool) -> dict:
+def _unique(resolved: list, runs_: list) -> tuple[list, list]:
+    """A grid's runs that resolve to one run id run once (a model evaluated as is, or a deterministic
+    form, under several seeds: harness/runs.py counts it once); the first one's attacks are kept."""
+    seen, out_r, out_g = set(), [], []
+    for r, g in zip(resolved, runs_):
+        if r.run_id not in seen:
+            seen.add(r.run_id)
+            out_r.append(r)
+            out_g.append(g)
+    return out_r, out_g
+
+
+def _run_many(resolved: list, force: bool, progress: bool, wait: bool = False) -> dict:
     """Execute resolved runs one by one; a run that fails with an error does not stop a grid, except
     under a launcher (torchrun): the other processes may be waiting on the failed one, so every
     process stops (the launcher ends them all; a resubmission skips the complete runs)."""
@@ -49,16 +65,30 @@ def _run_many(resolved: list, force: bool, progress: bool) -> dict:
     for i, r in enumerate(resolved, 1):
         say(f"run {i}/{len(resolved)}: {r.run_id}")
         try:
-            status = runs.execute(r, force=force, progress=progress)
+            status = runs.execute(r, force=force, progress=progress, wait=wait)
         except Exception as e:  # noqa: BLE001 - one broken run must not stop the grid
             if len(resolved) == 1 or distributed.launched():
                 raise
             status = "failed"
             say(f"  FAILED: {type(e).__name__}: {e}")
         else:
-            say(f"  {status}: {r.folder}")
+            if status in ("complete", "diverged"):  # skipped and claimed runs said why already
+                say(f"  {status}: {r.folder}")
+            if status in ("complete", "skipped") and distributed.is_main():
+                say(f"  {_headline(r)}")
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def _headline(r) -> str:
+    """The run's headline numbers, as its task declares them (what the leaderboard shows first)."""
+    import json
+    try:
+        metrics = json.loads((r.folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return "metrics: not readable"
+    heads = [k for k, s in r.task.metrics.items() if s.headline and isinstance(metrics.get(k), (int, float))]
+    return "metrics: " + ", ".join(f"{k} {metrics[k]:.4g}" for k in heads) if heads else "metrics: none"
 
 
 def _check_launched(ns) -> None:
@@ -82,7 +112,7 @@ def _check_launched(ns) -> None:
 def _single(cfg, ns) -> int:
     """`run` and `eval`: exit 0 when the run is complete (or already was), 1 when it diverged."""
     (r,) = _resolve_all([cfg])
-    counts = _run_many([r], ns.force, not ns.quiet)
+    counts = _run_many([r], ns.force, not ns.quiet, wait=True)
     if counts.get("diverged"):
         from harness import distributed
         if not distributed.is_main():  # rank 0 writes (and reports) the diverged folder
@@ -127,7 +157,7 @@ def cmd_grid(ns) -> int:
         raise ConfigError(f"the grid writes to several results folders {dirs}: give one results_dir")
     if ns.workers < 1:
         raise ConfigError(f"--workers {ns.workers}: expected at least 1")
-    resolved = _resolve_all(configs)
+    resolved, runs_ = _unique(_resolve_all(configs), runs_)
     n_attacks = grid.check_attacks(resolved, runs_)
     results = Path(dirs[0]) if dirs else Path("results")
     if ns.prepare_only:  # the first job of a submitted grid: every model, once, before the array starts
@@ -210,6 +240,9 @@ def cmd_attack(ns) -> int:
             from harness.config import ConfigError
             raise ConfigError(f"no complete method run matches '{ns.folder}'")
     prepared = [attack_run.prepare(f, ns.attack, ns.args) for f in folders]  # all checked before any compute
+    from harness.io import check_writable_dir
+    for f in folders:  # an attack's results are written into its run folder
+        check_writable_dir(Path(f) / "attacks", "the run folder")
     for p in prepared:
         status = attack_run.execute(p, ns.force, not ns.quiet)
         say(f"attack {ns.attack}: {status}: {p[3]}")
@@ -220,7 +253,15 @@ def cmd_leaderboard(ns) -> int:
     """Rebuild the tables and the page from a results folder; a missing folder is an error, a broken
     run folder is skipped and reported."""
     from harness import leaderboard
+    from harness.config import ConfigError
+    from harness.io import check_writable_dir
     results = Path(ns.results)
+    if not results.is_dir():
+        raise ConfigError(f"results folder '{results}' does not exist")
+    if not (results / "runs").is_dir():  # not a results folder: writing empty tables into it helps no one
+        raise ConfigError(f"'{results}' has no runs/ folder: not a results folder (give the folder a grid or run "
+                          f"wrote, e.g. --results results)")
+    check_writable_dir(results, "results folder")
     report = leaderboard.build(results)
     if report.rows:
         print(report.summary())

@@ -6,6 +6,7 @@ of the wrong type or out of range stops with one line naming the key, what it ex
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from dataclasses import dataclass, field
@@ -114,6 +115,10 @@ class UnlearnConfig:
     curve_items: int = num(16, ge=1)  # items per evaluation set the curve scores (the first n)
     select: str = text("last", check=select_rule_syntax)
     select_floor: float = num(0.9, ge=0, le=1, note="fraction of the start model's curve utility")
+    # what a rule other than `last` chooses on: held_out (the curve measures half of the forget units and
+    # retain items the evaluation does not score, and the run is scored on the other half: it never picks
+    # a step on the items it reports), or evaluated (the curve measures the scored items; the row says so)
+    select_on: Literal["held_out", "evaluated"] = "held_out"
 
 
 @dataclass
@@ -255,3 +260,37 @@ def load_run_config(path: str | None = None, overrides: list[str] | None = None)
 
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
+
+
+# config keys that leave a run's id as it was when they are at these defaults (added after runs were
+# published; their defaults reproduce those runs' numbers on a CPU)
+ID_NEUTRAL = {"model.label_logprobs": "auto", "model.logits_chunk": 256, "unlearn.batch_tokens": 0,
+              "unlearn.compile": False, "unlearn.checkpoint": False}
+
+
+def identity(cfg: dict) -> dict:
+    """What makes two runs the same run: the resolved config as a dict, without where it is written,
+    how its processes share the work (unlearn.fsdp, like their number) and the keys added after runs
+    were published when they sit at the defaults that reproduce those runs (ID_NEUTRAL); a config that
+    is not part of a sweep drops the empty sweep tag (the id it had before sweeps existed). The run id
+    hashes this, and the leaderboard groups seeds by it (a folder written before a key existed and one
+    written after are the same setting)."""
+    body = copy.deepcopy(cfg)
+    body.pop("results_dir", None)
+    for key, default in ID_NEUTRAL.items():  # options added later, at defaults that change no number
+        section, name = key.split(".")
+        if body.get(section, {}).get(name, default) == default:
+            body.get(section, {}).pop(name, None)
+    body.get("unlearn", {}).pop("fsdp", None)
+    if body.get("unlearn", {}).get("select", "last") == "last":  # no step is chosen: where it would be is moot
+        body.get("unlearn", {}).pop("select_on", None)
+    if not (body.get("sweep") or {}).get("name"):
+        body.pop("sweep", None)
+    return body
+
+
+def normalised(cfg: dict) -> dict:
+    """A config.yaml read back from a run folder with every key the current RunConfig has (defaults
+    filled in where the folder predates a key), reduced to its identity(): what the leaderboard groups
+    a setting's seeds by."""
+    return identity(deep_merge(to_dict(RunConfig()), cfg))

@@ -55,6 +55,15 @@ def check(ucfg, track, task_name: str) -> None:
     if metric not in names:
         raise ConfigError(f"config key 'unlearn.select': '{metric}' is not a curve metric of family {track.name}"
                           f"{did_you_mean(metric, names)} (curve metrics: {', '.join(names)})")
+    if ucfg.select_on == "held_out" and not callable(getattr(track, "selection_split", None)):
+        raise ConfigError(f"config key 'unlearn.select_on': family {track.name} cannot hold items out of its "
+                          f"evaluation for the rule: set unlearn.select_on=evaluated (the row then says it chose "
+                          f"on the scored items)")
+
+
+def held_out(ucfg) -> bool:
+    """Whether a run's rule chooses its step on held-out items (harness/runs.py splits the data)."""
+    return ucfg.select != "last" and ucfg.select_on == "held_out"
 
 
 def _local(p: torch.Tensor) -> torch.Tensor:

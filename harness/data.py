@@ -58,11 +58,11 @@ def validate_rows(rows: list[dict], columns: dict, where: str, allow_empty: bool
 
 def _read_local(folder: Path, split: str) -> tuple[list[dict], str]:
     """<split>.jsonl or <split>.json (the hub repo's files are JSON lines named .json; a JSON array
-    is accepted too)."""
-    for ext in (".jsonl", ".json"):
-        path = folder / f"{split}{ext}"
-        if not path.exists():
-            continue
+    is accepted too). Both at once is ambiguous: which one the run read would be a guess."""
+    found = [folder / f"{split}{ext}" for ext in (".jsonl", ".json") if (folder / f"{split}{ext}").exists()]
+    if len(found) > 1:
+        raise DataError(f"{folder}: two files for split '{split}' ({', '.join(p.name for p in found)}): keep one")
+    for path in found:
         text = read_text(path)
         if text.lstrip().startswith("["):
             try:
@@ -93,9 +93,10 @@ def _read_hub(repo: str, split: str) -> tuple[list[dict], str]:
 def load_split(source: str, split: str, allow_empty: bool = False) -> list[dict]:
     """Rows of TOFU config `split` from a folder (world or a local TOFU copy) or a hub dataset id.
     Each row gets an 'id' '<split>:<row index>' that follows it through evaluation.
-    `A-B` is split A without the rows of split B (same question and answer), ids kept from A: how a
-    validation task names authors disjoint from a reported split, e.g. forget05-forget01 (TOFU's forget
-    splits are nested: the last 2, 10 and 20 authors)."""
+    `A-B` is split A without the rows of split B (same question and answer), ids kept from A, e.g.
+    forget05-forget01: the forget05 authors outside forget01 (TOFU's forget splits are nested: the last
+    2, 10 and 20 authors). Not a validation set for a sweep: it shares the world's retain and utility
+    sets with every other task of the world (harness/protocol.py refuses it)."""
     if "-" in split:
         a, _, b = split.partition("-")
         drop = {(r["question"], r["answer"]) for r in load_split(source, b, allow_empty=True)}

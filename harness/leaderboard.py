@@ -23,20 +23,22 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from harness.config import ConfigError
+from harness.config import ConfigError, normalised
 from harness.curves import run_series  # curve.jsonl and requests.jsonl, for the page's plots
-from harness.io import stable_hash, write_text_atomic
+from harness.eligibility import screen_runs, setting_verdict
+from harness.io import shorten, stable_hash, write_text_atomic
 from harness.robustness import ROBUSTNESS_ATTACKS, robustness
 from harness.stats import CI_METRICS
 
 ID = ["task", "method", "model", "seed", "status"]
 COMPUTE = ["unlearn_s", "eval_s", "steps", "tokens_forward", "tokens_backward", "trainable_params", "flops",
-           "unlearn_flops", "peak_mem_mb", "gpu_peak_mem_mb", "gpu_seconds", "device_type", "cost_vs_retrain",
-           "time_vs_retrain"]
-TAIL = ["lr", "epochs", "adapter", "method_args", "setting", "run_id", "error"]
+           "unlearn_flops", "peak_mem_mb", "peak_rss_mb", "gpu_peak_mem_mb", "gpu_seconds", "device_type",
+           "cost_vs_retrain", "time_vs_retrain", "retrain_device"]
+TAIL = ["lr", "epochs", "select", "select_on", "selected_step", "adapter", "method_args", "setting", "run_id", "error"]
 # What the other forms of unlearning (harness/forms/) record in form.json and the rows show: the form's
 # kind, a caveat, and the numbers that are their cost or guarantee.
-FORM_NUMBERS = ["epsilon", "extra_prompt_tokens", "train_vs_target", "n_retrained_shards", "shards"]
+FORM_NUMBERS = ["epsilon", "delta", "author_examples", "author_epsilon", "author_delta", "extra_prompt_tokens",
+                "train_vs_target", "n_retrained_shards", "shards"]
 REFERENCE_ROWS = {"target": 0, "retain": 1, "base": 1}  # evaluated as they are: reference lines
 
 
@@ -49,6 +51,7 @@ class Report:
     broken: list = field(default_factory=list)  # (folder, reason) skipped
     selected: pd.DataFrame = field(default_factory=pd.DataFrame)  # swept methods at their selected setting
     sweep: pd.DataFrame = field(default_factory=pd.DataFrame)     # every trial of every sweep
+    folder: str = "results"    # the results folder, as given (the page names it)
 
     @property
     def rows(self) -> int:
@@ -58,13 +61,6 @@ class Report:
         cols = [c for c in ["task", "method", "n_seeds", "status", "forget_quality", "ks_stat", "model_utility",
                             "forget_rouge", "hazard_acc", "general_acc", "cost_vs_retrain"] if c in self.table]
         return self.table[cols].to_string(index=False)
-
-
-def natural_start(family: str) -> str:
-    """The start model of a family's runs ("target" for a family this installation does not know)."""
-    from harness.tracks import load_tracks
-    track = load_tracks().get(family)
-    return track.start if track is not None else "target"
 
 
 def row_label(cfg: dict, family: str) -> str:
@@ -80,9 +76,14 @@ def row_label(cfg: dict, family: str) -> str:
     adapter = (cfg.get("adapter") or {}).get("kind", "none")
     if adapter != "none":
         label += "+" + adapter
-    natural = natural_start(family)
+    from harness.tracks import start_of
+    natural = start_of(family)
     if cfg["start"] not in (natural, "auto"):
         label += f" (from {cfg['start']})"
+    u = cfg.get("unlearn") or {}
+    if u.get("select", "last") != "last":  # a checkpoint chosen by a rule, not the last step: say so, and where
+        label += f" +select:{u['select']}" + (" (on scored items)" if u.get("select_on", "evaluated") == "evaluated"
+                                                else "")
     return label
 
 
@@ -100,40 +101,96 @@ def form_columns(folder: Path, cfg: dict) -> dict:
     return out
 
 
-def attack_columns(folder: Path, metrics: dict) -> dict:
+def attack_columns(folder: Path, metrics: dict, with_details: bool = False):
     """`<attack>_<label>_<metric>` for every complete attack in the run folder (harness/attacks/): the
-    task's headline metrics measured again under the attack, and `<attack>_<label>_recovery` (the share
-    of what the method removed that the attack restores: harness/robustness.py), with the run's
-    `robustness` from them. An unreadable attack is left out."""
-    out = {}
+    task's headline metrics measured again under the attack, `<attack>_<label>_recovery` (the share of
+    what the method removed that the attack restores: harness/robustness.py) and beside it
+    `<attack>_<label>_removed` (what the method removed on the attack's items), with the run's
+    `robustness` from the default-settings folders' recoveries. `<attack>` is the results folder's name:
+    the attack's own at its default settings, `relearn@lr=0.01` at others (harness/attack_settings.py).
+    An unreadable attack is left out.
+
+    with_details=True returns (columns, details): details = {} for a run without attacks, else
+    {"robustness": number or None, "robustness_note": why it is None (else None),
+     "attacks": {folder: {"attack": name, "default": whether at the default settings,
+                          "settings": its config.yaml, "recovery_metric": metric or None,
+                          "labels": {label: {"recovery", "removed", "removed_se", "removed_n",
+                                             "recovery_note"}}}}}
+    (numbers or None; recovery_note says why recovery is None)."""
+    from harness.attack_settings import attack_of, is_default
+    out, attacks = {}, {}
     for status in sorted(folder.glob("attacks/*/status.json")):
+        name = status.parent.name
         try:
             st = json.loads(status.read_text())
             if st.get("status") != "complete":
                 continue
+            settings = yaml.safe_load((status.parent / "config.yaml").read_text()) \
+                if (status.parent / "config.yaml").is_file() else {}
+            entry = {"attack": attack_of(name), "default": is_default(name), "settings": settings or {},
+                     "recovery_metric": None, "labels": {}}
             for label in st.get("labels") or []:
                 m = json.loads((status.parent / label / "metrics.json").read_text())
-                out.update({f"{status.parent.name}_{label}_{k}": m[k] for k, spec in metrics.items()
+                out.update({f"{name}_{label}_{k}": m[k] for k, spec in metrics.items()
                             if isinstance(spec, dict) and spec.get("headline") and isinstance(m.get(k), (int, float))})
-                if isinstance(m.get("recovery"), (int, float)):
-                    out[f"{status.parent.name}_{label}_recovery"] = m["recovery"]
-        except (OSError, ValueError):
+                for k in ("recovery", "removed"):
+                    if isinstance(m.get(k), (int, float)) and not isinstance(m.get(k), bool):
+                        out[f"{name}_{label}_{k}"] = m[k]
+                entry["recovery_metric"] = m.get("recovery_metric", entry["recovery_metric"])
+                entry["labels"][label] = {k: m.get(k) for k in ("recovery", "removed", "removed_se", "removed_n",
+                                                                "recovery_note")}
+            attacks[name] = entry
+        except (OSError, ValueError, yaml.YAMLError):
             continue
     score = robustness({(a, lb): out.get(f"{a}_{lb}_recovery") for a, lb in ROBUSTNESS_ATTACKS})
     if score is not None:
         out["robustness"] = score
-    return out
+    if not with_details:
+        return out
+    if not attacks:
+        return out, {}
+    why = None
+    if score is None:
+        missing = []
+        for a, lb in ROBUSTNESS_ATTACKS:
+            got = (attacks.get(a) or {}).get("labels", {}).get(lb)
+            if got is None:
+                missing.append(f"no {a} {lb} result (attack {a} at its default settings with label {lb})")
+            elif got.get("recovery") is None:
+                missing.append(f"{a} {lb}: no recovery ({got.get('recovery_note') or 'not recorded'})")
+        why = "; ".join(missing) or None
+    return out, {"robustness": score, "robustness_note": why, "attacks": attacks}
 
 
 def parse_attack_column(col: str, metrics) -> tuple[str, str, str] | None:
-    """(attack, label, metric) of a column attack_columns wrote, or None. Attack names may contain '_'
-    (relearn_ood), so the longest registered name that prefixes the column wins."""
+    """(attack folder, label, metric) of a column attack_columns wrote, or None: the longest metric of
+    `metrics` that ends the column, then the label (labels hold no '_'), and before it the results
+    folder's name, which must be a registered attack's (relearn_ood: names may hold '_') or one of
+    its settings folders (`relearn@lr=0.01`, whose settings may hold '_')."""
+    from harness.attack_settings import attack_of
     from harness.attacks import load_attacks
-    attack = next((a for a in sorted(load_attacks(), key=len, reverse=True) if col.startswith(a + "_")), None)
     metric = next((m for m in sorted(metrics, key=len, reverse=True) if col.endswith("_" + m)), None)
-    if attack is None or metric is None or len(col) <= len(attack) + len(metric) + 2:
+    if metric is None:
         return None
-    return attack, col[len(attack) + 1:-len(metric) - 1], metric
+    head, _, label = col[:-len(metric) - 1].rpartition("_")
+    if not head or not label or attack_of(head) not in load_attacks():
+        return None
+    return head, label, metric
+
+
+def _checked_metrics(metrics: dict) -> tuple[dict, list[str]]:
+    """A run's numbers, each a number (or None, or an interval: a list of two numbers); anything else
+    (text where a number belongs, a hand-edited file) is left out of the tables and named in `flags`,
+    not written into the CSV as if it were a result."""
+    out, flags = {}, []
+    for k, v in metrics.items():
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        interval = isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+        if v is None or number or interval:
+            out[k] = v
+        else:
+            flags.append(f"{k} is not a number ({shorten(repr(v), 40)})")
+    return out, flags
 
 
 def _read(folder: Path) -> tuple[dict, dict, dict]:
@@ -147,22 +204,30 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
     prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
     if not isinstance(cfg, dict) or not isinstance(task, dict) or not isinstance(metrics, dict):
         raise ValueError("config.yaml, task.yaml or metrics.json is not a mapping")
-    # runs that differ only in their seed are aggregated together; any other difference splits them
-    setting = stable_hash({k: v for k, v in cfg.items() if k not in ("seed", "results_dir")
-                           and not (k == "sweep" and not (v or {}).get("name"))}, 8)  # as before sweeps existed
+    # runs that differ only in their seed are aggregated together; any other difference splits them.
+    # Compared as the run id compares them (defaults filled in, identity-neutral keys dropped), so a
+    # folder written before a config key existed groups with one written after
+    setting = stable_hash({k: v for k, v in normalised(cfg).items() if k != "seed"}, 8)
     model = cfg["model"].get("evaluate") or cfg["model"]["target"] or cfg["model"]["base"]
+    metrics, flags = _checked_metrics(metrics)
     row = {"task": str(cfg["task"]), "method": row_label(cfg, task.get("family", "tofu")), "model": str(model),
            "seed": cfg["seed"], "status": status["status"], "error": status.get("error"),
+           "warnings": "; ".join(status.get("warnings") or []) or None, "flags": "; ".join(flags) or None,
            **{k: v for k, v in metrics.items()},
            **{k: compute.get(k) for k in COMPUTE}, "tokens": compute.get("tokens_forward"),
            "lr": cfg["unlearn"]["lr"], "epochs": cfg["unlearn"]["epochs"],
+           "select": cfg["unlearn"].get("select", "last"), "selected_step": compute.get("selected_step"),
+           "select_on": cfg["unlearn"].get("select_on", "evaluated") if cfg["unlearn"].get("select", "last") != "last"
+           else None,
            "adapter": (cfg.get("adapter") or {}).get("kind", "none"),
            "method_args": json.dumps(cfg.get("method_args") or {}, sort_keys=True), "setting": setting,
            "run_id": folder.name, "reference_row": cfg["method"] == "none" and not cfg["model"].get("evaluate")}
-    row.update(attack_columns(folder, task.get("metrics") or {}))
+    columns, attacks = attack_columns(folder, task.get("metrics") or {}, with_details=True)
+    row.update(columns)
     row.update(form_columns(folder, cfg))
     details = {"config": cfg, "compute": compute, "provenance": prov, "status": status["status"],
-               "error": status.get("error"), "series": run_series(folder)}
+               "error": status.get("error"), "warnings": status.get("warnings") or [], "series": run_series(folder),
+               **({"attacks": attacks} if attacks else {})}
     return row, {"family": task.get("family", "tofu"), "version": task.get("version", 0),
                  "metrics": task.get("metrics") or {}}, details
 
@@ -179,7 +244,7 @@ def collect(results_dir: Path) -> tuple[pd.DataFrame, dict, dict, list]:
         try:
             row, spec, det = _read(f)
         except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
-            broken.append((str(f), f"{type(e).__name__}: {str(e)[:160]}"))
+            broken.append((str(f), f"{type(e).__name__}: {shorten(str(e), 160)}"))
             continue
         rows.append(row)
         details[row["run_id"]] = det
@@ -195,6 +260,22 @@ def collect(results_dir: Path) -> tuple[pd.DataFrame, dict, dict, list]:
 
 def _numeric(df: pd.DataFrame, c: str) -> bool:
     return pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+
+
+def _aggregate_of(column: str, declared: dict) -> str:
+    """How seeds are combined for a column: its metric's declared aggregate; an attack's column
+    (`relearn_k10_forget_quality`) takes the aggregate of the metric it measures again (a p-value's
+    median, under attack as without)."""
+    if column in declared:
+        return declared[column].get("aggregate", "mean")
+    parsed = parse_attack_column(column, declared) if declared else None
+    return declared[parsed[2]].get("aggregate", "mean") if parsed and parsed[2] in declared else "mean"
+
+
+def _spread(vals: pd.Series) -> float:
+    """The std over seeds; float noise from identical numbers (6.8e-17 from three equal values) is 0."""
+    sd = float(vals.std())
+    return 0.0 if sd <= 1e-12 * max(1.0, float(vals.abs().max())) else sd
 
 
 def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
@@ -214,11 +295,12 @@ def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
         statuses = g["status"].value_counts()
         row["status"] = statuses.index[0] if len(statuses) == 1 else \
             ", ".join(f"{n} {s}" for s, n in statuses.items())
-        how = {m: s.get("aggregate", "mean") for m, s in specs.get(k[0], {}).get("metrics", {}).items()}
+        declared = specs.get(k[0], {}).get("metrics", {})
         for c in numeric:
             vals = done[c].dropna() if len(done) else g[c].dropna()  # a diverged-only setting keeps its cost
-            row[c] = (vals.median() if how.get(c) == "median" else vals.mean()) if len(vals) else None
-            row[f"{c}_std"] = vals.std() if len(vals) > 1 else None
+            row[c] = (vals.median() if _aggregate_of(c, declared) == "median" else vals.mean()) if len(vals) else None
+            row[f"{c}_std"] = _spread(vals) if len(vals) > 1 else None
+        row["eligible"], row["eligible_why"] = setting_verdict(done)
         for c in df.columns:  # a non-numeric column keeps its value where every run agrees on it
             if c not in row and c not in numeric:
                 vals = list((done if len(done) else g)[c])
@@ -237,11 +319,13 @@ def build(results_dir: Path = Path("results")) -> Report:
     from harness import selected as SEL
     runs, specs, details, broken = collect(results_dir)
     runs, sweep_runs = SEL.split(runs, details)  # a sweep's trials are not results: its own view and CSV
+    if not runs.empty:
+        runs = screen_runs(runs, specs)  # which rows may be marked best (harness/eligibility.py)
     table = aggregate(runs, specs)
     chosen, trials = SEL.view(sweep_runs, details, specs)
     for folder, why in broken:
         print(f"[harness] leaderboard: skipped broken run folder {folder} ({why})", file=sys.stderr)
-    report = Report(runs, table, specs, details, broken, chosen, trials)
+    report = Report(runs, table, specs, details, broken, chosen, trials, str(results_dir))
     results_dir = Path(results_dir)
     write_text_atomic(results_dir / "leaderboard_runs.csv", runs.to_csv(index=False))
     write_text_atomic(results_dir / "leaderboard.csv", table.drop(columns=["run_ids"], errors="ignore").to_csv(index=False))

@@ -28,23 +28,33 @@ INTEGER = {"ks_n", "n_seeds", "epochs", "n_diverged", "steps", "tokens_forward",
            "forget_n", "retain_n", "hazard_n", "general_n"}
 HEADLINE_COMPUTE = ["cost_vs_retrain"]
 OTHER_COMPUTE = ["unlearn_s", "eval_s", "steps", "trainable_params", "unlearn_flops", "flops", "peak_mem_mb",
-                 "gpu_peak_mem_mb", "time_vs_retrain"]
+                 "peak_rss_mb", "gpu_peak_mem_mb", "time_vs_retrain"]
 COMPUTE_DESC = {
     "cost_vs_retrain": "unlearning FLOPs / FLOPs of training the retain model (exact unlearning); lower is cheaper",
-    "time_vs_retrain": "unlearning seconds / seconds of training the retain model",
+    "time_vs_retrain": "unlearning seconds / seconds of training the retain model (on the same kind of device; "
+                       "empty otherwise)",
     "unlearn_s": "wall seconds of unlearning", "eval_s": "wall seconds of evaluation",
     "steps": "optimizer steps", "trainable_params": "parameters that received gradients",
     "unlearn_flops": "FLOPs of unlearning (matmuls that ran, gradients that were computed)",
-    "flops": "FLOPs of unlearning and evaluation", "peak_mem_mb": "this run's peak resident memory (MB)",
+    "flops": "FLOPs of unlearning and evaluation",
+    "peak_mem_mb": "memory this run added at its peak (MB above what the process held when it began)",
+    "peak_rss_mb": "the process's peak resident memory during this run (MB, absolute)",
     "gpu_peak_mem_mb": "this run's peak GPU allocation (MB)"}
 FORM_DESC = {  # the other forms of unlearning (harness/forms/): their guarantee or their cost
     "epsilon": "DP target: the epsilon the privacy accountant computed (per training example, at delta)",
+    "delta": "DP target: the delta epsilon is reported at (default n^-1.1)",
+    "author_examples": "DP target: the most training examples one author's data is in (k)",
+    "author_epsilon": "DP target: group-privacy epsilon for one author, k x epsilon",
+    "author_delta": "DP target: group-privacy delta for one author, k e^((k-1) epsilon) delta, capped at 1 "
+                    "(1 = no author-level guarantee)",
     "extra_prompt_tokens": "in-context: prompt tokens the policy adds to every question (its cost, paid per query)",
     "train_vs_target": "training cost of the form's model(s) / the ordinary target's (SISA: FLOPs; DP: seconds)",
     "n_retrained_shards": "SISA: shards the request retrained", "shards": "SISA: constituents (K)"}
 ROBUSTNESS_DESC = ("harmonic mean of 1 - recovery under 4-bit quantisation and under 10 relearning steps; 1: "
                    "nothing comes back, 0: an attack undoes the forgetting (docs/metrics.md)")
 RECOVERY_DESC = "share of what the method removed that comes back, beyond the control's change"
+REMOVED_DESC = ("what the method removed on the attacked items (target minus unlearned, paired per item); recovery "
+                "is left empty when this is within 2 standard errors (the run's detail view says so)")
 
 
 def _clean(v):
@@ -87,12 +97,12 @@ def _columns(spec: dict, table: pd.DataFrame) -> list[dict]:
     # robustness (harness/robustness.py) with the headline columns; the attack columns
     # (harness/leaderboard.py attack_columns) behind the toggle
     add("robustness", "metric", {"direction": "higher", "description": ROBUSTNESS_DESC}, True)
-    with_recovery = {**metrics, "recovery": {"direction": "lower"}}
+    with_recovery = {**metrics, "recovery": {"direction": "lower"}, "removed": {"direction": None}}
     for c in table.columns:
         parsed = parse_attack_column(str(c), with_recovery) if c not in metrics else None
         if parsed:
             attack, label, base = parsed
-            what = RECOVERY_DESC if base == "recovery" else base
+            what = {"recovery": RECOVERY_DESC, "removed": REMOVED_DESC}.get(base, base)
             add(c, "attack", {**with_recovery[base], "description": f"{what} under the {attack} attack ({label})"})
     add("n_seeds", "info", {"description": "seeds that completed (the aggregate is over these)"}, True)
     add("lr", "info", {"description": "unlearning learning rate (method arguments: click the method)"})
@@ -140,8 +150,19 @@ def _task_data(task: str, rows: pd.DataFrame, spec: dict) -> dict:
             "values": values, "refs": refs,
             "std": {c["key"]: _clean(r.get(f"{c['key']}_std")) for c in cols},
             "ci": {m: _clean(r.get(f"{m}_ci")) for m in CI_METRICS if isinstance(r.get(f"{m}_ci"), (list, tuple))},
-            "run_ids": [str(x) for x in r["run_ids"]]})
+            "run_ids": [str(x) for x in r["run_ids"]],
+            "eligible": None if pd.isna(r.get("eligible")) else bool(r.get("eligible")),
+            "eligible_why": _clean(r.get("eligible_why")),
+            "eligible_tag": _tag(r.get("eligible_why")) if r.get("eligible") is False else "",
+            "warnings": _clean(r.get("warnings")), "flags": _clean(r.get("flags"))})
     return {"name": task, "family": spec.get("family", "tofu"), "columns": cols, "rows": out_rows}
+
+
+def _tag(why) -> str:
+    """The short tag of a row that does not compete for the marks (its reason is the tooltip)."""
+    why = why if isinstance(why, str) else ""
+    return "no forgetting" if why.startswith("did not forget") else "utility lost" if why.startswith("lost utility") \
+        else "not ranked"
 
 
 def _json_script(obj) -> str:
@@ -176,7 +197,8 @@ def render(report) -> str:
     data = {"built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "n_runs": len(report.details), "broken": [[str(a), str(b)] for a, b in report.broken],
             "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details,
-            "family_order": _family_order(tasks), "selected": _selected_data(report)}
+            "family_order": _family_order(tasks), "selected": _selected_data(report),
+            "runs_folder": f"{getattr(report, 'folder', 'results')}/runs/"}
     # Plot SVGs are produced by matplotlib, which escapes every text it draws; each goes into a
     # <template> keyed by position, so no run-folder string is ever spliced into HTML here.
     templates = "".join(f"<template id='plots-{i}'>{''.join(plots[t['name']])}</template>"
@@ -188,7 +210,7 @@ def render(report) -> str:
 def _selected_data(report) -> list[dict]:
     """The "selected" view (harness/selected.py): per swept method, the rule, trials, tuning cost, the
     selected setting, and the task's headline metrics on the test data (with the validation value of
-    the rule's metrics)."""
+    the rule's metrics); rule_choice is False where the final run is not what the rule picks now."""
     sel = getattr(report, "selected", None)
     if sel is None or sel.empty:
         return []
@@ -199,6 +221,7 @@ def _selected_data(report) -> list[dict]:
         out.append({**{k: _clean(r.get(k)) for k in ("sweep", "task", "method", "rule", "validation", "n_trials",
                                                       "n_feasible", "feasible", "setting", "tuning_flops",
                                                       "tuning_s", "selection", "run_id", "status")},
+                    "rule_choice": bool(r["rule_choice"]),
                     "metrics": [[m, _clean(r.get(m)), (spec.get(m) or {}).get("direction")] for m in heads],
                     "val": [[k[4:], _clean(r.get(k))] for k in r.index if k.startswith("val_")]})
     return out
@@ -232,11 +255,15 @@ PAGE = """<!doctype html>
 <header><h1>Unlearning leaderboard</h1><p id="meta"></p>
 <p class="legend">Arrows give each column's declared direction: <b>&uarr;</b> higher is better,
 <b>&darr;</b> lower is better, <b>&rarr;0</b> closest to zero, <b>&asymp;R</b> closest to the retain model
-(a model that never saw the forget data). The best value of a column among the methods is
-<span class="best-demo">marked</span>; reference models (target, retain, base) are pinned on top.
+(a model that never saw the forget data). The best value of a column is
+<span class="best-demo">marked</span> among the rows that compete: those that forgot beyond noise (the
+start model's value of the track's forget metric lies outside the row's 95% interval) and kept at least
+80% of the start model's utility; the others are shown with a grey tag saying which test they failed
+(hover it). Reference models (target, retain, base) are pinned on top.
 Values are the mean (p-values: the median) &plusmn; std over the seeds that completed; hover a cell for
-its 95% bootstrap interval over items (single-seed rows) or the per-seed spread. forget_quality is a
-KS p-value: read it with ks_stat and ks_n. Click a column to sort, a method to see its run.</p>
+its 95% interval over items (single-seed rows: a bootstrap interval; for ks_stat a distribution-free
+DKW interval) or the per-seed spread. forget_quality is a KS p-value: read it with ks_stat and ks_n.
+Click a column to sort (best first), a method to see its run.</p>
 <nav id="nav"></nav><div id="broken"></div></header>
 <main id="main"></main>
 <dialog id="detail"><form method="dialog"><button class="close" aria-label="close">&times;</button></form>
@@ -267,6 +294,8 @@ td.best{background:#dff3e3;font-weight:600} .std{color:#888;font-size:11px;margi
 .extra{display:none} table.all .extra{display:table-cell}
 button.rowlink{all:unset;cursor:pointer;color:#0b57d0} button.rowlink:hover{text-decoration:underline}
 button.toggle{margin:6px 0;font-size:12px}
+tr.off-rule td:not(:first-child){color:#999}
+.badge.muted{background:#eee;color:#666} .badge.warn{background:#fff3d6;color:#8a5a00}
 .note{color:#666;font-size:12px} .badge{margin-left:6px;padding:0 5px;border-radius:8px;background:#fbe3e1;color:#b3261e;font-size:11px} .badge.form{background:#e3effb;color:#1a4f8b} #broken p{color:#b3261e}
 dialog{max-width:900px;width:90vw;border:1px solid #ccc;border-radius:8px;padding:18px 22px}
 dialog pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:320px;font-size:12px}
@@ -309,7 +338,8 @@ JS = r"""
   function cellTitle(col, row) {
     const parts = [col.key + (col.description ? ': ' + col.description : '')];
     const ci = row.ci[col.key];
-    if (ci) parts.push('95% bootstrap interval over items: [' + fmt(ci[0]) + ', ' + fmt(ci[1]) + ']');
+    if (ci) parts.push((col.key === 'ks_stat' ? '95% distribution-free (DKW) interval: ['
+                        : '95% bootstrap interval over items: [') + fmt(ci[0]) + ', ' + fmt(ci[1]) + ']');
     const s = row.std[col.key];
     if (typeof s === 'number') parts.push('std over ' + row.n_seeds + ' seeds: ' + fmt(s));
     if (col.direction === 'retain' && typeof row.refs[col.reference] === 'number')
@@ -333,7 +363,9 @@ JS = r"""
     table.append(body);
     const best = {};
     cols.forEach(c => {  // marked only where some method does worse: a column of ties marks nothing
-      const scores = task.rows.filter(r => !r.reference && r.n_seeds > 0).map(r => score(c, r)).filter(s => s !== null);
+      // competing rows only: those that forgot beyond noise and kept utility (harness/eligibility.py)
+      const scores = task.rows.filter(r => !r.reference && r.n_seeds > 0 && r.eligible === true)
+        .map(r => score(c, r)).filter(s => s !== null);
       if (scores.length > 1 && Math.max(...scores) > Math.min(...scores)) best[c.key] = Math.max(...scores);
     });
     let sortKey = null, sortDir = -1;
@@ -342,7 +374,11 @@ JS = r"""
       const refs = task.rows.filter(r => r.reference);
       let others = task.rows.filter(r => !r.reference);
       if (sortKey) {
-        const val = r => sortKey === 'label' || sortKey === 'status' ? r[sortKey] : r.values[sortKey];
+        // a column with a declared direction sorts by how good a value is (privleak by its distance to 0,
+        // an MIA AUC by its distance to the retain model's), best first on the first click
+        const col = cols.find(c => c.key === sortKey);
+        const val = r => sortKey === 'label' || sortKey === 'status' ? r[sortKey]
+          : (col && col.direction ? score(col, r) : r.values[sortKey]);
         others = others.slice().sort((a, b) => {
           const x = val(a), y = val(b);
           if (x === null || x === undefined) return 1;
@@ -360,6 +396,10 @@ JS = r"""
         if (r.note) name.append(el('div', {class: 'note', text: r.note}));
         if (r.status !== 'complete')  // diverged (or partly): visible without scrolling
           name.append(el('span', {class: 'badge', text: r.status, title: r.error ? 'error: ' + r.error : r.status}));
+        if (!r.reference && r.eligible === false)  // shown, but not marked best (the rule in the legend)
+          name.append(el('span', {class: 'badge muted', text: r.eligible_tag, title: r.eligible_why || ''}));
+        if (r.warnings) name.append(el('span', {class: 'badge warn', text: 'warning', title: r.warnings}));
+        if (r.flags) name.append(el('span', {class: 'badge', text: 'bad values', title: r.flags}));
         tr.append(name);
         cols.forEach(c => {
           const td = el('td', {title: cellTitle(c, r)});
@@ -367,7 +407,8 @@ JS = r"""
           const s = r.std[c.key];
           if (typeof s === 'number') td.append(el('span', {class: 'std', text: '\u00b1' + fmt(s)}));
           if (!c.headline) td.classList.add('extra');
-          if (!r.reference && best[c.key] !== undefined && score(c, r) === best[c.key]) td.classList.add('best');
+          if (!r.reference && r.eligible === true && best[c.key] !== undefined && score(c, r) === best[c.key])
+            td.classList.add('best');
           tr.append(td);
         });
         const st = el('td', {class: 'status', text: r.n_diverged && r.n_seeds ? r.status : r.status,
@@ -413,6 +454,20 @@ JS = r"""
     for (const id of r.run_ids) {
       const d = data.details[id] || {};
       body.append(el('h3', {text: 'run ' + id}));
+      if (d.warnings && d.warnings.length) body.append(el('p', {class: 'note', text: 'warnings: ' + d.warnings.join('; ')}));
+      if (d.attacks) {  // recovery under each attack, what was removed, and why a recovery is empty
+        body.append(el('h4', {text: 'attacks' + (d.attacks.robustness_note ? ' (robustness empty: '
+                                                 + d.attacks.robustness_note + ')' : '')}));
+        const t = el('table');
+        t.append(el('tr', {}, ...['attack', 'label', 'recovery', 'removed', 'SE', 'items', 'note']
+          .map(h => el('th', {text: h}))));
+        for (const [folder, a] of Object.entries(d.attacks.attacks || {}))
+          for (const [label, v] of Object.entries(a.labels || {}))
+            t.append(el('tr', {}, ...[folder, label, fmt(v.recovery), fmt(v.removed), fmt(v.removed_se),
+                                     v.removed_n === null || v.removed_n === undefined ? '' : String(v.removed_n),
+                                     v.recovery_note || ''].map(x => el('td', {text: x}))));
+        body.append(t);
+      }
       body.append(el('h4', {text: 'compute record'}), pre(d.compute));
       body.append(el('h4', {text: 'config'}), pre(d.config));
       body.append(el('h4', {text: 'provenance'}), pre(d.provenance));
@@ -420,7 +475,7 @@ JS = r"""
     dlg.showModal();
   }
   const meta = document.getElementById('meta');
-  meta.textContent = 'Built ' + data.built + ' from ' + data.n_runs + ' run folders in results/runs/.';
+  meta.textContent = 'Built ' + data.built + ' from ' + data.n_runs + ' run folders in ' + data.runs_folder + '.';
   if (data.broken.length) {
     const b = document.getElementById('broken');
     b.append(el('p', {text: data.broken.length + ' run folder(s) could not be read and are not shown:'}));
@@ -470,9 +525,11 @@ JS = r"""
       table.append(el('thead', {}, head));
       const body = el('tbody');
       rows.forEach(r => {
-        const tr = el('tr');
+        const tr = el('tr', r.rule_choice ? {} : {class: 'off-rule'});
         const name = el('td', {text: r.method});
         if (!r.feasible) name.append(el('span', {class: 'badge', text: 'infeasible', title: r.selection}));
+        if (!r.rule_choice)  // a trial lost or rerun since: these numbers are not the rule's pick
+          name.append(el('span', {class: 'badge off-rule', text: "not the rule's choice", title: r.selection}));
         tr.append(name, el('td', {text: r.setting, title: r.selection}), el('td', {text: String(r.n_trials)}),
                   el('td', {text: String(r.n_feasible)}));
         r.val.forEach(v => tr.append(el('td', {text: fmt(v[1])})));

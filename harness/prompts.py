@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.io import shorten
+
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
 
 
@@ -87,5 +89,5 @@ class PromptFormatter:
         room = self.max_length - len(prompt)
         if room < 2:
             raise ValueError(f"prompt of {len(prompt)} tokens leaves no room for an answer "
-                             f"(max_length={self.max_length}): '{question[:60]}'")
+                             f"(max_length={self.max_length}): {shorten(question, 60)!r}")
         return Encoded(prompt, ans[:room], group)

@@ -24,24 +24,19 @@ from harness import distributed as dist
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
 from harness import forms
-from harness.config import ConfigError, RunConfig, UnlearnConfig, from_dict, to_dict, validate
+from harness.config import ConfigError, RunConfig, UnlearnConfig, from_dict, identity, to_dict, validate
 from harness.cost import cost_record, retrain_cost
-from harness.io import atomic_dir, stable_hash, write_json_atomic, write_jsonl
+from harness.io import atomic_dir, portable, stable_hash, write_json_atomic, write_jsonl
 from harness.meter import PeakMemory, matmul_params
 from harness.progress import say
 from harness.prompts import PromptFormatter
+from harness.fingerprint import input_fingerprints
 from harness.provenance import provenance
 from harness.registry import get_method
 from harness.tasks import Task, get_task, resolved_yaml
 from harness.tensors import fused_available, label_path, label_path_name
 from harness.tracks import get_track
 from harness.unlearn import Diverged
-
-
-# config keys that leave a run's id as it was when they are at these defaults (added after runs were
-# published; their defaults reproduce those runs' numbers on a CPU)
-ID_NEUTRAL = {"model.label_logprobs": "auto", "model.logits_chunk": 256, "unlearn.batch_tokens": 0,
-              "unlearn.compile": False, "unlearn.checkpoint": False}
 
 
 @dataclasses.dataclass
@@ -54,6 +49,7 @@ class Resolved:
     folder: Path
     form: object | None = None      # forms.* plug-in (sisa, incontext, dp) when `method` names a form
     form_cfg: object | None = None
+    inputs: dict = dataclasses.field(default_factory=dict)  # fingerprints of local data and models it reads
 
     @property
     def track(self):
@@ -111,12 +107,19 @@ def resolve(cfg: RunConfig) -> Resolved:
         raise ConfigError("method=none evaluates a model as is: method_args and adapter.kind=lora do not apply")
     else:  # nothing is unlearned, so there is no curve: a grid's curve keys leave its reference rows' ids alone
         _reset_curve(cfg.unlearn)
+    if not _seeded(method, form, form_cfg):  # nothing random: seeds [0, 1, 2] are one run, counted once
+        cfg.seed = 0
     validate(cfg)  # one pass over every field, defaults filled in
     curves.check(cfg.unlearn, track, task.name)
+    if curves.held_out(cfg.unlearn) and task.requests:
+        raise ConfigError(f"config key 'unlearn.select_on': held_out is not supported with sequential requests "
+                          f"(task {task.name}): set unlearn.select_on=evaluated")
     for role in ("base", "target", "retain", "evaluate"):
         ref = getattr(cfg.model, role)
         if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
             raise ConfigError(f"config key 'model.{role}': folder '{ref}' does not exist")
+        if ref and ref != "default" and Path(ref).expanduser().is_dir():
+            _check_model_folder(Path(ref).expanduser(), role)
     if sharded.requested_by_launcher():  # accelerate launch --use_fsdp
         cfg.unlearn.fsdp = True
     device = MD.resolve_device(cfg.model.device)  # no GPU for cuda: fails here
@@ -124,15 +127,10 @@ def resolve(cfg: RunConfig) -> Resolved:
     if cfg.model.label_logprobs == "fused" and (device.type != "cuda" or not fused_available()):
         raise ConfigError("model.label_logprobs=fused needs a CUDA device and liger-kernel (pip install "
                           "liger-kernel); use chunked (the same numbers, any device)")
-    body = to_dict(cfg)
-    body.pop("results_dir")
-    for key, default in ID_NEUTRAL.items():  # options added later, at defaults that change no number
-        section, name = key.split(".")
-        if body[section].get(name) == default:
-            body[section].pop(name)
-    body["unlearn"].pop("fsdp")  # how the processes share the work, like their number: the same run
-    if not cfg.sweep.name:  # not part of a sweep (harness/sweep.py): the id it had before sweeps existed
-        body.pop("sweep")
+    body = identity(to_dict(cfg))
+    inputs = input_fingerprints(cfg, task, track.worlds)
+    if inputs:  # local data or models: a changed file is a different run (harness/fingerprint.py)
+        body["inputs"] = inputs
     if form:
         label = form.label(form_cfg)
     elif method:
@@ -142,13 +140,49 @@ def resolve(cfg: RunConfig) -> Resolved:
     else:
         label = cfg.start
     run_id = f"{task.name}-{label}-s{cfg.seed}-{stable_hash({'cfg': body, 'task_version': task.version}, 10)}"
-    return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id, form, form_cfg)
+    return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id, form, form_cfg,
+                    inputs)
+
+
+def _check_model_folder(folder: Path, role: str) -> None:
+    """A local model folder holds a model (a config.json, a LoRA adapter, or an ensemble's manifest);
+    a run folder given instead (`eval results/runs/<id>`) is named as such, with where its model is."""
+    from harness.ensemble import is_ensemble
+    if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file() or is_ensemble(str(folder)):
+        return
+    if (folder / "status.json").is_file() or (folder / "config.yaml").is_file():
+        where = (f"its model is {folder / 'model'}" if (folder / "model").is_dir()
+                 else "it saved no model (unlearn.save_model=false, or a reference row)")
+        raise ConfigError(f"config key 'model.{role}': '{folder}' is a run folder, not a model: {where}")
+    raise ConfigError(f"config key 'model.{role}': '{folder}' holds no model (no config.json, adapter_config.json "
+                      f"or ensemble manifest)")
+
+
+def _seeded(method, form, form_cfg) -> bool:
+    """Whether a run's outcome depends on its seed. A model evaluated as is (method=none: a reference
+    row, `eval`) and a form that declares itself deterministic (the in-context form's pretend policy)
+    give the same numbers under every seed: their seed is 0, so a grid's seeds count them once instead
+    of showing identical "replicates" with a spread of 0."""
+    if form is not None:
+        return bool(getattr(form, "seeded", lambda c: True)(form_cfg))
+    return method is not None
 
 
 def _reset_curve(u: UnlearnConfig) -> None:
     """No unlearning loop, so no curve: a grid's curve keys leave such rows' ids alone."""
     d = UnlearnConfig()
     u.curve_every, u.curve_items, u.select, u.select_floor = d.curve_every, d.curve_items, d.select, d.select_floor
+    u.select_on = d.select_on
+
+
+def split_for_selection(r: Resolved, data: dict, source: str) -> tuple[dict, dict]:
+    """(what the unlearning curve measures, what the run is scored on). The same data, unless the rule
+    chooses a step on held-out items (unlearn.select_on=held_out): then the track splits its forget
+    units in two (TOFU: authors; the curve gets one half and retain items the evaluation does not score,
+    the evaluation the other half), so the step is never chosen on the items the run reports."""
+    if not curves.held_out(r.cfg.unlearn):
+        return data, data
+    return r.track.selection_split(data, source, r.task.name)
 
 
 def check_form(r: Resolved, data: dict) -> None:
@@ -179,27 +213,41 @@ def is_complete(folder: Path) -> bool:
     return (folder / "status.json").exists()
 
 
-def execute(r: Resolved, force: bool = False, progress: bool = True) -> str:
+def execute(r: Resolved, force: bool = False, progress: bool = True, wait: bool = False) -> str:
     """Run (unlearn + evaluate) and write the folder. Returns 'skipped' (complete already), 'claimed'
-    (another live process is computing it), 'complete' or 'diverged'. Launched on several processes,
-    rank 0 decides and tells the others (dist.Word), who return what it said or how their part ended."""
+    (another live process is computing it), 'complete' or 'diverged'. With `wait` (a single `run` or
+    `eval`), a run another process is computing is waited for instead of left to it: the command then
+    ends with that run complete (or computes it, if its holder died first). Launched on several
+    processes, rank 0 decides and tells the others (dist.Word), who return what it said or how their
+    part ended."""
     dist.setup(MD.resolve_device(r.cfg.model.device))
     if not dist.is_main():
         return _follow(r)
     with dist.Word() as word:
         if is_complete(r.folder) and not force:
+            say(f"  skipped: complete already in {r.folder} (--force computes it again)")
             word.say("skipped")
             return "skipped"
-        with Claim(r.folder, lock_dir=r.folder.parent.parent / ".claims") as claim:
+        lock_dir = r.folder.parent.parent / ".claims"
+        claim = Claim(r.folder, lock_dir=lock_dir)
+        claim.acquire()
+        if not claim.held and wait:
+            say(f"  {claim.holder} is computing this run: waiting for it")
+            claim = Claim(r.folder, lock_dir=lock_dir, wait=True)
+            claim.acquire()
+        try:
             if not claim.held:
                 say(f"  claimed by {claim.holder}: left to it")
                 word.say("claimed")
                 return "claimed"
             if is_complete(r.folder) and not force:  # finished by another process while we looked
+                say(f"  complete: computed by another process in {r.folder}")
                 word.say("skipped")
                 return "skipped"
             remove_orphans(r.folder)
             return _compute(r, progress, word)
+        finally:
+            claim.release()
 
 
 def _follow(r: Resolved) -> str:
@@ -212,13 +260,14 @@ def _follow(r: Resolved) -> str:
         return "complete" if word["status"] == "alone" else word["status"]
     cfg = r.cfg
     data = load_data(r, word["source"])
+    curve_data = split_for_selection(r, data, word["source"])[0]  # every process measures a sharded curve
     device = MD.resolve_device(cfg.model.device)
     with label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
         model = unlearning.start_model(cfg, word["start"])
         tok = MD.load_tokenizer(word["start"])
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         try:
-            unlearning.unlearn_requests(r, model, tok, fmt, data, None, False, [], word["start"])
+            unlearning.unlearn_requests(r, model, tok, fmt, data, None, False, [], word["start"], curve_data)
         except Diverged:
             return "diverged"
     return "complete"
@@ -228,8 +277,9 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
     cfg, track = r.cfg, r.track
     source = MD.dataset_source(cfg, r.task)
     data = load_data(r, source)
+    curve_data, scored = split_for_selection(r, data, source)
     paths = MD.prepare_models(cfg, r.task, progress)
-    ref = track.reference(r.task, paths, data, cfg)
+    ref = track.reference(r.task, paths, scored, cfg)
     start_ref = cfg.model.evaluate or paths[cfg.start]
     device = MD.resolve_device(cfg.model.device)
     with PeakMemory(device) as mem, label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
@@ -245,7 +295,7 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
                    "tokens_backward": 0, "trainable_params": 0, "flops_forward": 0, "flops_backward": 0,
                    "label_logprobs": label_path_name()}
         retrain = retrain_cost(paths["retain"], MD.META, model) if "retain" in paths else None
-        status, log, error, metrics, items, curve = "complete", [], None, {}, [], []
+        status, log, error, metrics, items, curve, warnings = "complete", [], None, {}, [], [], []
         requests = []  # with task.requests: the metrics after each request
         produced = ctx = None
         if r.form is not None:  # another form of unlearning makes the model to evaluate (harness/forms/)
@@ -266,7 +316,7 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
             else:
                 try:
                     st, model = unlearning.unlearn_requests(r, model, tok, fmt, data, ref, progress, requests,
-                                                            start_ref)
+                                                            start_ref, curve_data)
                     stage.save(r.folder, model, st, lora=cfg.adapter.kind == "lora")
                 except Diverged as e:
                     status, error, st = "diverged", str(e), e.stats
@@ -278,26 +328,37 @@ def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
             if sharded.active(cfg.unlearn):
                 compute["fsdp"] = True  # unlearned sharded (harness/sharded.py)
         if status == "complete":
-            metrics, items, cost = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)
+            say(f"  evaluating {_n_items(scored)} items of {r.task.name}")
+            metrics, items, cost = track.evaluate(model, tok, fmt, r.task, scored, ref, cfg, progress)
             compute.update(cost)
             if produced is not None and produced.post is not None:
+                ctx.items = items  # the per-item records the form's post hook may amend (harness/forms/__init__.py)
                 metrics = produced.post(metrics, ctx)
+            warnings = metrics.pop("warnings", [])  # what a reader must know (status.json, the page)
             if requests:
                 requests[-1]["metrics"] = metrics  # the last request's numbers are the run's
     compute.update(mem.record(), memory_method=mem.method)
     compute.setdefault("processes", 1)  # unlearned by one process unless the stats say more
     compares = r.method is not None or (produced is not None and produced.retrain_ratio)
     compute.update(cost_record(compute, retrain if compares else None, p.device))
-    extra = {"models": paths, "evaluated": start_ref}
+    # paths as portable() records them: a results folder moved to another machine still says what it means
+    extra = {"models": {k: portable(v) for k, v in paths.items()}, "evaluated": portable(start_ref), "inputs": r.inputs}
     if "refusals_file" in data:
-        extra["refusals_file"] = data["refusals_file"]
-    write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests, curve, produced)
+        extra["refusals_file"] = portable(data["refusals_file"])
+    write_run(r, model, tok, metrics, items, log, compute, extra, status, error, requests, curve, produced, warnings,
+              base_changed=st.base_changed if r.method is not None else ())
     stage.clear(r.folder)
     return status
 
 
+def _n_items(data: dict) -> int:
+    """The evaluation's items (every set, question sets and texts), for the progress line."""
+    ev = sum(len(v) for v in (data.get("eval") or {}).values() if isinstance(v, list))
+    return ev + sum(len(m.get("rows", [])) for m in (data.get("mcq") or {}).values())
+
+
 def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error, requests=(),
-              curve=(), produced=None) -> None:
+              curve=(), produced=None, warnings=(), base_changed=()) -> None:
     """Write the run folder in one atomic rename: config, task, metrics, items, log, compute,
     provenance, the model (when asked) and, last, the status that marks it complete."""
     cfg = r.cfg
@@ -314,7 +375,7 @@ def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, stat
             write_jsonl(tmp / "curve.jsonl", list(curve))
         write_json_atomic(tmp / "provenance.json", provenance(cfg.seed, extra))
         if status == "complete" and r.method is not None and cfg.unlearn.save_model:
-            adapters.save(model, tmp / "model", cfg.adapter)
+            adapters.save(model, tmp / "model", cfg.adapter, base_changed)  # + frozen weights it changed (LoKU)
             tok.save_pretrained(tmp / "model")
         if produced is not None:
             write_json_atomic(tmp / "form.json", {"form": r.form.name, "kind": r.form.kind, "label": r.form.label(
@@ -322,4 +383,5 @@ def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, stat
             if status == "complete" and produced.save is not None and cfg.unlearn.save_model:
                 produced.save(tmp / "model")
                 tok.save_pretrained(tmp / "model")
-        write_json_atomic(tmp / "status.json", {"status": status, "error": error, "run_id": r.run_id})
+        write_json_atomic(tmp / "status.json", {"status": status, "error": error, "run_id": r.run_id,
+                                                **({"warnings": list(warnings)} if warnings else {})})

@@ -142,7 +142,10 @@ def read_task_data(path: Path, seen: tuple = ()) -> dict:
 
 def load_task_file(path: Path) -> Task:
     data = read_task_data(Path(path))
-    task = from_dict(Task, data, where=str(path))
+    try:  # the file, then the key: "tasks/x.yaml: unknown task key 'splts'; did you mean 'splits'?"
+        task = from_dict(Task, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {str(e).replace('config key', 'task key')}") from None
     task.path = str(path)
     return _check(task, str(path))
 

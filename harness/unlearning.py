@@ -19,7 +19,7 @@ def start_model(cfg: RunConfig, start: str):
     return adapters.apply(MD.load_model(start, cfg.model.dtype, cfg.model.device), cfg.adapter, cfg.seed)
 
 
-def unlearn_requests(r, model, tok, fmt, data, ref, progress: bool, requests: list, start: str):
+def unlearn_requests(r, model, tok, fmt, data, ref, progress: bool, requests: list, start: str, curve_data=None):
     """Unlearn the forget set, or each of task.requests one after another (sustainability): the
     model after request i starts request i+1, and every request but the last is evaluated at once
     (the last is the run's own evaluation). Returns the unlearning statistics summed over requests,
@@ -31,7 +31,8 @@ def unlearn_requests(r, model, tok, fmt, data, ref, progress: bool, requests: li
     total = None
     shards = sharded.active(cfg.unlearn)
     # rank 0 alone measures the curve, unless the model is sharded: then every process does, together
-    rec = _recorder(r, fmt, data) if dist.is_main() or shards else None
+    # the curve measures curve_data: the held-out items of a rule that must not choose on scored ones
+    rec = _recorder(r, fmt, curve_data if curve_data is not None else data) if dist.is_main() or shards else None
     if rec:
         rec.shared = shards
     for i, rows in enumerate(forget_sets):
@@ -59,7 +60,9 @@ def unlearn_requests(r, model, tok, fmt, data, ref, progress: bool, requests: li
             if rec:
                 entry["selected_step"] = rec.chosen_step
             if i < len(forget_sets) - 1 and dist.is_main():  # rank 0 alone evaluates
-                entry["metrics"] = track.evaluate(model, tok, fmt, r.task, data, ref, cfg, progress)[0]
+                # requests_done: how many requests were made so far (the document track scores their items alone)
+                done = {**data, "requests_done": i + 1}
+                entry["metrics"] = track.evaluate(model, tok, fmt, r.task, done, ref, cfg, progress)[0]
                 model.train()
             requests.append(entry)
     total.requests = requests

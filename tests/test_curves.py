@@ -94,7 +94,7 @@ def test_point_zero_is_the_start_model_and_a_chosen_step_zero_is_evaluated(tmp_p
     numbers, while the steps spent are still counted."""
     target = _run(tmp_path, tiny, "method=none", name="target")
     run = _run(tmp_path, tiny, "method=grad_ascent", "unlearn.curve_every=2", "unlearn.select=max:forget_prob",
-               "unlearn.select_floor=0", name="ga")
+               "unlearn.select_floor=0", "unlearn.select_on=evaluated", name="ga")
     p0 = run["curve"][0]
     assert p0["step"] == 0 and target["metrics"]["forget_n"] == 4 and target["metrics"]["retain_n"] == 4
     assert p0["forget_prob"] == pytest.approx(target["metrics"]["forget_prob"], rel=1e-6)
@@ -122,7 +122,7 @@ def test_the_chosen_middle_step_is_the_model_evaluated(tmp_path, tiny):
     want = pts[curves.select(pts, "min:forget_prob", "retain_prob", floor)]["step"]
     assert want == 2, pts
     chosen = _run(tmp_path, tiny, "method=npo", "unlearn.curve_every=2", "unlearn.select=min:forget_prob",
-                  f"unlearn.select_floor={floor!r}", name="chosen")
+                  f"unlearn.select_floor={floor!r}", "unlearn.select_on=evaluated", name="chosen")
     assert [{k: v for k, v in p.items() if k != "selected"} for p in chosen["curve"]] == \
            [{k: v for k, v in p.items() if k != "selected"} for p in pts]       # the same trajectory
     assert [p["step"] for p in chosen["curve"] if p["selected"]] == [2] and chosen["compute"]["selected_step"] == 2
@@ -132,7 +132,7 @@ def test_the_chosen_middle_step_is_the_model_evaluated(tmp_path, tiny):
 
 
 MUSE = ["task=muse_news_synthetic_sust", "method=grad_ascent", "eval.bootstrap=50", "unlearn.curve_every=1",
-        "unlearn.select=min:knowmem_forget_prob", "unlearn.select_floor=0.5"]
+        "unlearn.select=min:knowmem_forget_prob", "unlearn.select_floor=0.5", "unlearn.select_on=evaluated"]
 
 
 def test_requests_continue_the_curve_and_the_page_plots_both(tmp_path, tiny):
@@ -167,7 +167,8 @@ def test_requests_continue_the_curve_and_the_page_plots_both(tmp_path, tiny):
     assert [p["step"] for p in pts if p["selected"]] == sorted({r["selected_step"] for r in reqs})
     assert json.loads((folder / "compute.json").read_text())["selected_step"] == reqs[-1]["selected_step"]
     # point 0 by hand: MUSE's few-shot KnowMem prompt, then " answer" + eos, mean P~ over the first 16
-    target = json.loads((folder / "provenance.json").read_text())["models"]["target"]
+    from harness.io import local
+    target = str(local(json.loads((folder / "provenance.json").read_text())["models"]["target"]))
     model, tok = MD.load_model(target, "float32", "cpu"), MD.load_tokenizer(target)
     data = load_data(resolve(load_run_config(None, [*tiny, *MUSE])))
     shots, qa = data["eval"]["knowmem_forget_icl"][:3], data["eval"]["knowmem_forget"][:16]

@@ -10,6 +10,7 @@ import torch
 
 from harness import models as MD
 from harness.cli import main
+from harness.io import local
 from harness.config import ConfigError
 from harness.forms import INTERFACE, load_forms
 from harness.forms._authors import author_blocks, author_name
@@ -117,7 +118,7 @@ def test_sisa_retrains_only_the_shard_that_held_the_forget_author(tiny, tmp_path
     model = MD.load_model(str(folder / "model"), device="cpu")
     assert len(model.members) == 3
     assert compute["trainable_params"] == sum(p.numel() for p in model.members[0].parameters())  # one shard
-    root = Path(form["constituents"])
+    root = local(form["constituents"])
     for s in shards:  # the shards without a forget author are the cached originals, untouched
         ours = MD.load_model(str(folder / "model" / f"shard_{s['shard']}"), device="cpu").state_dict()
         orig = MD.load_model(str(root / f"shard_{s['shard']}" / "stage_0"), device="cpu").state_dict()
@@ -130,11 +131,11 @@ def test_sisa_with_one_shard_is_retraining(tiny, tmp_path):
     """K = 1: the constituent is trained exactly as the target, and after the request exactly as the
     retain model (same examples, order and seed): same weights."""
     folder = _run(tiny, tmp_path, "method=sisa", "method_args.shards=1")
-    paths = _read(folder, "provenance.json")["models"]
+    paths = {k: str(local(v)) for k, v in _read(folder, "provenance.json")["models"].items()}
     ours = MD.load_model(str(folder / "model" / "shard_0"), device="cpu").state_dict()
     retain = MD.load_model(paths["retain"], device="cpu").state_dict()
     assert all(torch.equal(ours[k], retain[k]) for k in retain)
-    original = Path(_read(folder, "form.json")["constituents"], "shard_0", "stage_0")
+    original = local(_read(folder, "form.json")["constituents"]) / "shard_0" / "stage_0"
     target = MD.load_model(paths["target"], device="cpu").state_dict()
     first = MD.load_model(str(original), device="cpu").state_dict()
     assert all(torch.equal(first[k], target[k]) for k in target)
@@ -184,7 +185,7 @@ def test_dp_target_reports_the_accountants_epsilon(tiny, tmp_path):
                   "method_args.batch_size=32")
     form = _read(folder, "form.json")
     assert form["label"] == "dp_eps8" and form["kind"] == "dp-training"
-    meta = _read(Path(form["dp_model"]), MD.META)["train"]
+    meta = _read(local(form["dp_model"]), MD.META)["train"]
     acc = RDPAccountant()  # the same (sigma, q, steps) accounted again, independently of the run
     acc.history = [(meta["noise_multiplier"], meta["sample_rate"], meta["steps"])]
     assert form["epsilon"] == pytest.approx(acc.get_epsilon(meta["delta"]))
@@ -197,7 +198,7 @@ def test_dp_target_reports_the_accountants_epsilon(tiny, tmp_path):
     assert form["author_examples"] == 8 and form["author_epsilon"] == pytest.approx(8 * form["epsilon"])
     assert form["author_delta"] == 1.0 and "no meaningful author-level guarantee" in form["note"]
     assert meta["seed"] == 0  # run seed 0: the world seed, as before run seeds reached the form
-    paths = _read(folder, "provenance.json")["models"]
+    paths = {k: str(local(v)) for k, v in _read(folder, "provenance.json")["models"].items()}
     ours = MD.load_model(str(folder / "model"), device="cpu").state_dict()
     target = MD.load_model(paths["target"], device="cpu").state_dict()
     assert any(not torch.equal(ours[k], target[k]) for k in target)
@@ -337,7 +338,7 @@ def test_sisa_lora_constituents_share_one_base(tiny, tmp_path):
         assert (folder / "model" / f"shard_{k}" / "adapter_config.json").is_file()
     model = MD.load_model(str(folder / "model"), device="cpu")
     assert all(isinstance(m, AdapterView) for m in model.members) and len(model.shared) == 1
-    base = MD.load_model(_read(folder, "provenance.json")["models"]["base"], device="cpu")
+    base = MD.load_model(str(local(_read(folder, "provenance.json")["models"]["base"])), device="cpu")
     n_base = sum(p.numel() for p in base.parameters())
     n = sum(p.numel() for p in model.parameters())
     assert n_base < n < 1.5 * n_base            # one base and two small adapters, not two bases
@@ -372,7 +373,7 @@ def test_sisa_on_the_document_track_shards_whole_documents(tiny, tmp_path):
     from harness.io import stable_hash
     from harness import musedata
     folder = _run(tiny, tmp_path / "k1", "task=muse_news_synthetic", "method=sisa", "method_args.shards=1")
-    paths = _read(folder, "provenance.json")["models"]
+    paths = {k: str(local(v)) for k, v in _read(folder, "provenance.json")["models"].items()}
     ours = MD.load_model(str(folder / "model" / "shard_0"), device="cpu").state_dict()
     retain = MD.load_model(paths["retain"], device="cpu").state_dict()
     assert all(torch.equal(ours[k], retain[k]) for k in retain)

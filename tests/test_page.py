@@ -49,12 +49,15 @@ def _results(tiny_grid, tmp_path) -> Path:
     (evil / "task.yaml").write_text(yaml.safe_dump(task))
     metrics = json.loads((evil / "metrics.json").read_text())
     metrics[XSS_METRIC] = 0.5
-    # membership AUCs: this one is closest to the retain model's, another one is higher but farther
+    # membership AUCs: this one is closest to the retain model's, another one is higher but farther;
+    # both rows compete for the marks (they forgot beyond noise and kept utility: harness/eligibility.py)
     metrics["mia_auc_loss"] = metrics["retain_model_mia_auc_loss"] - 0.05
+    metrics["forget_truth_ratio_ci"], metrics["model_utility"] = [0.999, 1.0], 1.0
     (evil / "metrics.json").write_text(json.dumps(metrics))
     far = next(p for p in (res / "runs").iterdir() if "-simnpo-" in p.name) / "metrics.json"
     m = json.loads(far.read_text())
     m["mia_auc_loss"] = min(1.0, m["retain_model_mia_auc_loss"] + 0.2)
+    m["forget_truth_ratio_ci"], m["model_utility"] = [0.999, 1.0], 0.99
     far.write_text(json.dumps(m))
     div = res / "runs" / "tofu_forget10-graddiff-s7-1111111111"
     shutil.copytree(next(p for p in (res / "runs").iterdir() if "-graddiff-" in p.name), div)
@@ -97,7 +100,7 @@ def test_page_in_a_real_browser(tiny_grid, tmp_path, capsys):
         # reference rows pinned on top; plots drawn
         table = page.locator("table[data-task='tofu_forget10']")
         first = table.locator("tbody tr").first
-        assert "ref" in (first.get_attribute("class") or "") and first.locator("td").first.inner_text() == "target"
+        assert "ref" in (first.get_attribute("class") or "") and first.locator("button.rowlink").inner_text() == "target"
         assert page.locator(".plots svg").count() >= 2
         # sort by model utility: descending, then ascending; reference rows stay first
         col = [th.get_attribute("data-key") for th in table.locator("thead th").all()].index("model_utility")
@@ -131,7 +134,7 @@ def test_page_in_a_real_browser(tiny_grid, tmp_path, capsys):
             td = tr.locator("td").nth(col)
             text = td.inner_text().split("\u00b1")[0].strip()
             if text:
-                cells[tr.locator("td").first.inner_text().split("\n")[0]] = (float(text), "best" in (td.get_attribute("class") or ""))
+                cells[tr.locator("button.rowlink").inner_text()] = (float(text), "best" in (td.get_attribute("class") or ""))
         retain_auc = cells.pop("retain")[0]
         cells.pop("target")
         marked = {k for k, (_, b) in cells.items() if b}

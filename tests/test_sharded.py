@@ -121,9 +121,10 @@ def test_sharded_runs_write_the_one_process_folders(tmp_path, tiny):
     reference model sharded; the rule picks a step before the last, whose shards every process restores)
     and LoRA GradDiff over sequential requests (the model is gathered, evaluated and sharded anew after
     each request)."""
-    cases = [["method=npo", "task=tofu_forget01", "unlearn.curve_every=1", "unlearn.select=max:forget_truth_ratio"],
+    cases = [["method=npo", "task=tofu_forget01", "unlearn.curve_every=1", "unlearn.select=max:forget_truth_ratio",
+              "unlearn.select_on=evaluated"],
              ["method=graddiff", "adapter.kind=lora", "task=muse_news_synthetic_sust", "unlearn.curve_every=2",
-              "unlearn.select=max:knowmem_retain_prob"]]
+              "unlearn.select=max:knowmem_retain_prob", "unlearn.select_on=evaluated"]]
     common = [*tiny, "unlearn.epochs=2", "unlearn.batch_size=2", "unlearn.retain_batch_size=4", "--quiet"]
     for case in cases:
         assert main(["run", *case, *common, f"results_dir={tmp_path / 'one'}"]) == 0

@@ -40,7 +40,7 @@ def test_task_schema(name, tmp_path):
         assert spec.direction != "retain" or spec.reference.startswith("retain_model_")
     assert any(s.headline for s in t.metrics.values())
     if t.dataset == "synthetic":  # every split it names exists in the world and validates
-        # the default profile: 40 authors, so a difference of nested forget splits (tofu_val01) is non-empty
+        # the default profile: 40 authors, so a difference of nested forget splits (`A-B`) is non-empty
         d = world.build(tmp_path, "default", 0)
         for split in [t.splits.full, t.splits.forget, t.splits.retain, t.splits.holdout, *t.eval.values()]:
             assert load_split(str(d), split)

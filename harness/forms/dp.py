@@ -44,7 +44,7 @@ from harness import models as MD
 from harness.claim import build_once
 from harness.config import ConfigError
 from harness.forms import Produced, form_seed, register_form, seed_key, target_training
-from harness.io import stable_hash
+from harness.io import portable, stable_hash
 from harness.meter import FlopMeter
 from harness.progress import bar, say
 from harness.schema import num
@@ -224,7 +224,7 @@ class DP:
                 "delta": t["delta"], "n_examples": t.get("n_examples"),
                 "noise_multiplier": t["noise_multiplier"], "max_grad_norm": t["max_grad_norm"],
                 "sample_rate": t["sample_rate"], "train_s": t["seconds"], "train_flops": t["flops"],
-                "dp_model": str(out), **_author_level(t["epsilon"], t["delta"], k), **_vs_target(ctx.paths, t)}
+                "dp_model": portable(out), **_author_level(t["epsilon"], t["delta"], k), **_vs_target(ctx.paths, t)}
         eps = "inf" if t["epsilon"] is None else f"{t['epsilon']:.2f}"
         note = f"DP target, no unlearning: epsilon={eps} per example at delta={t['delta']:.1e}" + _author_note(info)
         return Produced(model, ctx.fmt, info=info, note=note, save=lambda folder: model.save_pretrained(folder),

@@ -44,7 +44,7 @@ from harness.data import load_split
 from harness.ensemble import Ensemble, shared_adapters
 from harness.forms import Produced, form_seed, register_form, seed_key, target_training
 from harness.forms._authors import author_blocks, items_per_author
-from harness.io import read_jsonl, stable_hash, write_json_atomic
+from harness.io import portable, read_jsonl, stable_hash, write_json_atomic
 from harness.progress import say
 from harness.schema import num
 from harness.train import finetune
@@ -260,7 +260,7 @@ class Sisa:
         spent["trainable_params"] = sum(_trained_params(members[k], st.lora) for k in affected)
         info = {"shards": cfg.shards, "slices": cfg.slices, "aggregate": cfg.aggregate, "constituent":
                 "lora" if st.lora else "full", "retrained_shards": affected, "forget_authors": sorted(gone),
-                "constituents": str(root),
+                "constituents": portable(root),  # '<cache>/models/sisa-...': a moved results folder still says it
                 "train_s": original["seconds"], "train_flops": original["flops"],
                 **_vs_target(ctx.paths, original)}
 

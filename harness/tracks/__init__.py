@@ -48,3 +48,10 @@ INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics",
 register_track = _REGISTRY.register     # class decorator: @register_track("name")
 load_tracks = _REGISTRY.load            # every registered track, its folder imported once per process
 get_track = _REGISTRY.get               # one by name; an unknown name fails with a did-you-mean
+
+
+def start_of(family: str) -> str:
+    """The model a family's runs start from ("target", or "base"); "target" for a family this
+    installation does not know (a results folder made elsewhere)."""
+    track = load_tracks().get(family)
+    return track.start if track is not None else "target"

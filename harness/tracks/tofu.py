@@ -16,7 +16,7 @@ from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import load_refusals, load_split
 from harness.evaluate import _variants, aligned, evaluate_sets, mia_aucs, score, tofu_metrics
 from harness.fingerprint import model_fingerprint, precision_key
-from harness.io import stable_hash, write_json_atomic
+from harness.io import shorten, stable_hash, write_json_atomic
 from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
 from harness.stats import bootstrap
@@ -26,6 +26,7 @@ from harness.worlds import authors
 
 REFERENCE_VERSION = 3     # bump when the evaluator changes what a cached reference number would be
 EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")  # task file `eval:` kind -> split
+KS_FEW_ITEMS = 10  # below this many forget items, forget_quality carries a warning (harness/metrics.py ks_min_pvalue)
 
 
 def _m(direction: str, role: str, description: str = "", **kw) -> MetricSpec:
@@ -78,9 +79,23 @@ def load_data(task, source: str, cfg: RunConfig, needs_refusals: bool = False) -
     data["eval"]["holdout"] = load_split(source, t.splits.holdout)  # membership inference
     if t.requests:  # sequential unlearning requests, applied one after another
         data["requests"] = [load_split(source, s) for s in t.requests]
+    else:  # what is unlearned must be what the forget metrics ask about
+        _same_questions(data["forget"], data["eval"]["forget"], t.splits.forget, t.eval["forget"], task.name)
     if needs_refusals:
         data["refusals"], data["refusals_file"] = load_refusals(source, cfg.unlearn.refusals)
     return data
+
+
+def _same_questions(forget: list, evaluated: list, fsplit: str, esplit: str, task: str) -> None:
+    """TOFU's forget splits and their *_perturbed evaluation splits hold the same questions. A pair that
+    does not (a mistyped split name, a file cut by hand) would unlearn one set and score another, and
+    forget quality would still come out as a number: refused before any training."""
+    a, b = {r["question"] for r in forget}, {r["question"] for r in evaluated}
+    if a != b:
+        odd = sorted(a - b) or sorted(b - a)
+        raise ConfigError(f"task {task}: the forget split {fsplit} ({len(a)} questions) and its evaluation split "
+                          f"{esplit} ({len(b)}) ask different questions ({len(a ^ b)} differ, e.g. "
+                          f"{shorten(odd[0], 60)!r})")
 
 
 def training_sets(fmt: PromptFormatter, data: dict):
@@ -142,6 +157,9 @@ def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg:
         rec["retain_model_log_truth_ratio"] = lr
     for m, ci in bootstrap(items, theirs, cfg.eval.bootstrap, cfg.seed).items():
         metrics[f"{m}_ci"] = ci
+    if metrics["ks_n"] < KS_FEW_ITEMS:  # legitimate (a small split), but the reader must know
+        metrics["warnings"] = [f"forget_quality from {metrics['ks_n']} items: a KS p-value on so few items takes a "
+                               f"few coarse values (the smallest possible is {M.ks_min_pvalue(metrics['ks_n']):.2g})"]
     cost = {"eval_s": time.perf_counter() - t0, "tokens_eval": agg["_tokens"], "eval_flops": meter.total}
     return metrics, items, cost
 
@@ -168,6 +186,29 @@ def curve(model, fmt: PromptFormatter, data: dict, cfg: RunConfig, n_items: int)
                  desc="curve", progress=False)
     return {"forget_prob": float(np.mean(probs)), "forget_truth_ratio": M.forget_truth_ratio_stat(logs),
             "retain_prob": float(np.mean([M.length_normalised_prob(x["nll_mean"]) for x in kept]))}
+
+
+def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
+    """(curve data, scored data) for a rule that chooses its step on held-out items
+    (unlearn.select_on=held_out): the forget authors in two halves by whole authors, as the relearning
+    attack splits them (even-numbered authors to the curve, odd-numbered to the evaluation), and for the
+    curve's utility proxy the retain rows the evaluation does not score (retain_perturbed's authors are
+    scored by model_utility). The run unlearns every forget author; it is scored on the half the rule
+    never saw, against the retain model's numbers on that half."""
+    from types import SimpleNamespace
+
+    from harness.forms._authors import author_blocks, items_per_author
+    per = items_per_author(SimpleNamespace(items_per_author=0), source)
+    blocks = author_blocks(data["eval"]["forget"], per, f"unlearn.select_on=held_out (task {task})")
+    if len(blocks) < 2:
+        raise ConfigError(f"config key 'unlearn.select_on': task {task} forgets {len(blocks)} author, and held-out "
+                          f"selection needs two (one for the rule, one to score): set unlearn.select_on=evaluated")
+    ev = data["eval"]
+    scored_retain = {r["question"] for r in ev["retain"]}
+    spare = [r for r in data["retain"] if r["question"] not in scored_retain] or ev["retain"]
+    curve = {**data, "eval": {**ev, "forget": [r for b in blocks[0::2] for r in b], "retain": spare}}
+    scored = {**data, "eval": {**ev, "forget": [r for b in blocks[1::2] for r in b]}}
+    return curve, scored
 
 
 def plots(rows, task: str, chance: dict) -> list[str]:
@@ -204,6 +245,11 @@ class Tofu:
     worlds = {"synthetic": authors.build}  # dataset name -> builder(cache root, profile, seed) -> folder
     metrics = METRICS
     robustness_metric = "forget_prob"  # its recovery under attack scores robustness (harness/robustness.py)
+    # what the leaderboard's marks screen on (harness/eligibility.py): forgetting as forget quality reads
+    # it (the truth ratios the KS test compares with the retain model's), and the utility kept
+    forget_signal = "forget_truth_ratio"
+    utility_metric = "model_utility"
+    robustness_item = ("forget", "prob")  # its per-item value: (items.jsonl set, field)
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(lambda task: {})
     load_data = staticmethod(load_data)
@@ -214,6 +260,7 @@ class Tofu:
     evaluate = staticmethod(evaluate)
     plots = staticmethod(plots)
     curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
+    selection_split = staticmethod(selection_split)  # optional: held-out items for the curve's rule
     curve_metrics = CURVE_METRICS
     curve_utility = "retain_prob"          # the floor of a selection rule is measured on this
     curve_forget = "forget_truth_ratio"    # the forget metric the curve plot shows
