@@ -22,7 +22,6 @@ import pandas as pd
 from harness.plots import plots_for, series_plots, sisa_plot
 from harness.leaderboard import parse_attack_column
 from harness.tracks import load_tracks
-from harness.stats import CI_METRICS
 
 INTEGER = {"ks_n", "n_seeds", "epochs", "n_diverged", "steps", "tokens_forward", "tokens_backward", "trainable_params",
            "forget_n", "retain_n", "hazard_n", "general_n"}
@@ -149,7 +148,9 @@ def _task_data(task: str, rows: pd.DataFrame, spec: dict) -> dict:
             "method_args": _clean_tree(json.loads(r.get("method_args") or "{}"), words=True),
             "values": values, "refs": refs,
             "std": {c["key"]: _clean(r.get(f"{c['key']}_std")) for c in cols},
-            "ci": {m: _clean(r.get(f"{m}_ci")) for m in CI_METRICS if isinstance(r.get(f"{m}_ci"), (list, tuple))},
+            # every metric's interval (`<metric>_ci`: TOFU's, MUSE's ROUGE means, the hazard accuracies)
+            "ci": {str(c)[:-3]: _clean(r.get(c)) for c in r.index
+                   if str(c).endswith("_ci") and isinstance(r.get(c), (list, tuple))},
             "run_ids": [str(x) for x in r["run_ids"]],
             "eligible": None if pd.isna(r.get("eligible")) else bool(r.get("eligible")),
             "eligible_why": _clean(r.get("eligible_why")),

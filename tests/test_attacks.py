@@ -377,3 +377,23 @@ def test_llm_int8_keeps_its_outlier_threshold(monkeypatch):
     assert isinstance(q.body[0], Linear8bitLt) and isinstance(q.body[2], Linear8bitLt)
     assert type(q.lm_head) is torch.nn.Linear
     assert torch.equal(q.body[0].weight, model.body[0].weight)           # the weights carried over
+
+
+def test_int4_unpacking_needs_no_kernel_build():
+    """optimum-quanto compiles a C++ kernel for int4 un-packing on its first CPU use (minutes, in every
+    new environment); the harness hands it the same operation in PyTorch. Hand-checked on one byte, and
+    equal to the compiled kernel where one is already built."""
+    import torch
+    from optimum.quanto.library.extensions import get_extension
+
+    from harness.attacks.quantize import _no_kernel_build, unpack
+    assert unpack(torch.tensor([0b11100100], dtype=torch.uint8), 2).tolist() == [0, 1, 2, 3]
+    assert unpack(torch.tensor([0x5A, 0xC3], dtype=torch.uint8), 4).tolist() == [0xA, 0x3, 0x5, 0xC]
+    ext = get_extension("quanto_cpp")
+    built = (__import__("pathlib").Path(ext.build_directory) / f"{ext.name}.so").exists()
+    x = torch.randint(0, 256, (300, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    if built and ext._lib is None:  # compare with the compiled kernel, then hand over the PyTorch one
+        assert all(torch.equal(ext.lib.unpack(x, b), unpack(x, b)) for b in (2, 4))
+        ext._lib = None
+    _no_kernel_build()
+    assert ext._lib is not None and all(torch.equal(ext.lib.unpack(x, b), unpack(x, b)) for b in (2, 4))

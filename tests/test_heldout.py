@@ -74,3 +74,27 @@ def test_select_on_leaves_the_id_of_a_last_step_run_alone(rule):
     ids = {runs.resolve(load_run_config(None, ["method=npo", f"unlearn.select={rule}", f"unlearn.select_on={on}"])).run_id
            for on in ("held_out", "evaluated")}
     assert ids == {runs.resolve(load_run_config(None, ["method=npo"])).run_id}
+
+
+def test_a_held_out_rule_on_the_document_track(tmp_path, tiny):
+    """MUSE: the curve asks one half of the forget events' KnowMem questions and every other retain
+    question; the run is scored on the other half's items and the remaining retain questions."""
+    from harness.runs import load_data, resolve, split_for_selection
+    from harness.config import load_run_config
+    args = ["task=muse_news_synthetic", "method=grad_ascent", *tiny, *STEPS[:3], "unlearn.curve_every=2",
+            "unlearn.select=min:knowmem_forget_prob", "unlearn.select_floor=0"]
+    r = resolve(load_run_config(None, args + [f"results_dir={tmp_path}"]))
+    data = load_data(r)
+    from harness import models as MD
+    curve, scored = split_for_selection(r, data, MD.dataset_source(r.cfg, r.task))
+    ev = data["eval"]
+    c_ids = {x["id"] for x in curve["eval"]["knowmem_forget"]}
+    s_ids = {x["id"] for x in scored["eval"]["knowmem_forget"]}
+    assert c_ids and s_ids and not c_ids & s_ids and c_ids | s_ids == {x["id"] for x in ev["knowmem_forget"]}
+    assert len(scored["eval"]["verbmem"]) == len(ev["verbmem"]) // 2
+    assert [x["id"] for x in curve["eval"]["knowmem_retain"]] == [x["id"] for x in ev["knowmem_retain"][0::2]]
+    assert [x["id"] for x in scored["eval"]["knowmem_retain"]] == [x["id"] for x in ev["knowmem_retain"][1::2]]
+    assert main(["run", *args, f"results_dir={tmp_path}", "--quiet"]) == 0
+    folder = next((tmp_path / "runs").iterdir())
+    items = [json.loads(x) for x in (folder / "items.jsonl").read_text().splitlines()]
+    assert {i["id"] for i in items if i["set"] == "knowmem_forget"} == s_ids

@@ -68,10 +68,34 @@ def quantized(model, bits: int, lib: str = "quanto"):
         from optimum.quanto import freeze, qint4, qint8, quantize
     except ImportError:
         raise ConfigError("attack quantize needs optimum-quanto (pip install optimum-quanto)") from None
+    _no_kernel_build()
     q = copy.deepcopy(model)
     quantize(q, weights={8: qint8, 4: qint4}[bits], exclude=["lm_head"])
     freeze(q)
     return q.eval()
+
+
+def unpack(packed: torch.Tensor, bits: int) -> torch.Tensor:
+    """optimum-quanto's un-packing of 4-bit (or 2-bit) codes stored in bytes, in PyTorch: the codes of
+    the i-th place in every byte, (byte & (2^(bits(i+1)) - 1)) >> (bits i), concatenated place by place.
+    It is the library's own reference implementation (`quanto::unpack`, default kernel); its CPU
+    kernel computes the same bits in C++."""
+    return torch.cat([(packed & (2 ** (bits * (i + 1)) - 1)) >> (bits * i) for i in range(8 // bits)]).to(torch.uint8)
+
+
+def _no_kernel_build() -> None:
+    """optimum-quanto dispatches int4 un-packing on a CPU to a C++ extension that it compiles on first
+    use (about two and a half minutes on 2 cores, silent, in every new environment). Un-packing is a
+    few bit operations on small tensors, so the harness gives the extension this PyTorch version (the
+    same bits) instead of compiling it, unless it is already built."""
+    try:
+        from optimum.quanto.library.extensions import get_extension
+        ext = get_extension("quanto_cpp")
+    except (ImportError, KeyError):  # another optimum-quanto layout: it builds its kernel as it likes
+        return
+    if ext._lib is None:
+        from types import SimpleNamespace
+        ext._lib = SimpleNamespace(unpack=unpack)
 
 
 def _bitsandbytes(model, bits: int):

@@ -306,6 +306,27 @@ def plots(rows, task: str, chance: dict) -> list[str]:
     return out
 
 
+def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
+    """(curve data, scored data) for a rule that chooses its step on held-out items
+    (unlearn.select_on=held_out): the forget events in two halves as the relearning attack splits them
+    (harness/attacks/relearn_split.py); the curve asks the KnowMem questions of one half and, for its
+    utility proxy, every other retain question; the run is scored on the other half's items (VerbMem,
+    KnowMem, PrivLeak texts, against the retain model's AUC on them) and the remaining retain questions.
+    Real MUSE data maps no question to an article, so it cannot be split: a one-line error."""
+    from harness.attacks.relearn_split import muse_split
+    sp = muse_split(data, source, f"unlearn.select_on=held_out (task {task})")
+    if not sp.units[1]:
+        raise ConfigError(f"config key 'unlearn.select_on': task {task}'s questions are not tied to its forget "
+                          f"articles, so no items can be held out for the rule: set unlearn.select_on=evaluated")
+    ev, scored_ev = data["eval"], sp.probe["eval"]
+    scored_ids = {r["id"] for r in scored_ev["knowmem_forget"]}
+    retain = ev["knowmem_retain"]
+    curve = {**data, "eval": {**ev, "knowmem_forget": [r for r in ev["knowmem_forget"] if r["id"] not in scored_ids],
+                              "knowmem_retain": retain[0::2]}}
+    scored = {**sp.probe, "eval": {**scored_ev, "knowmem_retain": retain[1::2]}}
+    return curve, scored
+
+
 @register_track("muse")
 class Muse:
     title = "Documents (MUSE-style): forget news articles, keep the rest"
@@ -325,6 +346,7 @@ class Muse:
     evaluate = staticmethod(evaluate)
     plots = staticmethod(plots)
     curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
+    selection_split = staticmethod(selection_split)  # optional: held-out items for the curve's rule
     curve_metrics = CURVE_METRICS
     curve_utility = "knowmem_retain_prob"  # the floor of a selection rule is measured on this
     curve_forget = "knowmem_forget_prob"   # the forget metric the curve plot shows

@@ -159,8 +159,26 @@ def evaluate(model, tok, fmt, task, data: dict, ref: dict, cfg: RunConfig, progr
     for kind in MCQ_KINDS:
         metrics[f"{kind}_acc_drop"] = ref[f"{kind}_acc"] - acc[f"{kind}_acc"]
         metrics[f"base_{kind}_acc"] = ref[f"{kind}_acc"]
+    metrics.update(_intervals(items, cfg.eval.bootstrap, cfg.seed))
     cost = {"eval_s": time.perf_counter() - t0, "eval_flops": meter.total}
     return metrics, items, cost
+
+
+def _intervals(items: list[dict], n: int, seed: int) -> dict:
+    """95% bootstrap intervals of hazard_acc and general_acc: the questions of a kind resampled with
+    replacement (a kind's accuracy weights its tasks by size, so it is the mean over its questions).
+    None where lm-eval returned no per-question records (built-in tasks it did not log)."""
+    if n <= 0:
+        return {}
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    out = {}
+    for kind in MCQ_KINDS:
+        v = np.asarray([float(i["acc"]) for i in items if i.get("set") == kind], dtype=np.float64)
+        if len(v):
+            means = v[rng.integers(0, len(v), (n, len(v)))].mean(axis=1)
+            out[f"{kind}_acc_ci"] = [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+    return out
 
 
 def plots(rows, task: str, chance: dict) -> list[str]:
