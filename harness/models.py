@@ -20,7 +20,7 @@ from harness import distributed as dist
 from harness.claim import build_once
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
-from harness.io import atomic_dir, read_jsonl, shorten, stable_hash, write_json_atomic
+from harness.io import atomic_dir, portable, read_jsonl, shorten, stable_hash, write_json_atomic
 from harness.progress import say
 from harness.prompts import Encoded, PromptFormatter
 from harness.tasks import Task
@@ -219,7 +219,7 @@ def control_base(cfg: RunConfig, source: str, without: list[str], progress: bool
                           f"documents the control base is to be trained without")
     key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "without": stable_hash(sorted(drop))})
     out = cache_root() / "models" / f"control-{key}"
-    meta = {"role": "control", "key": key, "base": str(base), "without_documents": len(drop)}
+    meta = {"role": "control", "key": key, "base": portable(base), "without_documents": len(drop)}
     build_once(out, out / META, lambda: _pretrain_rows(cfg, load_tokenizer(str(base)), kept, out,
                                                        f"pretrain control base (without {len(drop)} documents)",
                                                        meta, progress))
@@ -292,7 +292,7 @@ def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
         key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "data": data_hash,
                            "recipe": asdict(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"
-        meta = {"role": role, "key": key, "split": split, "base": str(base)}
+        meta = {"role": role, "key": key, "split": split, "base": portable(base)}  # '<cache>/...': movable
         build_once(path, path / META, partial(_fine_tune, path, str(base), tok, examples, cfg, meta, progress))
         out[role] = str(path)
     return out

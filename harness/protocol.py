@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from harness.config import ConfigError
+from harness.io import shorten
 
 NOT_ITEMS = ("refusals", "refusals_file")   # refusal answers are training targets, not items of a set
 
@@ -73,11 +74,6 @@ def shared(validation: dict, test: dict, same_source: bool) -> tuple[int, tuple 
     return len(hits), next(iter(hits.values()), None)
 
 
-def short(t: str, n: int = 60) -> str:
-    """At most about n characters, cut at a word boundary."""
-    return t if len(t) <= n else t[:n].rsplit(" ", 1)[0] + " ..."
-
-
 def check(path: str, val, test, val_data: dict, test_data: dict) -> None:
     """Refuse (one ConfigError) a sweep whose validation data (run `val`, its data) shares an item with
     its test data (run `test`): harness.runs.Resolved, data as harness.runs.load_data returns it."""
@@ -93,7 +89,7 @@ def check(path: str, val, test, val_data: dict, test_data: dict) -> None:
     if not n:
         return
     t, vset, tset = example
-    quoted = f'"{short(t)}"'
+    quoted = f'"{shorten(t, 60)}"'
     seed = next(s for s in (1, 2, 3, 5) if s % 4 != test.cfg.world.seed % 4 and s != val.cfg.world.seed)
     synthetic = (test.cfg.dataset or test.task.dataset) in val.track.worlds
     fix = f'"world.seed={seed}"' if synthetic else f'"dataset=synthetic", "world.seed={seed}"'

@@ -241,7 +241,7 @@ def execute(r: Resolved, force: bool = False, progress: bool = True, wait: bool 
                 word.say("claimed")
                 return "claimed"
             if is_complete(r.folder) and not force:  # finished by another process while we looked
-                say(f"  complete: computed by another process in {r.folder}")
+                say(f"  skipped: computed by another process meanwhile, in {r.folder}")
                 word.say("skipped")
                 return "skipped"
             remove_orphans(r.folder)

@@ -118,6 +118,24 @@ def test_page_in_a_real_browser(tiny_grid, tmp_path, capsys):
         table.locator("th[data-key='model_utility']").click()
         assert utilities() == sorted(down)
         assert "ref" in (table.locator("tbody tr").first.get_attribute("class") or "")
+
+        def column(key):
+            i = [th.get_attribute("data-key") for th in table.locator("thead th").all()].index(key)
+            out = []
+            for tr in table.locator("tbody tr:not(.ref)").all():
+                text = tr.locator("td").nth(i).inner_text().split("\u00b1")[0].strip()
+                if text:
+                    out.append(float(text))
+            return out
+        # the first click sorts best first by the declared direction: forget ROUGE (lower is better)
+        # ascending, privleak (best at 0) by its distance to 0
+        table.locator("th[data-key='forget_rouge']").click()
+        rouge = column("forget_rouge")
+        assert rouge == sorted(rouge) and len(set(rouge)) > 1, rouge
+        table.locator("th[data-key='privleak']").click()
+        leak = column("privleak")
+        assert [abs(x) for x in leak] == sorted(abs(x) for x in leak) and len(set(leak)) > 1, leak
+        table.locator("th[data-key='model_utility']").click()
         # best value marked by the declared direction (model utility: highest)
         best = table.locator("td.best").all()
         assert best and any(abs(float(td.inner_text().split("\u00b1")[0]) - max(down)) < 1e-3 for td in best)

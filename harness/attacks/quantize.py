@@ -153,8 +153,7 @@ class Quantize:
     def models(self, model, cfg: QuantizeConfig, ctx):
         lib = library(model, cfg.library)
         for b in cfg.bits:
-            slow = " (its first int4 use builds a kernel, which can take minutes)" if lib == "quanto" and b == 4 else ""
-            say(f"  quantize {getattr(ctx, 'who', 'the model')}: {b} bits with {LIBRARIES[lib]}{slow}")
+            say(f"  quantize {getattr(ctx, 'who', 'the model')}: {b} bits with {LIBRARIES[lib]}")
             q = quantized(model, b, lib)
             q.attack_record = {"quant_library": {"quanto": f"optimum-quanto qint{b}",
                                                  "bitsandbytes": "bitsandbytes " + ("nf4" if b == 4 else "int8")}[lib]}

@@ -313,7 +313,7 @@ class _Trainer:
         stats = finetune(model, [self.examples[i] for i in idx], recipe, seed, MD.pad_id(self.ctx.tok), desc,
                          self.ctx.progress)
         stats["seconds"] = time.perf_counter() - t0
-        MD.save_trained(out, model, self.ctx.tok, {"role": "sisa", "stage_of": start, "n_examples": len(idx),
+        MD.save_trained(out, model, self.ctx.tok, {"role": "sisa", "stage_of": portable(start), "n_examples": len(idx),
                                                    "train": stats})
         return stats
 
