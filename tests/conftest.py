@@ -1,5 +1,8 @@
 """Shared fixtures: a private cache, offline hub access, and the tiny configuration every test uses."""
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -7,7 +10,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # datasets/lm-eval caches go to a throw-away folder, not the home folder
-os.environ.setdefault("HF_HOME", __import__("tempfile").mkdtemp(prefix="hf-home-"))
+# (removed when the session ends; a folder the user set is left alone)
+if "HF_HOME" not in os.environ:
+    os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+    atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
 
 # A world of 10 authors x 4 QA and a 1-layer, 64-wide Llama: a full pipeline in seconds.
 TINY = ["world.profile=tiny", "model.arch.hidden_size=64", "model.arch.num_layers=1",

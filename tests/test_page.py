@@ -53,11 +53,13 @@ def _results(tiny_grid, tmp_path) -> Path:
     # both rows compete for the marks (they forgot beyond noise and kept utility: harness/eligibility.py)
     metrics["mia_auc_loss"] = metrics["retain_model_mia_auc_loss"] - 0.05
     metrics["forget_truth_ratio_ci"], metrics["model_utility"] = [0.999, 1.0], 1.0
+    metrics["privleak"] = -5.0  # privleak is best at 0: sorted by distance to 0, not by sign
     (evil / "metrics.json").write_text(json.dumps(metrics))
     far = next(p for p in (res / "runs").iterdir() if "-simnpo-" in p.name) / "metrics.json"
     m = json.loads(far.read_text())
     m["mia_auc_loss"] = min(1.0, m["retain_model_mia_auc_loss"] + 0.2)
     m["forget_truth_ratio_ci"], m["model_utility"] = [0.999, 1.0], 0.99
+    m["privleak"] = 30.0  # signed order (either way) would put it apart from -5
     far.write_text(json.dumps(m))
     div = res / "runs" / "tofu_forget10-graddiff-s7-1111111111"
     shutil.copytree(next(p for p in (res / "runs").iterdir() if "-graddiff-" in p.name), div)
