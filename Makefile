@@ -38,8 +38,9 @@ GRIDS := configs/grid_default.yaml configs/grid_forms.yaml configs/grid_wmdp.yam
 leaderboard: $(STAMP)
 	$(BIN)/python -m harness grid $(GRIDS) --workers 2 $(ARGS)
 
-leaderboard-full: $(STAMP)   # + LoRA on every TOFU split, MUSE scalability and sustainability
+leaderboard-full: $(STAMP)   # + tofu_forget01, LoRA on every TOFU split, MUSE scalability and sustainability
 	$(BIN)/python -m harness grid $(GRIDS) configs/grid_muse_scale.yaml --workers 2 $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_default.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] --workers 2 $(ARGS)
 	$(BIN)/python -m harness grid configs/grid_lora.yaml tasks=[tofu_forget01,tofu_forget05,tofu_forget10] --workers 2 $(ARGS)
 
 forms: $(STAMP)   # the other forms' study: SISA K = 1, 2, 4, 8; DP epsilon = 1, 8, inf; in-context on the hazard track
