@@ -29,6 +29,10 @@ def ceu_targets(logits, targets):
 
 @register_method("ceu", config=CEUConfig, needs=("forget_logits",), lr=1e-4, epochs=5, lora_lr=1e-3)
 def ceu(inp, cfg: CEUConfig):
-    """CE-U: mean_t CE(softmax(sg(z) with z[y_t] = -inf), p_theta) on forget answers [Yang 2025]."""
+    """CE-U: mean_t CE(softmax(sg(z) with z[y_t] = -inf), p_theta) on forget answers [Yang 2025].
+
+    Paper: Yang 2025.
+    Loss: mean_t CE(softmax(sg(z_θ) with z[y_t] = −∞), p_θ) on forget answers
+    """
     loss = soft_ce(inp.forget.logits, ceu_targets(inp.forget.logits, inp.forget.targets), inp.forget.mask)
     return loss, {"ceu_ce": loss.item()}

@@ -19,7 +19,11 @@ class GradDiffConfig:
 
 @register_method("graddiff", config=GradDiffConfig, needs=("forget", "retain"), lr=1e-3, epochs=5, lora_lr=3e-3)
 def graddiff(inp, cfg: GradDiffConfig):
-    """GradDiff: L = gamma * (-NLL_mean(forget)) + alpha * NLL_mean(retain) [Liu et al. 2022]."""
+    """GradDiff: L = gamma * (-NLL_mean(forget)) + alpha * NLL_mean(retain) [Liu et al. 2022].
+
+    Paper: Liu et al. 2022; TOFU baseline.
+    Loss: −γ·NLL_mean(D_f) + α·NLL_mean(D_r)
+    """
     forget_nll = batch_mean(inp.forget.nll_mean)
     retain_nll = batch_mean(inp.retain.nll_mean)
     loss = -cfg.gamma * forget_nll + cfg.alpha * retain_nll

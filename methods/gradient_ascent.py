@@ -18,6 +18,10 @@ class GradAscentConfig:
 
 @register_method("grad_ascent", config=GradAscentConfig, needs=("forget",), lr=3e-4, epochs=5, lora_lr=2e-3)
 def grad_ascent(inp, cfg: GradAscentConfig):
-    """Gradient ascent: L = -mean NLL_mean(forget) [Jang et al. 2023; TOFU baseline]."""
+    """Gradient ascent: L = -mean NLL_mean(forget) [Jang et al. 2023; TOFU baseline].
+
+    Paper: Jang et al. 2023; TOFU baseline.
+    Loss: −NLL_mean(D_f)
+    """
     forget_nll = batch_mean(inp.forget.nll_mean)
     return -forget_nll, {"forget_nll": forget_nll.item()}

@@ -29,7 +29,11 @@ def dpo_loss(logp_win, ref_win, logp_lose, ref_lose, beta: float):
 @register_method("idkdpo", config=IdkDPOConfig, needs=("forget", "ref_forget", "idk", "ref_idk", "retain"),
                  lr=3e-3, epochs=5, lora_lr=1e-2)
 def idkdpo(inp, cfg: IdkDPOConfig):
-    """IdkDPO: DPO preferring a refusal over the forget answer, + alpha NLL(retain) [Rafailov et al. 2023; TOFU]."""
+    """IdkDPO: DPO preferring a refusal over the forget answer, + alpha NLL(retain) [Rafailov et al. 2023; TOFU].
+
+    Paper: Rafailov et al. 2023; TOFU.
+    Loss: −(2/β)·mean log σ(β·[Δ(y_idk) − Δ(y_f)]) + α·NLL_mean(D_r), Δ = log π_θ − log π_ref
+    """
     pref = dpo_loss(inp.idk.seq_logp, inp.ref_idk.seq_logp, inp.forget.seq_logp, inp.ref_forget.seq_logp, cfg.beta)
     retain_nll = batch_mean(inp.retain.nll_mean)
     return pref + cfg.alpha * retain_nll, {"dpo": pref.item(), "retain_nll": retain_nll.item()}

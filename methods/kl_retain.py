@@ -31,7 +31,11 @@ def answer_kl(ref, cur) -> "torch.Tensor":  # noqa: F821
 @register_method("graddiff_kl", config=KLRetainConfig, needs=("forget", "retain_logits"), lr=1e-3, epochs=5,
                  lora_lr=3e-3)
 def graddiff_kl(inp, cfg: KLRetainConfig):
-    """GradDiff-KL: L = gamma * (-NLL_mean(forget)) + alpha * KL(ref || theta)(retain answers) [TOFU]."""
+    """GradDiff-KL: L = gamma * (-NLL_mean(forget)) + alpha * KL(ref || theta)(retain answers) [TOFU].
+
+    Paper: TOFU "KL" baseline.
+    Loss: −γ·NLL_mean(D_f) + α·KL(π_ref‖π_θ), retain answer positions only
+    """
     forget_nll = batch_mean(inp.forget.nll_mean)
     kl = answer_kl(inp.ref_retain, inp.retain)
     return -cfg.gamma * forget_nll + cfg.alpha * kl, {"forget_nll": forget_nll.item(), "retain_kl": kl.item()}

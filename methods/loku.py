@@ -101,7 +101,11 @@ def fila_init(model, forget, retain, cfg: LoKUConfig, pad_id: int) -> None:
 @register_method("loku", config=LoKUConfig, needs=("forget_logits", "retain"), lr=3e-4, epochs=5,
                  init=fila_init, requires_adapter=True, lora_lr=3e-4)
 def loku(inp, cfg: LoKUConfig):
-    """LoKU: inverted hinge loss on forget tokens + alpha NLL(retain), FILA adapter init [Cha et al. 2024]."""
+    """LoKU: inverted hinge loss on forget tokens + alpha NLL(retain), FILA adapter init [Cha et al. 2024].
+
+    Paper: Cha et al. 2024.
+    Loss: inverted hinge 1 + p(y_t) − max_{v≠y_t} p(v) + α·NLL_mean(D_r); Fisher-initialised adapters (LoRA only)
+    """
     f = inp.forget
     ihl = inverted_hinge(f.logits, f.targets, f.mask)
     retain_nll = batch_mean(inp.retain.nll_mean)

@@ -31,7 +31,11 @@ def npo_loss(logp, ref_logp, beta: float):
 @register_method("npo", config=NPOConfig, needs=("forget", "ref_forget", "retain"), lr=1e-3, epochs=5,
                  lora_lr=2e-3)
 def npo(inp, cfg: NPOConfig):
-    """NPO: -(2/beta) mean log sigmoid(-beta (log pi - log pi_ref)(forget)) + alpha NLL(retain) [Zhang et al. 2024]."""
+    """NPO: -(2/beta) mean log sigmoid(-beta (log pi - log pi_ref)(forget)) + alpha NLL(retain) [Zhang et al. 2024].
+
+    Paper: Zhang et al. 2024.
+    Loss: −(2/β)·mean log σ(−β·(log π_θ − log π_ref)(y_f)) + α·NLL_mean(D_r), sequence log-probs
+    """
     forget = npo_loss(inp.forget.seq_logp, inp.ref_forget.seq_logp, cfg.beta)
     retain_nll = batch_mean(inp.retain.nll_mean)
     return forget + cfg.alpha * retain_nll, {"npo": forget.item(), "retain_nll": retain_nll.item()}

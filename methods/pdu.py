@@ -44,7 +44,11 @@ def _start(model, forget, retain, cfg: PDUConfig, pad_id) -> None:
 @register_method("pdu", config=PDUConfig, needs=("forget_logits", "retain"), lr=1e-3, epochs=5, lora_lr=1e-3,
                  init=_start)
 def pdu(inp, cfg: PDUConfig):
-    """PDU: mean_t (max z - mean z)^2 (forget) + lambda NLL(retain), lambda by dual ascent [Entesari et al. 2025]."""
+    """PDU: mean_t (max z - mean z)^2 (forget) + lambda NLL(retain), lambda by dual ascent [Entesari et al. 2025].
+
+    Paper: Entesari et al. 2025.
+    Loss: mean_t (max_v z − mean_v z)² + λ·NLL_mean(D_r); λ ← max(0, λ + η·(NLL_r − ε)) each step
+    """
     lam = cfg.__dict__.get("_lambda", cfg.lambda_init)
     flat = flatness_loss(inp.forget.logits, inp.forget.mask)
     retain_nll = batch_mean(inp.retain.nll_mean)

@@ -67,7 +67,11 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
 @register_method("rmu", config=RMUConfig, needs=("forget_hidden", "retain_hidden", "ref_retain_hidden", "forget_group"),
                  lr=1e-2, epochs=10, trainable=trainable_params, lora_lr=1e-2, max_grad_norm=0.0)
 def rmu(inp, cfg: RMUConfig):
-    """RMU: MSE(h_l(forget), c*u) + alpha * MSE(h_l(retain), h_l^ref(retain)) [Li et al. 2024, WMDP]."""
+    """RMU: MSE(h_l(forget), c*u) + alpha * MSE(h_l(retain), h_l^ref(retain)) [Li et al. 2024, WMDP].
+
+    Paper: Li et al. 2024 (WMDP).
+    Loss: MSE(h_ℓ(x_f), c·u) + α·MSE(h_ℓ(x_r), h_ℓ^ref(x_r)); only down_proj of layers ℓ−2..ℓ train
+    """
     hf = inp.forget_hidden
     # one random direction per forget corpus, as the WMDP code draws one per topic
     target = cfg.steering_coeff * control_vector(hf.states.shape[-1], cfg.u_seed + inp.forget_group, hf.states)

@@ -37,7 +37,11 @@ def satimp_forget_loss(token_logps, mask, beta1: float, beta2: float):
 
 @register_method("satimp", config=SatImpConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=1e-2)
 def satimp(inp, cfg: SatImpConfig):
-    """SatImp: -mean_t[sg(p^b1 (1-p)^b2) l_t](forget) + alpha NLL(retain) [Yang et al. 2025]."""
+    """SatImp: -mean_t[sg(p^b1 (1-p)^b2) l_t](forget) + alpha NLL(retain) [Yang et al. 2025].
+
+    Paper: Yang et al. 2025.
+    Loss: −γ·mean_t[sg(p_t^β1·(1−p_t)^β2)·ℓ_t] + α·NLL_mean(D_r)
+    """
     forget = satimp_forget_loss(inp.forget.token_logps, inp.forget.mask, cfg.beta1, cfg.beta2)
     retain_nll = batch_mean(inp.retain.nll_mean)
     return cfg.gamma * forget + cfg.alpha * retain_nll, {"satimp": forget.item(), "retain_nll": retain_nll.item()}

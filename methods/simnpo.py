@@ -31,7 +31,11 @@ def simnpo_loss(nll_mean, beta: float, delta: float):
 
 @register_method("simnpo", config=SimNPOConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=3e-3)
 def simnpo(inp, cfg: SimNPOConfig):
-    """SimNPO: -(2/beta) mean log sigmoid(beta (NLL_sum/|y| - delta))(forget) + alpha NLL(retain) [Fan et al. 2024]."""
+    """SimNPO: -(2/beta) mean log sigmoid(beta (NLL_sum/|y| - delta))(forget) + alpha NLL(retain) [Fan et al. 2024].
+
+    Paper: Fan et al. 2024.
+    Loss: −(2/β)·mean log σ(β·(NLL_sum/|y| − δ)) + α·NLL_mean(D_r); δ = the paper's γ/β
+    """
     forget = simnpo_loss(inp.forget.nll_mean, cfg.beta, cfg.delta)
     retain_nll = batch_mean(inp.retain.nll_mean)
     return forget + cfg.alpha * retain_nll, {"simnpo": forget.item(), "retain_nll": retain_nll.item()}

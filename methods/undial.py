@@ -37,7 +37,11 @@ def soft_ce(logits, q, mask):
 @register_method("undial", config=UNDIALConfig, needs=("forget_logits", "ref_forget_logits"), lr=1e-3, epochs=5,
                  lora_lr=2e-3)
 def undial(inp, cfg: UNDIALConfig):
-    """UNDIAL: mean_t CE(softmax(z_ref - beta onehot(y_t)), p_theta) on forget answers [Dong et al. 2024]."""
+    """UNDIAL: mean_t CE(softmax(z_ref - beta onehot(y_t)), p_theta) on forget answers [Dong et al. 2024].
+
+    Paper: Dong et al. 2024.
+    Loss: mean_t CE(softmax(z_ref − β·onehot(y_t)), p_θ) on forget answers
+    """
     q = undial_targets(inp.ref_forget.logits, inp.forget.targets, cfg.beta)
     loss = soft_ce(inp.forget.logits, q, inp.forget.mask)
     return loss, {"undial_ce": loss.item()}

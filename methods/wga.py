@@ -30,7 +30,11 @@ def wga_forget_loss(token_logps, mask, beta: float):
 
 @register_method("wga", config=WGAConfig, needs=("forget", "retain"), lr=3e-3, epochs=5, lora_lr=1e-2)
 def wga(inp, cfg: WGAConfig):
-    """WGA: -mean_t[sg(p_t)^beta * l_t](forget) + alpha NLL(retain) [Wang et al. 2025]."""
+    """WGA: -mean_t[sg(p_t)^beta * l_t](forget) + alpha NLL(retain) [Wang et al. 2025].
+
+    Paper: Wang et al. 2025.
+    Loss: −γ·mean_t[sg(p_t)^β·ℓ_t] + α·NLL_mean(D_r), token-level
+    """
     forget = wga_forget_loss(inp.forget.token_logps, inp.forget.mask, cfg.beta)
     retain_nll = batch_mean(inp.retain.nll_mean)
     return cfg.gamma * forget + cfg.alpha * retain_nll, {"wga": forget.item(), "retain_nll": retain_nll.item()}

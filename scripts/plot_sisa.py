@@ -1,4 +1,4 @@
-"""The README's SISA figure (docs/sisa.png): the page's plot of SISA against K, from a results folder.
+"""The SISA figure of docs/results.md (docs/sisa.png): the page's plot of SISA against K, from a results folder.
 
     python scripts/plot_sisa.py [results] [task] [out.png]     # defaults: results tofu_forget01 docs/sisa.png
 

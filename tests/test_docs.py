@@ -3,6 +3,7 @@ repository, every example command in the README resolves (config, task, method: 
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,38 @@ def test_readme_examples_resolve(line, tmp_path):
 def test_readme_has_examples():
     cmds = _readme_commands()
     assert any("seeds=[0,1,2]" in c for c in cmds) and any(c.startswith("python -m harness run") for c in cmds)
+
+
+def test_methods_table_is_current():
+    """docs/methods.md's table is what scripts/methods_table.py renders from the registry today."""
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "methods_table.py"), "--check"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, (r.stderr or r.stdout).strip()
+
+
+def _anchors(path: Path) -> set:
+    """GitHub's anchors of a Markdown file's headings."""
+    out = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"#+ (.*)", line)
+        if m:
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_relative_links_resolve():
+    """Every relative link of the README and the docs names a file that exists, and an anchor its headings
+    make (so a section that moved out of the README cannot leave a dead link behind)."""
+    bad = []
+    for f in [REPO / "README.md", REPO / "methods" / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = re.sub(r"```.*?```", "", f.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (f.parent / path).resolve() if path else f
+            if not dest.exists():
+                bad.append(f"{f.relative_to(REPO)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                bad.append(f"{f.relative_to(REPO)}: {target} (no such section)")
+    assert not bad, bad
