@@ -16,7 +16,7 @@ export HF_DATASETS_OFFLINE ?= 1
 # it), every process recompiles torch and transformers (about 13 s of CPU each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup test leaderboard leaderboard-full forms robustness sweep prepare run list clean screenshot
+.PHONY: setup test test-fast leaderboard leaderboard-full forms robustness sweep prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -32,6 +32,9 @@ setup: $(STAMP)
 test: $(STAMP)
 	@test -x "$${HARNESS_CHROMIUM:-/usr/bin/chromium}" || echo "[make] Chromium not found: the browser test of the leaderboard page will be SKIPPED (apt-get install chromium)"
 	$(BIN)/python -m pytest -q -rs tests
+
+test-fast: $(STAMP)   # the developer's lane: no model training, other processes or browser (tests/conftest.py)
+	$(BIN)/python -m pytest -q -rs tests -m "not slow and not distributed and not browser"
 
 GRIDS := configs/grid_default.yaml configs/grid_forms.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
 
@@ -54,7 +57,7 @@ robustness: $(STAMP)   # every attack on the forget10 runs (make leaderboard fir
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" incontext $(ARGS)
 	$(BIN)/python -m harness leaderboard
 
-sweep: $(STAMP)   # four methods tuned on a validation world by a declared rule, each reported once (README: Sweeps)
+sweep: $(STAMP)   # four methods tuned on a validation world by a declared rule, each reported once (docs/sweeps.md)
 	$(BIN)/python -m harness sweep configs/sweep_default.yaml --workers 2 $(ARGS)
 
 prepare: $(STAMP)

@@ -19,11 +19,6 @@ _CHUNK = 1 << 24        # bytes summed at a time: bounds the checksum's temporar
 _PRIME = 65521          # the positional weights are 1..65521: a byte (< 256) times one stays < 2^24
 
 
-def unwrap(model):
-    """The transformers model inside a peft wrapper, or the model itself."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def check(cfg: AdapterConfig) -> None:
     if cfg.kind not in ("none", "lora"):
         raise ConfigError(f"config key 'adapter.kind': expected none or lora, got '{cfg.kind}'")

@@ -101,3 +101,18 @@ def misplaced(attack, out: Path, done: dict) -> Path | None:
     except TypeError:
         return None
     return out.parent / folder_name(attack, cfg)
+
+
+def parse_attack_column(col: str, metrics) -> tuple[str, str, str] | None:
+    """(attack folder, label, metric) of a column attack_columns wrote, or None: the longest metric of
+    `metrics` that ends the column, then the label (labels hold no '_'), and before it the results
+    folder's name, which must be a registered attack's (relearn_ood: names may hold '_') or one of
+    its settings folders (`relearn@lr=0.01`, whose settings may hold '_')."""
+    from harness.attacks import load_attacks
+    metric = next((m for m in sorted(metrics, key=len, reverse=True) if col.endswith("_" + m)), None)
+    if metric is None:
+        return None
+    head, _, label = col[:-len(metric) - 1].rpartition("_")
+    if not head or not label or attack_of(head) not in load_attacks():
+        return None
+    return head, label, metric

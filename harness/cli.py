@@ -12,6 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from harness.batch import resolve_all, run_many, unique
 from harness.progress import say
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -23,72 +24,6 @@ def _split_args(args: list[str]) -> tuple[str | None, list[str]]:
         from harness.config import ConfigError
         raise ConfigError(f"expected at most one config file before the key=value overrides, got {files}")
     return (files[0] if files else None), [a for a in args if "=" in a]
-
-
-def _resolve_all(configs) -> list:
-    """Resolve and validate every run, and load its data (no compute): every bad input surfaces now,
-    before any model trains."""
-    from harness import runs
-    from harness.io import check_writable_dir
-    for d in sorted({c.results_dir for c in configs}):  # before any compute: results can be written there
-        check_writable_dir(Path(d) / "runs", "results_dir")
-    resolved = [runs.resolve(c) for c in configs]
-    seen: dict = {}
-    for r in resolved:
-        key = (r.task.name, r.cfg.dataset, r.cfg.world.profile, r.cfg.world.seed, r.cfg.unlearn.refusals,
-               bool(r.method and r.method.needs & {"idk", "ref_idk"}))
-        if key not in seen:
-            seen[key] = runs.load_data(r)
-        runs.check_form(r, seen[key])  # e.g. sisa: more shards than authors
-        runs.split_for_selection(r, seen[key], runs.MD.dataset_source(r.cfg, r.task))  # held-out items exist
-    return resolved
-
-
-def _unique(resolved: list, runs_: list) -> tuple[list, list]:
-    """A grid's runs that resolve to one run id run once (a model evaluated as is, or a deterministic
-    form, under several seeds: harness/runs.py counts it once); the first one's attacks are kept."""
-    seen, out_r, out_g = set(), [], []
-    for r, g in zip(resolved, runs_):
-        if r.run_id not in seen:
-            seen.add(r.run_id)
-            out_r.append(r)
-            out_g.append(g)
-    return out_r, out_g
-
-
-def _run_many(resolved: list, force: bool, progress: bool, wait: bool = False) -> dict:
-    """Execute resolved runs one by one; a run that fails with an error does not stop a grid, except
-    under a launcher (torchrun): the other processes may be waiting on the failed one, so every
-    process stops (the launcher ends them all; a resubmission skips the complete runs)."""
-    from harness import distributed, runs
-    counts: dict = {}
-    for i, r in enumerate(resolved, 1):
-        say(f"run {i}/{len(resolved)}: {r.run_id}")
-        try:
-            status = runs.execute(r, force=force, progress=progress, wait=wait)
-        except Exception as e:  # noqa: BLE001 - one broken run must not stop the grid
-            if len(resolved) == 1 or distributed.launched():
-                raise
-            status = "failed"
-            say(f"  FAILED: {type(e).__name__}: {e}")
-        else:
-            if status in ("complete", "diverged"):  # skipped and claimed runs said why already
-                say(f"  {status}: {r.folder}")
-            if status in ("complete", "skipped") and distributed.is_main():
-                say(f"  {_headline(r)}")
-        counts[status] = counts.get(status, 0) + 1
-    return counts
-
-
-def _headline(r) -> str:
-    """The run's headline numbers, as its task declares them (what the leaderboard shows first)."""
-    import json
-    try:
-        metrics = json.loads((r.folder / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return "metrics: not readable"
-    heads = [k for k, s in r.task.metrics.items() if s.headline and isinstance(metrics.get(k), (int, float))]
-    return "metrics: " + ", ".join(f"{k} {metrics[k]:.4g}" for k in heads) if heads else "metrics: none"
 
 
 def _check_launched(ns) -> None:
@@ -111,8 +46,8 @@ def _check_launched(ns) -> None:
 
 def _single(cfg, ns) -> int:
     """`run` and `eval`: exit 0 when the run is complete (or already was), 1 when it diverged."""
-    (r,) = _resolve_all([cfg])
-    counts = _run_many([r], ns.force, not ns.quiet, wait=True)
+    (r,) = resolve_all([cfg])
+    counts = run_many([r], ns.force, not ns.quiet, wait=True)
     if counts.get("diverged"):
         from harness import distributed
         if not distributed.is_main():  # rank 0 writes (and reports) the diverged folder
@@ -157,7 +92,7 @@ def cmd_grid(ns) -> int:
         raise ConfigError(f"the grid writes to several results folders {dirs}: give one results_dir")
     if ns.workers < 1:
         raise ConfigError(f"--workers {ns.workers}: expected at least 1")
-    resolved, runs_ = _unique(_resolve_all(configs), runs_)
+    resolved, runs_ = unique(resolve_all(configs), runs_)
     n_attacks = grid.check_attacks(resolved, runs_)
     results = Path(dirs[0]) if dirs else Path("results")
     if ns.prepare_only:  # the first job of a submitted grid: every model, once, before the array starts
@@ -175,7 +110,7 @@ def cmd_grid(ns) -> int:
         i, n = workers.parse(ns.worker)
         mine = workers.order(len(resolved), i, n)
         workers.prepare_ahead([resolved[j] for j in mine], not ns.quiet, ns.force)
-        counts = _run_many([resolved[j] for j in mine], ns.force, not ns.quiet)
+        counts = run_many([resolved[j] for j in mine], ns.force, not ns.quiet)
         counts.update(grid.run_attacks([resolved[j] for j in mine], [runs_[j] for j in mine], ns.force,
                                        not ns.quiet))
         say(f"worker {i}/{n}: " + ", ".join(f"{c} {k}" for k, c in sorted(counts.items())))
@@ -186,7 +121,7 @@ def cmd_grid(ns) -> int:
         rc = workers.spawn(args, ns.workers, ns.quiet)
     else:
         from harness import distributed
-        counts = _run_many(resolved, ns.force, not ns.quiet)
+        counts = run_many(resolved, ns.force, not ns.quiet)
         if not distributed.is_main():  # launched: rank 0 attacks the models and builds the leaderboard
             return 0
         counts.update(grid.run_attacks(resolved, runs_, ns.force, not ns.quiet))

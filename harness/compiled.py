@@ -3,7 +3,7 @@
 Eager PyTorch runs a Llama layer as dozens of small kernels (norms, rotary embeddings, activations, the
 residual adds) between the matrix products; torch.compile (Inductor) fuses them. On an H200 at
 Llama-3.2-1B's shape this took a training step from 37.9% to 45.3% of the bf16 peak
-(scripts/bench_train.py, README "Speed and memory on a GPU"). Only the layers are compiled, each in
+(scripts/bench_train.py, docs/performance.md). Only the layers are compiled, each in
 place (`layer.forward`), so the model object, its state dict and save_pretrained are untouched, the
 output head stays free for the chunked or fused label path, and everything is restored after the loop
 (evaluation generates with varying shapes, where compiling would only cost time).
@@ -19,12 +19,13 @@ import contextlib
 
 import torch
 
+from harness.layers import layer_list, unwrap
+
 
 @contextlib.contextmanager
 def compiled_layers(model, on: bool):
     """Within this block each decoder layer's forward is compiled (when `on` and the model has layers);
     yields the compiled layers (the FLOP meter's units), [] when nothing was compiled."""
-    from harness.supply import layer_list
     layers = layer_list(model) if on else []
     if layers:  # one compiled graph per layer instance at worst: keep them all (the default limit is 8)
         from torch import _dynamo
@@ -46,7 +47,6 @@ def checkpointed(model, on: bool):
     instead of kept, so a step's peak memory no longer grows with the layer count, for about one more
     forward pass of compute (the FLOP meter counts the recomputation as forward work). Switched off
     again after the loop."""
-    from harness.adapters import unwrap
     inner = unwrap(model)
     use = on and getattr(inner, "supports_gradient_checkpointing", False)
     # transformers 5 names it activation checkpointing (the gradient_* names are deprecated aliases)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,8 @@ from typing import Any, Literal
 import yaml
 
 from harness.schema import ConfigError, from_dict, num, text, validate  # noqa: F401 (re-exported)
+
+NEUTRAL = {"identity": "neutral_at_default"}  # a field's identity rule (harness/schema.py ID_RULES)
 
 
 def _device_name(v: str) -> str | None:
@@ -77,8 +80,8 @@ class ModelConfig:
     # label log-probs: full-vocabulary logits of the whole batch, or the answer positions in chunks (the same
     # numbers, a fraction of the memory at a 128k vocabulary), or liger-kernel's fused linear-cross-entropy
     # (CUDA, `pip install liger-kernel`); auto = fused on CUDA with liger, else chunked on CUDA, full on a CPU
-    label_logprobs: Literal["auto", "full", "chunked", "fused"] = "auto"
-    logits_chunk: int = num(256, ge=1)
+    label_logprobs: Literal["auto", "full", "chunked", "fused"] = field(default="auto", metadata=NEUTRAL)
+    logits_chunk: int = num(256, ge=1, identity="neutral_at_default")
     arch: ArchConfig = field(default_factory=ArchConfig)
     pretrain: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=60, replay=False))
     finetune: TrainRecipe = field(default_factory=lambda: TrainRecipe(epochs=45))
@@ -91,7 +94,7 @@ class UnlearnConfig:
     batch_size: int = num(8, ge=1)
     # token-budget batching of the forget set: batches of at most N padded tokens, sequences of similar
     # length together (0: batch_size sequences a batch); retain batches stay retain_batch_size sequences
-    batch_tokens: int = num(0, ge=0, note="0 = batch_size sequences a batch")
+    batch_tokens: int = num(0, ge=0, note="0 = batch_size sequences a batch", identity="neutral_at_default")
     retain_batch_size: int = num(8, ge=1)
     weight_decay: float = num(0.0, ge=0)
     warmup_steps: int = num(0, ge=0)
@@ -99,13 +102,13 @@ class UnlearnConfig:
     max_steps: int = num(0, ge=0, note="0 = no cap")
     # the decoder layers through torch.compile while unlearning (harness/compiled.py): faster on a GPU,
     # the same numbers up to kernel rounding; FLOPs then counted per layer
-    compile: bool = False
+    compile: bool = field(default=False, metadata=NEUTRAL)
     # activation checkpointing of the decoder layers while unlearning (harness/compiled.py): less memory
     # for about one more forward pass; the same numbers up to float rounding
-    checkpoint: bool = False
+    checkpoint: bool = field(default=False, metadata=NEUTRAL)
     # launched on several processes: shard the model, its gradients and optimizer state across them
     # (FSDP2, harness/sharded.py) instead of a whole copy on each; not part of the run's id
-    fsdp: bool = False
+    fsdp: bool = field(default=False, metadata={"identity": "ignored"})
     save_model: bool = True
     refusals: str = ""           # IdkDPO's refusal file; '' = the dataset's idontknow file, else built in
     # The unlearning curve (harness/curves.py): cheap metrics every curve_every steps, and the checkpoint
@@ -118,7 +121,8 @@ class UnlearnConfig:
     # what a rule other than `last` chooses on: held_out (the curve measures half of the forget units and
     # retain items the evaluation does not score, and the run is scored on the other half: it never picks
     # a step on the items it reports), or evaluated (the curve measures the scored items; the row says so)
-    select_on: Literal["held_out", "evaluated"] = "held_out"
+    select_on: Literal["held_out", "evaluated"] = field(default="held_out",
+                                                        metadata={"identity": ("moot_when", "select", "last")})
 
 
 @dataclass
@@ -173,8 +177,8 @@ class RunConfig:
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    sweep: SweepTag = field(default_factory=SweepTag)
-    results_dir: str = text("results", check=_nonempty)
+    sweep: SweepTag = field(default_factory=SweepTag, metadata={"identity": ("moot_when", "sweep.name", "")})
+    results_dir: str = text("results", check=_nonempty, identity="ignored")
 
 
 def _adapters(v: list) -> str | None:
@@ -264,28 +268,48 @@ def to_dict(cfg: Any) -> dict:
 
 # config keys that leave a run's id as it was when they are at these defaults (added after runs were
 # published; their defaults reproduce those runs' numbers on a CPU)
-ID_NEUTRAL = {"model.label_logprobs": "auto", "model.logits_chunk": 256, "unlearn.batch_tokens": 0,
-              "unlearn.compile": False, "unlearn.checkpoint": False}
+def _id_rules(cls, prefix: tuple = ()) -> list[tuple[tuple, object, object]]:
+    """(path of a field, its identity rule, its default) for every field of RunConfig that declares one
+    (schema.ID_RULES), sections included."""
+    out, hints = [], typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = prefix + (f.name,)
+        if f.metadata.get("identity"):
+            default = f.default if f.default is not dataclasses.MISSING else to_dict(f.default_factory())
+            out.append((path, f.metadata["identity"], default))
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += _id_rules(hints[f.name], path)
+    return out
+
+
+ID_RULE_LIST = _id_rules(RunConfig)
 
 
 def identity(cfg: dict) -> dict:
-    """What makes two runs the same run: the resolved config as a dict, without where it is written,
-    how its processes share the work (unlearn.fsdp, like their number) and the keys added after runs
-    were published when they sit at the defaults that reproduce those runs (ID_NEUTRAL); a config that
-    is not part of a sweep drops the empty sweep tag (the id it had before sweeps existed). The run id
-    hashes this, and the leaderboard groups seeds by it (a folder written before a key existed and one
-    written after are the same setting)."""
+    """What makes two runs the same run: the resolved config as a dict, less what its fields' identity
+    rules leave out (harness/schema.py ID_RULES): where it is written and how its processes share the
+    work, keys added after runs were published while at the defaults that reproduce those runs, and
+    keys that have no effect (select_on under select=last, an empty sweep tag). The run id hashes this,
+    and the leaderboard groups seeds by it (a folder written before a key existed and one written after
+    are the same setting)."""
     body = copy.deepcopy(cfg)
-    body.pop("results_dir", None)
-    for key, default in ID_NEUTRAL.items():  # options added later, at defaults that change no number
-        section, name = key.split(".")
-        if body.get(section, {}).get(name, default) == default:
-            body.get(section, {}).pop(name, None)
-    body.get("unlearn", {}).pop("fsdp", None)
-    if body.get("unlearn", {}).get("select", "last") == "last":  # no step is chosen: where it would be is moot
-        body.get("unlearn", {}).pop("select_on", None)
-    if not (body.get("sweep") or {}).get("name"):
-        body.pop("sweep", None)
+    drop = []
+    for path, rule, default in ID_RULE_LIST:
+        section = body
+        for key in path[:-1]:
+            section = section.get(key) if isinstance(section, dict) else None
+        if not isinstance(section, dict) or path[-1] not in section:
+            continue
+        if rule == "ignored" or (rule == "neutral_at_default" and section[path[-1]] == default):
+            drop.append((section, path[-1]))
+        elif isinstance(rule, tuple) and rule[0] == "moot_when":
+            where = section
+            for key in rule[1].split("."):
+                where = where.get(key, rule[2]) if isinstance(where, dict) else rule[2]
+            if where == rule[2] or (rule[2] == "" and not where):
+                drop.append((section, path[-1]))
+    for section, key in drop:
+        section.pop(key, None)
     return body
 
 

@@ -86,7 +86,7 @@ def executor(kind: str, folder: Path, ns, settings: dict):
 
 
 class GridTask:
-    """One array task (or the prepare job): `python -m harness grid <args>` in the job's process, or,
+    """One array task (or the prepare job): `python -m harness grid <args>` started by the job, or,
     with procs > 1, under `torchrun --standalone --nproc_per_node procs` on the task's node: every run
     of the task then unlearns across those processes (one GPU each; docs/distributed.md).
     Checkpointable: when Slurm preempts it or its time runs out, submitit requeues the same call, which
@@ -96,15 +96,13 @@ class GridTask:
         self.args, self.procs = list(args), procs
 
     def __call__(self) -> int:
-        if self.procs > 1:
-            import subprocess
-            import sys
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                   str(self.procs), "-m", "harness", *self.args]
-            rc = subprocess.run(cmd).returncode
-        else:
-            from harness.cli import main
-            rc = main(self.args)
+        import subprocess
+        import sys
+        # the CLI as a program (the executor layer sits below the CLI and never imports it); several
+        # processes on the task's node go through torchrun
+        launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(self.procs)] \
+            if self.procs > 1 else []
+        rc = subprocess.run([sys.executable, *launch, "-m", "harness", *self.args]).returncode
         if rc not in (0, 1):  # 1: a run failed with an error (recorded); anything else is the job's failure
             raise RuntimeError(f"harness {' '.join(self.args)} exited {rc}")
         return rc

@@ -72,6 +72,7 @@ def _forms(spec: GridSpec, path: str) -> list[tuple[str, list[list[str]]]]:
 def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
     """The runs of a grid file. key=value overrides apply to every run, except the grid's own keys
     (tasks=, methods=, adapters=, seeds=, baselines=), which replace the file's lists."""
+    from harness.forms import load_forms
     from harness.registry import get_method, load_methods
     data = load_yaml(Path(path))
     grid_ov = [o for o in overrides if o.split("=", 1)[0] in GRID_KEYS]
@@ -96,7 +97,7 @@ def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
                 out.append(GridRun(load_run_config(None, ["method=none", f"start={b}"] + common)))
             for m in methods:
                 for a in spec.adapters:
-                    if a == "none" and get_method(m).requires_adapter:
+                    if a == "none" and get_method(m, also=load_forms).requires_adapter:
                         continue  # LoRA-native methods have no full fine-tuning variant
                     out.append(GridRun(load_run_config(None, [f"method={m}", f"adapter.kind={a}"] + common
                                                        + list(spec.task_overrides.get(task, []))

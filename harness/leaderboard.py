@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from harness.attack_settings import attack_of, is_default, parse_attack_column
 from harness.config import ConfigError, normalised
 from harness.curves import run_series  # curve.jsonl and requests.jsonl, for the page's plots
 from harness.eligibility import screen_runs, setting_verdict
@@ -117,7 +118,6 @@ def attack_columns(folder: Path, metrics: dict, with_details: bool = False):
                           "labels": {label: {"recovery", "removed", "removed_se", "removed_n",
                                              "recovery_note"}}}}}
     (numbers or None; recovery_note says why recovery is None)."""
-    from harness.attack_settings import attack_of, is_default
     out, attacks = {}, {}
     for status in sorted(folder.glob("attacks/*/status.json")):
         name = status.parent.name
@@ -160,22 +160,6 @@ def attack_columns(folder: Path, metrics: dict, with_details: bool = False):
                 missing.append(f"{a} {lb}: no recovery ({got.get('recovery_note') or 'not recorded'})")
         why = "; ".join(missing) or None
     return out, {"robustness": score, "robustness_note": why, "attacks": attacks}
-
-
-def parse_attack_column(col: str, metrics) -> tuple[str, str, str] | None:
-    """(attack folder, label, metric) of a column attack_columns wrote, or None: the longest metric of
-    `metrics` that ends the column, then the label (labels hold no '_'), and before it the results
-    folder's name, which must be a registered attack's (relearn_ood: names may hold '_') or one of
-    its settings folders (`relearn@lr=0.01`, whose settings may hold '_')."""
-    from harness.attack_settings import attack_of
-    from harness.attacks import load_attacks
-    metric = next((m for m in sorted(metrics, key=len, reverse=True) if col.endswith("_" + m)), None)
-    if metric is None:
-        return None
-    head, _, label = col[:-len(metric) - 1].rpartition("_")
-    if not head or not label or attack_of(head) not in load_attacks():
-        return None
-    return head, label, metric
 
 
 def _checked_metrics(metrics: dict) -> tuple[dict, list[str]]:

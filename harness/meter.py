@@ -33,6 +33,8 @@ import weakref
 
 import torch
 
+from harness.layers import layer_list, unwrap
+
 
 def _rss_mb() -> float | None:
     try:
@@ -195,8 +197,6 @@ class FlopMeter:
     def __enter__(self) -> "FlopMeter":
         from transformers import PreTrainedModel
 
-        from harness.adapters import unwrap
-        from harness.supply import layer_list
         seen = {id(m) for u in self.units for m in u.modules()}   # inside a unit: counted by the unit
         for u in self.units:
             self._handles.append(u.register_forward_hook(self._unit, with_kwargs=True))

@@ -85,11 +85,12 @@ def load_methods() -> dict[str, Method]:
     return METHODS
 
 
-def get_method(name: str) -> Method:
+def get_method(name: str, also: Callable[[], dict] | None = None) -> Method:
+    """The registered method `name`; an unknown name fails with a did-you-mean over the methods and the
+    names `also()` returns (the callers pass harness.forms.load_forms: forms are named the same way)."""
     methods = load_methods()
     if name not in methods:
-        from harness.forms import load_forms  # the other forms of unlearning are named the same way
-        known = sorted(methods) + sorted(load_forms())
+        known = sorted(methods) + sorted(also() if also else ())
         raise ConfigError(f"unknown method '{name}'{did_you_mean(name, known)} "
                           f"(available: {', '.join(known)}, none)")
     return methods[name]

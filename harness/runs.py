@@ -88,7 +88,7 @@ def resolve(cfg: RunConfig) -> Resolved:
         cfg.method_args = dataclasses.asdict(form_cfg)
         _reset_curve(cfg.unlearn)
     elif cfg.method != "none":
-        method = get_method(cfg.method)
+        method = get_method(cfg.method, also=forms.load_forms)
         if method.requires_adapter and not lora:
             raise ConfigError(f"method '{method.name}' trains LoRA adapters only: set adapter.kind=lora")
         if method.needs & {"idk", "ref_idk"} and not track.refusals:

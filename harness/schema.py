@@ -59,14 +59,27 @@ class Bounds:
         return out + (f" ({self.note})" if self.note else "")
 
 
-def num(default, *, ge=None, gt=None, le=None, lt=None, note: str = "", inf_ok: bool = False):
-    """A numeric field with its valid range (inf_ok: +inf allowed as well)."""
-    return field(default=default, metadata={"bounds": Bounds(ge, gt, le, lt, note, inf_ok)})
+def num(default, *, ge=None, gt=None, le=None, lt=None, note: str = "", inf_ok: bool = False, identity=None):
+    """A numeric field with its valid range (inf_ok: +inf allowed as well); identity: see ID_RULES."""
+    meta = {"bounds": Bounds(ge, gt, le, lt, note, inf_ok)}
+    return field(default=default, metadata={**meta, "identity": identity} if identity else meta)
 
 
-def text(default: str = "", *, check: Callable[[str], str | None]):
-    """A string field with a check returning None (valid) or what was expected."""
-    return field(default=default, metadata={"check": check})
+def text(default: str = "", *, check: Callable[[str], str | None], identity=None):
+    """A string field with a check returning None (valid) or what was expected; identity: see ID_RULES."""
+    meta = {"check": check}
+    return field(default=default, metadata={**meta, "identity": identity} if identity else meta)
+
+
+# What a field contributes to a run's identity (the run id; the leaderboard's setting), declared on the
+# field as metadata["identity"] and applied by harness/config.py identity(). Without one, the field is
+# part of the identity. The rules:
+#   "ignored"                   never part of it (where results are written, how processes share work)
+#   "neutral_at_default"        left out at its default: a key added after runs were published whose
+#                               default changes no number, so the published runs keep their ids
+#   ("moot_when", key, value)   left out while `key` (dotted, from the section holding the field; a
+#                               missing key reads as `value`) equals `value`: the field then has no effect
+ID_RULES = ("ignored", "neutral_at_default", "moot_when")
 
 
 def _is_literal(tp: Any) -> bool:

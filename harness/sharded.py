@@ -47,7 +47,7 @@ def _fully_shard(model) -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    from harness.supply import decoder_layers
+    from harness.layers import decoder_layers
     device = torch.device(dist._STATE["device"])
     mesh = init_device_mesh(device.type, (dist.world(),))
     for layer in decoder_layers(model):  # one all-gather per layer, freed after the layer ran

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.layers import decoder_layers
 from harness.registry import Method
 from harness.tensors import TokenLogProbs, answer_logprobs, collate
 
@@ -35,24 +36,6 @@ class Hidden:
     """Hidden states [B, T, D] at the output of one decoder layer; mask [B, T] marks real tokens."""
     states: torch.Tensor
     mask: torch.Tensor
-
-
-def decoder_layers(model):
-    """The list of decoder layers of a causal LM (plain or wrapped by peft)."""
-    from harness.adapters import unwrap
-    inner = unwrap(model)
-    layers = getattr(getattr(inner, "model", inner), "layers", None)
-    if layers is None:
-        raise ValueError(f"cannot find decoder layers in {type(inner).__name__} (expected .model.layers)")
-    return layers
-
-
-def layer_list(model) -> list:
-    """decoder_layers as a list, or [] for a model without a `layers` list (a bare module, an ensemble)."""
-    try:
-        return list(decoder_layers(model))
-    except ValueError:
-        return []
 
 
 def forward(model, batch: dict, logps: bool, keep_logits: bool, layer: int | None):

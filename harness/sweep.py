@@ -126,6 +126,7 @@ def _points(axes: dict, budget: int, seed: int, method: str) -> list[dict]:
 
 def load_sweep(path: str, overrides: list[str] = ()) -> Sweep:
     """Read and check a sweep file; expand its trials (their configs resolved later, with every other run)."""
+    from harness.forms import load_forms
     from harness.registry import get_method
     from harness.tasks import get_task
     data = load_yaml(Path(path))
@@ -158,7 +159,7 @@ def load_sweep(path: str, overrides: list[str] = ()) -> Sweep:
     val = base + list(spec.validation.overrides)
     sw = Sweep(spec, rule, path, cli=list(overrides))
     for method, axes in spec.methods.items():
-        get_method(method)  # did you mean
+        get_method(method, also=load_forms)  # did you mean
         axes = axes or {}
         if not isinstance(axes, dict):
             raise ConfigError(f"{path}: methods.{method}: expected a mapping of config key -> list of values")

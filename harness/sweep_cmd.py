@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.batch import resolve_all, run_many
 from harness.config import ConfigError
 from harness.progress import say
 
@@ -22,13 +23,12 @@ def _checked(ns):
     data loaded for the protocol check, by _data_key, for the plan to reuse)."""
     from harness import protocol, runs
     from harness import sweep as SW
-    from harness.cli import _resolve_all
     files = [a for a in ns.args if "=" not in a]
     if len(files) != 1:
         raise ConfigError(f"sweep: expected one sweep file, got {files or 'none'}")
     ov = [a for a in ns.args if "=" in a]
     sw = SW.load_sweep(files[0], ov)
-    resolved = _resolve_all([t.cfg for t in sw.trials])
+    resolved = resolve_all([t.cfg for t in sw.trials])
     SW.check_protocol(sw)
     SW.check_resources(sw, ns.executor)
     # a final run's config must be valid too, before any trial runs
@@ -109,7 +109,6 @@ def _metrics(folder: Path) -> dict | None:
 
 def cmd_sweep(ns) -> int:
     from harness import leaderboard, workers
-    from harness.cli import _resolve_all
     path, ov, sw, resolved, results, loaded = _checked(ns)
     if ns.dry_run:
         _plan(sw, resolved, loaded)
@@ -133,7 +132,7 @@ def cmd_sweep(ns) -> int:
     distributed.barrier()
     if not ns.worker:
         say(f"sweep {sw.spec.name}: selection ({sw.rule.text()})")
-    finals = _resolve_all(_selected_finals(sw, resolved, quiet=bool(ns.worker)))
+    finals = resolve_all(_selected_finals(sw, resolved, quiet=bool(ns.worker)))
     rc = max(rc, _run_phase(finals, ns, path, ov, "finals") if finals else 0)
     if ns.worker or not distributed.is_main():
         return rc
@@ -148,14 +147,13 @@ def _run_phase(resolved: list, ns, path: str, ov: list, phase: str) -> int:
     worker prepares its runs' models ahead, so a validation or test world's target and retain models
     train side by side)."""
     from harness import grid, workers
-    from harness.cli import _run_many
     if ns.worker:
         i, n = workers.parse(ns.worker)
         mine = [resolved[j] for j in workers.order(len(resolved), i, n)]
         workers.prepare_ahead(mine, not ns.quiet, ns.force)
-        return 1 if _run_many(mine, ns.force, not ns.quiet).get("failed") else 0
+        return 1 if run_many(mine, ns.force, not ns.quiet).get("failed") else 0
     if ns.workers > 1:
         say(f"sweep: {len(resolved)} {phase} runs; {ns.workers} workers")
         args = [path, *ov, f"--phase={phase}"] + (["--force"] if ns.force else [])
         return workers.spawn(args, ns.workers, ns.quiet, command="sweep")
-    return 1 if _run_many(grid.shard(resolved, ns.shard), ns.force, not ns.quiet).get("failed") else 0
+    return 1 if run_many(grid.shard(resolved, ns.shard), ns.force, not ns.quiet).get("failed") else 0

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from harness.layers import unwrap
+from harness.meter import count_linear
 from harness.prompts import Encoded
 
 IGNORE = -100
@@ -116,7 +118,6 @@ def _head_parts(model):
     """(the causal LM module, its output head) of a model whose logits are head(decoder(x)) and nothing
     more (Llama, Mistral, Qwen: plain or inside peft); None for anything else (softcapped or scaled
     logits, an ensemble), which keeps the full-logits path."""
-    from harness.adapters import unwrap
     inner = unwrap(model)
     cfg = getattr(inner, "config", None)
     head = getattr(inner, "lm_head", None)
@@ -189,7 +190,7 @@ def _fused_nll(head, h, y):
     'none' liger recomputes them in the backward pass, where the per-token upstream gradient is known
     (the same recompute-for-memory trade as the chunked path, in one fused kernel). fp32 results."""
     from liger_kernel.transformers.fused_linear_cross_entropy import LigerFusedLinearCrossEntropyLoss
-    from harness.meter import count_linear
+
     loss = LigerFusedLinearCrossEntropyLoss(reduction="none", accum_dtype=torch.float32)
     out = loss(head.weight, h.contiguous(), y, getattr(head, "bias", None)).float()
     count_linear(head, h, out)   # the head never runs as a module here: the FLOP meter is told

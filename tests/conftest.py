@@ -79,3 +79,46 @@ def tiny_sweep(tmp_path_factory, harness_cache):
     path.write_text(yaml.safe_dump({**SWEEP_SPEC, "overrides": TINY + [f"results_dir={out / 'results'}"]}))
     assert main(["sweep", str(path), "--quiet"]) == 0
     return path, out / "results"
+
+
+# ---- test lanes --------------------------------------------------------------------------------------
+# Markers are applied here, from what a test uses, so a new test lands in the right lane without anyone
+# remembering to mark it. `make test-fast` runs `-m "not slow and not distributed and not browser"`;
+# `make test` (and CI) runs everything.
+#   browser:     drives the real Chromium (Playwright);
+#   distributed: starts other processes (torchrun, submitit, grid workers, a second harness process);
+#   slow:        trains or unlearns a model, or runs the CLI pipeline (the tiny models take seconds each).
+SLOW_FIXTURES = {"tiny", "tiny_grid", "tiny_sweep"}
+BROWSER_WORDS = ("_browser(", "sync_playwright", "chromium")
+DISTRIBUTED_WORDS = ("torchrun", "submitit", "Popen", "_spawn(", "--workers", "executor=", "--executor",
+                     "subprocess.run([sys.executable")
+SLOW_WORDS = ("main([\"run\"", "main([\"grid\"", "main([\"sweep\"", "main([\"prepare\"", "main([\"attack\"",
+              "main([\"eval\"", "finetune(", "prepare_models(",
+              "build_world(", "pretrain(", "world.build(", "train_tokenizer(", "accuracy(", "compiled_layers(",
+              "torch.compile")
+
+
+def _source(item) -> str:
+    import inspect
+    try:
+        return inspect.getsource(item.function)
+    except (OSError, TypeError):
+        return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        src, used = _source(item), set(getattr(item, "fixturenames", ()))
+        if any(w in src for w in BROWSER_WORDS):
+            item.add_marker(pytest.mark.browser)
+        if any(w in src for w in DISTRIBUTED_WORDS):
+            item.add_marker(pytest.mark.distributed)
+        if used & SLOW_FIXTURES or any(w in src for w in SLOW_WORDS):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_configure(config):
+    for name, what in (("slow", "trains a model or runs the CLI pipeline"),
+                       ("distributed", "starts other processes (torchrun, submitit, grid workers)"),
+                       ("browser", "drives a real browser")):
+        config.addinivalue_line("markers", f"{name}: {what}")

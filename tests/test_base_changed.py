@@ -9,7 +9,7 @@ from harness import models as MD
 from harness.config import AdapterConfig, UnlearnConfig
 from harness.registry import get_method
 from harness.unlearn import unlearn
-from test_methods import data, tiny_model
+from helpers import data, tiny_model
 
 
 def test_the_checksum_sees_any_changed_byte():

@@ -72,7 +72,7 @@ def test_the_run_switch_and_unchanged_run_ids():
         assert len(calls) == 2
     finally:
         tensors.chunked_answer_logprobs = real
-    # the id `make leaderboard` gave this run before the keys existed (README's tables come from it)
+    # the id `make leaderboard` gave this run before the keys existed (docs/results.md's tables come from it)
     a = runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo"]))
     assert a.run_id == "tofu_forget01-npo-s0-766b884820"
     b = runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo", "model.label_logprobs=chunked"]))

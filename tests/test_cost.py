@@ -140,7 +140,7 @@ def test_meter_per_layer_while_compiled(case):
     """unlearn.compile counts whole decoder layers (no hook runs inside a compiled layer): the same
     numbers as the per-matrix count for full fine-tuning and a frozen lower stack, at most an over-count
     of input gradients under LoRA (documented in harness/compiled.py)."""
-    from harness.supply import decoder_layers
+    from harness.layers import decoder_layers
     model = tiny_llama()
     if case == "lora":
         model = adapters.apply(model, AdapterConfig(kind="lora", rank=4), seed=0)

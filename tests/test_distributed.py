@@ -8,18 +8,15 @@ most 1.1e-6 relative on any metric of this run, 1.1e-5 over every method with un
 (docs/distributed.md). The test allows 1e-4 (relative) on every metric and 1e-5 (absolute) on every
 logged loss term and every parameter, and requires equal steps, token and FLOP counts."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness import distributed as dist
 from harness.cli import main
+from helpers import REL, _torchrun, torchrun_record
 
 REPO = Path(__file__).resolve().parent.parent
-REL = 1e-4
 
 def record_loop(out: str) -> None:
     """The real loop on a tiny random Llama, in this process (or, under torchrun, in each): what each
@@ -66,33 +63,6 @@ def record_loop(out: str) -> None:
     finally:
         U.supply = real
     Path(f"{out}.{dist.rank()}.json").write_text(json.dumps(out_))
-
-
-def _env():
-    """The launched processes' environment: one thread each; compiled modules cached in a folder of the
-    session (where PYTHONDONTWRITEBYTECODE is set, each process would compile transformers anew)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK",
-                                                            "PYTHONDONTWRITEBYTECODE")}
-    cache = Path(os.environ["HARNESS_CACHE"]) / "pycache"
-    return {**env, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONPYCACHEPREFIX": str(cache)}
-
-
-def _torchrun(args, **kw):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
-    return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=240, **kw)
-
-
-def torchrun_record(tmp_path, module_file: str, call: str) -> list[dict]:
-    """`call` (e.g. "record_loop(out)") of the test module at `module_file`, loaded by its path, in 2
-    processes under torchrun, `out` being <tmp_path>/two; returns what each rank wrote to two.<rank>.json."""
-    script = tmp_path / "loop.py"
-    script.write_text("import importlib.util, sys\n"
-                      f"spec = importlib.util.spec_from_file_location('rec', {module_file!r})\n"
-                      "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
-                      f"out = sys.argv[1]\nmod.{call}\n")
-    two = _torchrun([str(script), str(tmp_path / "two")])
-    assert two.returncode == 0, two.stderr[-3000:]
-    return [json.loads((tmp_path / f"two.{r}.json").read_text()) for r in (0, 1)]
 
 
 def test_shard_splits_each_batch_into_disjoint_parts(monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 
 from harness import leaderboard
 from harness.cli import main
-from tests.test_page import XSS_METHOD, XSS_METRIC, _results
+from helpers import XSS_METHOD, XSS_METRIC, _results
 
 
 def _page_data(html: str) -> dict:

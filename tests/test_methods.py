@@ -3,7 +3,6 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from harness import adapters
 from harness.config import AdapterConfig, ConfigError, UnlearnConfig
@@ -11,23 +10,10 @@ from harness.prompts import Encoded
 from harness.registry import METHODS, SUPPLIES, get_method, load_methods, register_method
 from harness.supply import LossInputs
 from harness.unlearn import Diverged, make_reference, unlearn
+from helpers import data, tiny_model
 
 ALL = sorted(load_methods())
 VARIANTS = [(m, a) for m in ALL for a in ("none", "lora") if not (a == "none" and METHODS[m].requires_adapter)]
-
-
-def tiny_model(seed=0):
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32,
-                                        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                        max_position_embeddings=32, pad_token_id=0))
-
-
-def data(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    return [Encoded(torch.randint(1, 50, (3,), generator=g).tolist(),
-                    torch.randint(1, 50, (int(torch.randint(2, 6, (1,), generator=g)),), generator=g).tolist())
-            for _ in range(n)]
 
 
 def run(name, model, steps=3, seed=0, adapter="none", reference=None):

@@ -2,76 +2,15 @@
 browser download is not reachable here). Skipped, with the reason printed, where Chromium is missing;
 .ci/run installs it, so CI always runs this."""
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from harness.cli import main
-
-CHROMIUM = os.environ.get("HARNESS_CHROMIUM", "/usr/bin/chromium")
-XSS_METHOD = "<script>window.__xss = 1</script>npo"
-XSS_METRIC = '<img src=x onerror="window.__xss2 = 1">'
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def _browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: the browser test of the leaderboard page is SKIPPED "
-                    f"(apt-get install chromium, or set HARNESS_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed: the browser test of the leaderboard page is SKIPPED")
-    return sync_playwright
-
-
-def _results(tiny_grid, tmp_path) -> Path:
-    """The session's tiny grid, plus three crafted folders: names that try to inject HTML, a diverged
-    run, and a broken one."""
-    out, _, _ = tiny_grid
-    res = tmp_path / "results"
-    shutil.copytree(out / "results" / "runs", res / "runs")
-    src = next(p for p in (res / "runs").iterdir() if "-npo-" in p.name)
-    evil = res / "runs" / "tofu_forget10-evil-s0-0000000000"
-    shutil.copytree(src, evil)
-    cfg = yaml.safe_load((evil / "config.yaml").read_text())
-    cfg["method"] = XSS_METHOD
-    (evil / "config.yaml").write_text(yaml.safe_dump(cfg))
-    task = yaml.safe_load((evil / "task.yaml").read_text())
-    task["version"] = 99  # the newest declaration of the task is the one the page uses
-    task["metrics"][XSS_METRIC] = {"direction": "higher", "role": "forget", "headline": True}
-    (evil / "task.yaml").write_text(yaml.safe_dump(task))
-    metrics = json.loads((evil / "metrics.json").read_text())
-    metrics[XSS_METRIC] = 0.5
-    # membership AUCs: this one is closest to the retain model's, another one is higher but farther;
-    # both rows compete for the marks (they forgot beyond noise and kept utility: harness/eligibility.py)
-    metrics["mia_auc_loss"] = metrics["retain_model_mia_auc_loss"] - 0.05
-    metrics["forget_truth_ratio_ci"], metrics["model_utility"] = [0.999, 1.0], 1.0
-    metrics["privleak"] = -5.0  # privleak is best at 0: sorted by distance to 0, not by sign
-    (evil / "metrics.json").write_text(json.dumps(metrics))
-    far = next(p for p in (res / "runs").iterdir() if "-simnpo-" in p.name) / "metrics.json"
-    m = json.loads(far.read_text())
-    m["mia_auc_loss"] = min(1.0, m["retain_model_mia_auc_loss"] + 0.2)
-    m["forget_truth_ratio_ci"], m["model_utility"] = [0.999, 1.0], 0.99
-    m["privleak"] = 30.0  # signed order (either way) would put it apart from -5
-    far.write_text(json.dumps(m))
-    div = res / "runs" / "tofu_forget10-graddiff-s7-1111111111"
-    shutil.copytree(next(p for p in (res / "runs").iterdir() if "-graddiff-" in p.name), div)
-    cfg = yaml.safe_load((div / "config.yaml").read_text())
-    cfg["seed"], cfg["unlearn"]["lr"] = 7, 10.0
-    (div / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (div / "metrics.json").write_text("{}")
-    (div / "status.json").write_text(json.dumps({"status": "diverged", "error": "loss became nan at step 3"}))
-    broken = res / "runs" / "tofu_forget10-broken-s0-2222222222"
-    shutil.copytree(src, broken)
-    (broken / "metrics.json").write_text("{not json")
-    return res
+from helpers import ARGS, CHROMIUM, XSS_METHOD, XSS_METRIC, _browser, _results
 
 
 def test_page_in_a_real_browser(tiny_grid, tmp_path, capsys):
@@ -246,7 +185,7 @@ def test_other_forms_show_their_kind_note_and_sisa_plot(tiny_grid, tmp_path):
         page.get_by_role("button", name="dp_epsinf", exact=True).click()
         assert '"epsilon":"inf"' in page.locator("dialog#detail").inner_text().replace(" ", "")
         browser.close()
-    # the README's figure: the same plot as a PNG, from the same folders
+    # the docs' figure: the same plot as a PNG, from the same folders
     png = tmp_path / "sisa.png"
     done = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "plot_sisa.py"), str(res),
                            "tofu_forget10", str(png)], capture_output=True, text=True)

@@ -3,7 +3,6 @@ paraphrase probe asks the paraphrased questions, the in-context probe changes on
 holdout prompts, and both carry a control (the retain model under the same probe)."""
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 

@@ -110,7 +110,7 @@ def test_marks_go_only_to_rows_that_forgot_and_kept_utility(tmp_path):
     assert tags == {"npo": (True, ""), "graddiff": (True, ""), "ceu": (False, "no forgetting"),
                     "pdu": (False, "utility lost")}
     assert data["runs_folder"] == f"{tmp_path}/runs/"
-    from tests.test_page import ARGS, CHROMIUM, _browser
+    from helpers import ARGS, CHROMIUM, _browser
     sync_playwright = _browser()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from tests.test_distributed import REL, _torchrun, torchrun_record
+from helpers import REL, _torchrun, torchrun_record
 
 CASES = {  # name: (method, adapter, label path, compiled); tied embeddings, 2 layers, batches of 3 split 2 + 1
     "graddiff": ("graddiff", False, "full", False), "npo": ("npo", False, "full", False),

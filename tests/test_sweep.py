@@ -363,7 +363,7 @@ def test_the_plan_counts_the_steps_the_runs_took(tiny_sweep):
     done = 0
     for row, r in zip(rows, resolved):
         if r.method is not None:  # (tokens are estimated at 4 characters a token: the tiny world's
-            # 400-token vocabulary takes about 2.4; the default world's is within 1%, README "Sweeps")
+            # 400-token vocabulary takes about 2.4; the default world's is within 1%, docs/sweeps.md)
             assert row["steps"] == json.loads((r.folder / "compute.json").read_text())["steps"] > 0, row
             done += 1
     assert done == 4

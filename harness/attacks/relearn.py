@@ -47,7 +47,7 @@ def _steps(v: list) -> str | None:
 
 @dataclass
 class RelearnConfig:
-    # dense at the start: on the document and hazard tracks recovery saturates by k = 5 (README), and a
+    # dense at the start: on the document and hazard tracks recovery saturates by k = 5 (docs/results.md), and a
     # curve that starts at 5 cannot show its onset
     steps: list[int] = field(default_factory=lambda: [0, 1, 2, 5, 10, 20, 40], metadata={"check": _steps})
     lr: float = num(1e-3, gt=0)

@@ -56,7 +56,7 @@ class DPConfig:
     epsilon: float = num(8.0, gt=0, note=".inf = clipping without noise", inf_ok=True)
     delta: float = num(0.0, ge=0, lt=1, note="0 = n^-1.1, n the training examples")
     max_grad_norm: float = num(1.0, gt=0)   # C, the per-example clipping norm
-    # DP-SGD's own recipe (README: five settings measured): larger batches and fewer steps than the target's
+    # DP-SGD's own recipe (docs/results.md: five settings measured): larger batches and fewer steps than the target's
     # 32 x 45 epochs, whose 1485 noisy AdamW steps at epsilon = 8 erased even the base model's knowledge
     epochs: int = num(10, ge=0, note="0 = the target's recipe")
     lr: float = num(0.0, ge=0, note="0 = the target's recipe")

@@ -8,7 +8,7 @@ real test of specificity:
   oven).
 
 Questions are asked with WMDP's own prompt: the four choices lettered A-D, the letter scored. What a
-0.6M-parameter model can learn here was measured (tests and notes in the README):
+0.6M-parameter model can learn here was measured (tests and notes in docs/tracks.md):
 - it cannot learn to read a shuffled choice list (chance accuracy after 900-3,600 practice questions
   with shuffled choices, 2 or 4 layers), so every kind of question lists the same four values in the
   same order, and the model learns which letter names which value from practice questions about
