@@ -13,7 +13,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from harness import models as MD
-from harness.attacks import relearn_split
 from harness.claim import build_once
 from harness.config import to_dict
 from harness.fingerprint import model_fingerprint, precision_key
@@ -48,7 +47,7 @@ def control_model(r, data, paths, progress) -> tuple[str | None, str]:
     real data or a given base model has neither."""
     if "retain" in paths:
         return paths["retain"], "the retain model"
-    docs = relearn_split.hazard_documents(data, paths.get("source")) if r.task.family == "wmdp" else None
+    docs = r.track.control_documents(data, paths.get("source"))  # None: the family cannot build one
     if docs and r.cfg.model.base == "default":
         return str(MD.control_base(r.cfg, paths["source"], docs, progress)), "the base without the hazard entities"
     return None, (f"no control model: family {r.task.family} has no retain model, and a base without the forget "

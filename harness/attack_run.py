@@ -35,6 +35,7 @@ from harness.io import atomic_dir, portable, read_jsonl, write_json_atomic, writ
 from harness.meter import PeakMemory
 from harness.progress import say
 from harness.robustness import gated_recovery, per_item, removed_with_se
+from harness.tracks import lacks
 from harness.prompts import PromptFormatter
 
 
@@ -84,12 +85,12 @@ def unattackable(run: Path) -> tuple[str, str] | None:
 def check_run(attack, acfg, r) -> None:
     """The checks that need the resolved run: the attack applies to its task family, and accepts its
     data (e.g. enough authors to split). Before any compute; one line each."""
-    if r.task.family not in attack.families:
-        raise ConfigError(f"attack {attack.name} does not apply to task family {r.task.family} (task {r.task.name}; "
-                          f"it applies to {', '.join(attack.families)})")
+    if missing := lacks(attack, r.track):
+        raise ConfigError(f"attack {attack.name} does not apply to task family {r.task.family} (task {r.task.name}): "
+                          f"it needs {'; '.join(missing)}")
     if hasattr(attack, "check"):
         source = MD.dataset_source(r.cfg, r.task)
-        attack.check(acfg, runs.load_data(r, source), source)
+        attack.check(acfg, runs.load_data(r, source), source, r.track)
 
 
 def prepare(folder: str, name: str, args: list[str]):

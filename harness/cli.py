@@ -234,9 +234,11 @@ def cmd_list(ns) -> int:
         print(f"  {name:14s} {', '.join(track.metrics)}")
     print("supplies a method can declare:", ", ".join(sorted(SUPPLIES)))
     from harness.attacks import load_attacks
+    from harness.tracks import serves
     print("attacks (python -m harness attack <run folder> <name>):")
     for name, a in sorted(load_attacks().items()):
-        print(f"  {name:14s} {a.summary} (families: {', '.join(a.families)})")
+        served = [t for t, track in sorted(load_tracks().items()) if serves(a, track)]
+        print(f"  {name:14s} {a.summary} (families: {', '.join(served)})")
     return 0
 
 

@@ -25,6 +25,8 @@ import math
 
 import pandas as pd
 
+from harness.tasks import DEFAULT_FAMILY
+
 UTILITY_FLOOR = 0.8
 
 
@@ -72,7 +74,7 @@ def screen_runs(runs: pd.DataFrame, specs: dict) -> pd.DataFrame:
     runs["eligible"], runs["eligible_why"] = None, None
     for task, g in runs.groupby("task", sort=False):
         spec = specs.get(task, {})
-        family = spec.get("family", "tofu")
+        family = spec.get("family", DEFAULT_FAMILY)
         forget, utility, direction = signals(family, spec.get("metrics") or {})
         if forget is None:
             continue

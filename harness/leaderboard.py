@@ -30,6 +30,7 @@ from harness.eligibility import screen_runs, setting_verdict
 from harness.io import shorten, stable_hash, write_text_atomic
 from harness.robustness import ROBUSTNESS_ATTACKS, robustness
 from harness.stats import CI_METRICS
+from harness.tasks import DEFAULT_FAMILY
 
 ID = ["task", "method", "model", "seed", "status"]
 COMPUTE = ["unlearn_s", "eval_s", "steps", "tokens_forward", "tokens_backward", "trainable_params", "flops",
@@ -194,7 +195,7 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
     setting = stable_hash({k: v for k, v in normalised(cfg).items() if k != "seed"}, 8)
     model = cfg["model"].get("evaluate") or cfg["model"]["target"] or cfg["model"]["base"]
     metrics, flags = _checked_metrics(metrics)
-    row = {"task": str(cfg["task"]), "method": row_label(cfg, task.get("family", "tofu")), "model": str(model),
+    row = {"task": str(cfg["task"]), "method": row_label(cfg, task.get("family", DEFAULT_FAMILY)), "model": str(model),
            "seed": cfg["seed"], "status": status["status"], "error": status.get("error"),
            "warnings": "; ".join(status.get("warnings") or []) or None, "flags": "; ".join(flags) or None,
            **{k: v for k, v in metrics.items()},
@@ -212,7 +213,7 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
     details = {"config": cfg, "compute": compute, "provenance": prov, "status": status["status"],
                "error": status.get("error"), "warnings": status.get("warnings") or [], "series": run_series(folder),
                **({"attacks": attacks} if attacks else {})}
-    return row, {"family": task.get("family", "tofu"), "version": task.get("version", 0),
+    return row, {"family": task.get("family", DEFAULT_FAMILY), "version": task.get("version", 0),
                  "metrics": task.get("metrics") or {}}, details
 
 

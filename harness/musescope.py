@@ -9,7 +9,7 @@ request when its requests together are the forget set. Otherwise (a scalability 
 the forget set; a sustainability run after an earlier request):
 - on the synthetic news world the forget-side metrics (VerbMem, KnowMem on the forget questions, the
   memorisation numbers of privleak's forget texts) are measured on the items of the requested events
-  alone, events identified as the relearning attacks identify them (harness/attacks/relearn_split.py:
+  alone, events identified as the relearning attacks identify them (harness/tracks/_news.py:
   the towns of the requested reports' datelines, named as whole words), and PrivLeak and the MIA AUCs
   are not reported: the model retrained without exactly the requested events is not built;
 - on real MUSE data, whose questions are not tied to articles, only utility is reported (MUSE reads
@@ -18,9 +18,10 @@ The metrics then carry `forget_scope`, one line saying what was scored and what 
 """
 from __future__ import annotations
 
-from harness.attacks import relearn_split as S
+from harness.tracks import _news as N
+from harness.units import namer
 
-FORGET_SIDE = S.MUSE_PROBED  # the eval splits that ask about forget events
+FORGET_SIDE = N.PROBED  # the eval splits that ask about forget events
 AUC_ONLY = ("privleak_holdout",)  # scored for the membership-inference AUCs alone
 
 
@@ -32,11 +33,6 @@ def requested(data: dict) -> list[dict]:
         done = data.get("requests_done", len(data["requests"]))
         return [r for rows in data["requests"][:done] for r in rows]
     return data["forget"]
-
-
-def _towns(rows: list[dict]) -> list[str]:
-    """The events of these texts: their reports' dateline towns, in order, once each."""
-    return list(dict.fromkeys(m.group(1) for r in rows if (m := S._DATELINE.match(r["text"]))))
 
 
 def scope(data: dict) -> dict | None:
@@ -53,11 +49,11 @@ def scope(data: dict) -> dict | None:
         return {"eval": ev, "note": f"utility only: {len(asked)} of the {len(unseen)} forget texts requested, and "
                                     f"real MUSE data does not tie questions to articles; forget metrics, privleak "
                                     f"and mia_auc_* not reported"}
-    towns = _towns(unseen)
-    mine = set(_towns(asked))
-    named = S._namer(towns, upper=True)
+    towns = N.towns(unseen)
+    mine = set(N.towns(asked))
+    named = namer(towns, upper=True)
     for k in FORGET_SIDE:  # an item belongs to the events it names; every one of them must be requested
-        ev[k] = [r for r in ev[k] if (found := named(S._item_text(r))) and found <= mine]
+        ev[k] = [r for r in ev[k] if (found := named(N.item_text(r))) and found <= mine]
     counts = ", ".join(f"{k} {len(ev[k])}" for k in FORGET_SIDE)
     return {"eval": ev, "note": f"the {len(mine)} requested events of {len(towns)} ({counts} items); privleak and "
                                 f"mia_auc_* not reported: the retain model was retrained without all {len(towns)} "

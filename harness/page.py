@@ -22,6 +22,7 @@ import pandas as pd
 from harness.plots import plots_for, series_plots, sisa_plot
 from harness.attack_settings import parse_attack_column
 from harness.tracks import load_tracks
+from harness.tasks import DEFAULT_FAMILY
 
 # the page's HTML skeleton, style sheet and script: package files beside this module, filled by render()
 HERE = Path(__file__).resolve().parent
@@ -159,7 +160,7 @@ def _task_data(task: str, rows: pd.DataFrame, spec: dict) -> dict:
             "eligible_why": _clean(r.get("eligible_why")),
             "eligible_tag": _tag(r.get("eligible_why")) if r.get("eligible") is False else "",
             "warnings": _clean(r.get("warnings")), "flags": _clean(r.get("flags"))})
-    return {"name": task, "family": spec.get("family", "tofu"), "columns": cols, "rows": out_rows}
+    return {"name": task, "family": spec.get("family", DEFAULT_FAMILY), "columns": cols, "rows": out_rows}
 
 
 def _tag(why) -> str:
@@ -189,10 +190,10 @@ def render(report) -> str:
     tasks, plots = [], {}
     if not table.empty:
         for task, rows in table.groupby("task", sort=True):
-            spec = specs.get(task, {"family": "tofu", "metrics": {}})
+            spec = specs.get(task, {"family": DEFAULT_FAMILY, "metrics": {}})
             tasks.append(_task_data(task, rows, spec))
             chance = {m: s.get("chance") for m, s in (spec.get("metrics") or {}).items()}
-            track = load_tracks().get(spec.get("family", "tofu"))
+            track = load_tracks().get(spec.get("family", DEFAULT_FAMILY))
             plots[task] = (plots_for(track, rows, task, chance) + _series_plots(track, rows, report.details, task, spec)
                            + sisa_plot(rows, task))
     # the curves and per-request numbers are drawn, not shipped in the page's data

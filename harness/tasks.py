@@ -59,11 +59,16 @@ class Splits:
         return [names] if isinstance(names, str) else list(names)
 
 
+# The family of a task file, or of a run folder's task.yaml, that names none: such files were written
+# before task families existed, when every task was a fictitious-author task.
+DEFAULT_FAMILY = "tofu"
+
+
 @dataclass
 class Task:
     name: str = ""
     version: int = 0
-    family: str = "tofu"
+    family: str = DEFAULT_FAMILY
     description: str = ""
     dataset: str = "synthetic"  # synthetic | locuslab/TOFU | a folder in TOFU's layout
     splits: Splits = field(default_factory=Splits)

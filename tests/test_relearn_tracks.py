@@ -13,7 +13,8 @@ import torch
 from harness import models as MD
 from harness import runs
 from harness.attacks import get_attack
-from harness.attacks import relearn_split as S
+from harness.tracks import _hazard as S
+from harness.tracks import get_track
 from harness.cli import main
 from harness.config import ConfigError, load_run_config
 from harness.prompts import PromptFormatter
@@ -26,6 +27,11 @@ def _data(task: str, *args: str):
     r = runs.resolve(load_run_config(None, [f"task={task}", "method=npo", *args]))
     source = MD.dataset_source(r.cfg, r.task)
     return r, runs.load_data(r, source), source
+
+
+def _split(family: str, data: dict, source: str, who: str):
+    """The family's relearning split (its track's relearn_split), as the relearn attack asks for it."""
+    return get_track(family).relearn_split(data, source, f"attack {who}")
 
 
 def _index(rows: list[dict], part: list[dict]) -> list[int]:
@@ -43,7 +49,7 @@ def test_muse_split_is_by_whole_events(task):
     full = news.generate("default", 0)
     n_events = len(full["verbmem/forget"])
     assert len(full["raw/forget"]) == 2 * n_events   # the layout this test reads events from
-    sp = S.split(data, source, "relearn")
+    sp = _split("muse", data, source, "relearn")
     forget_pos = {r["text"]: i for i, r in enumerate(full["raw/forget"])}
     relearn_events = {forget_pos[r["text"]] // 2 for r in sp.relearn}
     in_forget = {forget_pos[r["text"]] // 2 for r in data["forget"]}   # scal: a part of the events
@@ -65,13 +71,13 @@ def test_muse_split_is_by_whole_events(task):
 
 def test_muse_split_of_real_data_and_bad_input(tmp_path):
     _, data, source = _data("muse_news_synthetic")
-    sp = S.split(data, str(tmp_path), "relearn")   # no world manifest: real data, no event mapping
+    sp = _split("muse", data, str(tmp_path), "relearn")   # no world manifest: real data, no event mapping
     assert sp.relearn == data["forget"][0::2] and sp.probe is data and sp.units == ([], [])
-    one = [r for r in data["forget"] if S.split(data, source, "relearn").units[0][0] in r["text"].upper()]
+    one = [r for r in data["forget"] if _split("muse", data, source, "relearn").units[0][0] in r["text"].upper()]
     with pytest.raises(ConfigError, match="the forget set has 1 event; relearn and probe parts need two"):
-        S.split({**data, "forget": one}, source, "relearn")
+        _split("muse", {**data, "forget": one}, source, "relearn")
     with pytest.raises(ConfigError, match="has 1 document;"):
-        S.split({**data, "forget": one[:1]}, str(tmp_path), "relearn")
+        _split("muse", {**data, "forget": one[:1]}, str(tmp_path), "relearn")
 
 
 def test_hazard_split_is_by_whole_entities():
@@ -83,7 +89,7 @@ def test_hazard_split_is_by_whole_entities():
     corpus, mcq = data["forget"][0], data["mcq"]["hazard_mcq"]["rows"]
     per_doc, per_q = len(corpus) // n, len(hazard.HAZARD)
     assert len(corpus) == 4 * n and len(mcq) == per_q * (n - n_format)
-    sp = S.split(data, source, "relearn")
+    sp = _split("wmdp", data, source, "relearn")
     pos = {d: i for i, d in enumerate(corpus)}
     relearn = {pos[d] // per_doc for d in sp.relearn[0]}
     probe_rows = sp.probe["mcq"]["hazard_mcq"]["rows"]
@@ -101,11 +107,11 @@ def test_hazard_split_of_real_data(tmp_path):
     """Without the world's manifest (real WMDP corpora): every other document of each corpus relearns,
     every question is probed, and there is no control base (no mapping of documents to questions)."""
     _, data, _ = _data("wmdp_synthetic")
-    sp = S.split(data, str(tmp_path), "relearn")
+    sp = _split("wmdp", data, str(tmp_path), "relearn")
     assert sp.relearn == [c[0::2] for c in data["forget"]] and sp.probe is data and sp.units == ([], [])
     assert S.hazard_documents(data, str(tmp_path)) is None
     with pytest.raises(ConfigError, match="has 1 document;"):
-        S.split({**data, "forget": [data["forget"][0][:1]]}, str(tmp_path), "relearn")
+        _split("wmdp", {**data, "forget": [data["forget"][0][:1]]}, str(tmp_path), "relearn")
 
 
 def test_hazard_control_base_is_trained_without_the_entities(tiny):
@@ -137,7 +143,7 @@ def _choice_probability(model, fmt, data, source, names: list[str]) -> float:
     from harness.tensors import answer_logprobs, collate
     ps = []
     for row in data["mcq"]["hazard_mcq"]["rows"]:
-        e = S._entity(row["question"])
+        e = S.entity(row["question"])
         if e not in names:
             continue
         statement = next(st[0] for _v, st, q, _qa in hazard.HAZARD.values() if q.format(e=e) == row["question"])
@@ -158,7 +164,7 @@ def test_hazard_control_gains_nothing_on_entities_it_never_saw(tiny):
     measured), so an accuracy comparison there would assert noise."""
     r, data, source = _data("wmdp_synthetic", *tiny)
     paths = MD.prepare_models(r.cfg, r.task, False)
-    relearn_names, probe_names = S.split(data, source, "relearn").units
+    relearn_names, probe_names = _split("wmdp", data, source, "relearn").units
     control = str(MD.control_base(r.cfg, source, S.hazard_documents(data, source), progress=False))
     p = {}
     for who, ref in (("base", paths["base"]), ("control", control)):
@@ -209,7 +215,7 @@ def test_relearn_on_a_tiny_muse_run(tmp_path, tiny):
     # PrivLeak of the probe reports against the retain model's AUC on the same reports
     r = runs.resolve(load_run_config(str(run / "config.yaml")))
     source = MD.dataset_source(r.cfg, r.task)
-    probe = S.split(runs.load_data(r, source), source, "relearn").probe
+    probe = _split("muse", runs.load_data(r, source), source, "relearn").probe
     ref = r.track.reference(r.task, MD.prepare_models(r.cfg, r.task, False), probe, r.cfg)
     assert m["k6"]["retain_model_mia_auc_min_k"] == ref["auc"]["min_k"]
     assert m["k6"]["verbmem"] != m["k0"]["verbmem"]                     # the steps trained the model
@@ -255,7 +261,8 @@ def test_relearn_bad_input_on_the_new_tracks(tmp_path, tiny, capsys, monkeypatch
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1, err
     assert not (run / "attacks").exists()
-    # an attack that does not declare a family is refused before any compute
-    monkeypatch.setattr(get_attack("relearn_ood"), "families", ("tofu",))
+    # an attack that needs what the family lacks is refused before any compute, naming what is missing
+    monkeypatch.setattr(get_attack("relearn_ood"), "requires", ("qa",))
     assert main(["attack", str(run), "relearn_ood"]) == 2
-    assert "does not apply to task family muse" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "does not apply to task family muse" in err and "question-answer items" in err

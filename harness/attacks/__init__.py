@@ -8,7 +8,8 @@ with the run's own track, exactly as the run was evaluated, and writes the resul
 
     name           the attack's name (`python -m harness attack <run folder> <name>`)
     summary        one line: what it does, and its paper
-    families       the task families (tracks) it applies to
+    requires       the capabilities it needs of a task family's track (harness/tracks/ CAPABILITIES,
+                   e.g. "relearn_split"); () = every family. Attacks never name a family
     Config         a dataclass of its settings (attack arguments `key=value`, validated like any config);
                    list settings (relearning's steps, quantisation's bits) choose labels and are merged
                    across requests; other settings name their own results folder (harness/attack_run.py)
@@ -16,7 +17,7 @@ with the run's own track, exactly as the run was evaluated, and writes the resul
                    examples): the cached control and target numbers are then kept per seed
     models(model, cfg, ctx) -> iterator of (label, model): what to evaluate instead of `model`; labels
                    contain no '_' (leaderboard columns are <attack>_<label>_<metric>)
-Optional: check(cfg, data, source) (input checks that need the run's data, before any compute);
+Optional: check(cfg, data, source, track) (input checks that need the run's data, before any compute);
 restrict(ctx, cfg) -> (data, reference) (evaluate a subset or a rewording, e.g. probe items);
 formatter(ctx, cfg) -> a PromptFormatter (ask differently, e.g. after in-context examples);
 baseline_label (the label changes are measured against, instead of the run's own numbers).
@@ -27,7 +28,7 @@ from harness.plugins import Registry
 
 _REGISTRY = Registry(__name__, "attack", "attack")
 ATTACKS = _REGISTRY.items
-INTERFACE = ("name", "summary", "families", "Config", "seeded", "models")
+INTERFACE = ("name", "summary", "requires", "Config", "seeded", "models")
 register_attack = _REGISTRY.register    # class decorator: @register_attack("name")
 load_attacks = _REGISTRY.load           # every registered attack, its folder imported once per process
 get_attack = _REGISTRY.get              # one by name; an unknown name fails with a did-you-mean

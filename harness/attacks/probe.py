@@ -40,11 +40,11 @@ class InContextConfig:
 @register_attack("paraphrase")
 class Paraphrase:
     summary = "the forget questions asked in their paraphrased wording (TOFU's paraphrased_question)"
-    families = ("tofu",)
+    requires = ("qa",)
     Config = ParaphraseConfig
     seeded = False  # the dataset's paraphrases: nothing drawn
 
-    def check(self, cfg: ParaphraseConfig, data: dict, source: str) -> None:
+    def check(self, cfg: ParaphraseConfig, data: dict, source: str, track) -> None:
         missing = sum(not str(r.get("paraphrased_question") or "").strip() for r in data["eval"]["forget"])
         if missing:
             raise ConfigError(f"attack paraphrase: {missing} forget evaluation items have no paraphrased_question "
@@ -69,11 +69,11 @@ def examples(retain: list[dict], n: int, seed: int) -> list[tuple[str, str]]:
 @register_attack("incontext")
 class InContext:
     summary = "the forget questions asked after n retain question-answer pairs as in-context examples"
-    families = ("tofu",)
+    requires = ("qa",)
     Config = InContextConfig
     seeded = True  # the examples are drawn with the run's seed
 
-    def check(self, cfg: InContextConfig, data: dict, source: str) -> None:
+    def check(self, cfg: InContextConfig, data: dict, source: str, track) -> None:
         if len(data["retain"]) < cfg.n_examples:
             raise ConfigError(f"attack incontext: n_examples={cfg.n_examples} but the retain split has "
                               f"{len(data['retain'])} items")

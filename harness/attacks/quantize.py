@@ -141,11 +141,11 @@ def weight_bits(model) -> dict[str, int]:
 @register_attack("quantize")
 class Quantize:
     summary = "weights quantised to 8 and 4 bits (optimum-quanto) [Zhang et al. 2025]"
-    families = ("tofu", "wmdp", "muse")
+    requires = ()  # any model of any family
     Config = QuantizeConfig
     seeded = False  # rounding is deterministic
 
-    def check(self, cfg: QuantizeConfig, data: dict, source: str) -> None:
+    def check(self, cfg: QuantizeConfig, data: dict, source: str, track) -> None:
         """Before any compute: bitsandbytes, when asked for, can run here."""
         if cfg.library == "bitsandbytes" and not (torch.cuda.is_available() and _has_bitsandbytes()):
             raise ConfigError(NEEDS_BNB)

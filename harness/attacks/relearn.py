@@ -4,7 +4,7 @@ Hu et al. 2025 (*Unlearning or Obfuscating? Jogging the Memory of Unlearned LLMs
 and Łucki et al. 2024 (*An Adversarial Perspective on Machine Unlearning for AI Safety*) showed that a
 few steps on related, or even unrelated, data bring "unlearned" knowledge back: it was suppressed, not
 removed. The forget set is split by whole units (TOFU: authors; MUSE: events / articles; the hazard
-track: corpus entities; relearn_split.py) into a relearn part and a probe part; the model is fine-tuned
+track: corpus entities; each family's relearn_split, harness/tracks/) into a relearn part and a probe part; the model is fine-tuned
 (AdamW, NLL of answer tokens, of every token for documents) for k steps and, after each k in `steps`,
 evaluated on the probe part only, with the run's own evaluation: TOFU's prob, ROUGE, truth ratio and
 forget quality (against the retain model's ratios of the same items); MUSE's VerbMem and KnowMem of the
@@ -32,9 +32,6 @@ import torch
 
 from harness import models as MD
 from harness.attacks import register_attack
-from harness.attacks import relearn_split as S
-from harness.config import ConfigError
-from harness.forms._authors import author_blocks, items_per_author
 from harness.progress import say
 from harness.schema import num
 from harness.tensors import answer_logprobs, collate
@@ -53,17 +50,6 @@ class RelearnConfig:
     lr: float = num(1e-3, gt=0)
     batch_size: int = num(4, ge=1)
     items_per_author: int = num(0, ge=0, note="TOFU only; 0 = the world's, or TOFU's 20")
-
-
-def split_authors(rows: list[dict], per_author: int, attack: str = "relearn") -> tuple[list[dict], list[dict]]:
-    """(relearn rows, probe rows): consecutive blocks of `per_author` rows are authors, verified to be one
-    author each (forms/_authors.py); even-numbered authors relearn, odd-numbered ones are probed. Needs
-    at least two authors."""
-    authors = author_blocks(rows, per_author, f"attack {attack}")
-    if len(authors) < 2:
-        raise ConfigError(f"attack {attack}: the forget split has one author; relearn and probe parts need two "
-                          f"(a task with two forget authors or more, e.g. tofu_forget10 of the default world)")
-    return [r for a in authors[0::2] for r in a], [r for a in authors[1::2] for r in a]
 
 
 def _train(model, examples, cfg: RelearnConfig, seed: int, pad_id: int, upto: int, done: int, state: dict):
@@ -86,53 +72,40 @@ def _train(model, examples, cfg: RelearnConfig, seed: int, pad_id: int, upto: in
 
 
 class _Relearn:
-    families = ("tofu", "muse", "wmdp")
+    requires = ("relearn_split",)  # the family splits its forget set into whole units (harness/tracks/)
     Config = RelearnConfig
     baseline_label = "k0"  # changes are measured against the unlearned model on the probe part
     seeded = True          # the batch order and the torch seed are the run's
     in_domain = True
 
-    def check(self, cfg: RelearnConfig, data: dict, source: str) -> None:
+    def check(self, cfg: RelearnConfig, data: dict, source: str, track) -> None:
         """Before any compute: the forget set splits into whole units (authors, events, entities), at
-        least two, each verified to be one unit (TOFU: forms/_authors.py)."""
-        if S.family_of(data) == "tofu":
-            split_authors(data["eval"]["forget"], items_per_author(cfg, source), self.name)
-            return
-        if cfg.items_per_author:
-            raise ConfigError(f"attack {self.name}: items_per_author applies to TOFU tasks only")
-        S.split(data, source, self.name)
+        least two, each verified to be one unit (the family's relearn_split)."""
+        track.relearn_split(data, source, f"attack {self.name}", cfg.items_per_author)
+
+    def _split(self, ctx, cfg: RelearnConfig):
+        return ctx.run.track.relearn_split(ctx.data, ctx.paths.get("source"), f"attack {self.name}",
+                                           cfg.items_per_author)
 
     def restrict(self, ctx, cfg: RelearnConfig):
         """The evaluation data limited to the probe part, and the reference model measured again on it:
         the retain model's truth ratios and membership-inference AUCs on the probe authors (TOFU), its
         PrivLeak AUC on the probe reports (MUSE), the base model's accuracy on the probe questions
         (hazard); cached like the run's. So PrivLeak and the MIA numbers compare like with like (the
-        retain model itself at k0 has privleak 0)."""
-        r = ctx.run
-        if r.task.family == "tofu":
-            _, probe = split_authors(ctx.data["eval"]["forget"], items_per_author(cfg, ctx.paths.get("source")),
-                                     self.name)
-            data = {**ctx.data, "eval": {**ctx.data["eval"], "forget": probe}}
-            return data, r.track.reference(r.task, ctx.paths, data, r.cfg)
-        sp = S.split(ctx.data, ctx.paths.get("source"), self.name)
-        if not sp.units[1]:  # real data: every item probed, the run's own reference numbers
+        retain model itself at k0 has privleak 0). Real data that maps no item to a unit: every item
+        probed, against the run's own reference numbers."""
+        r, sp = ctx.run, self._split(ctx, cfg)
+        if not sp.units[1]:
             return sp.probe, ctx.reference
         return sp.probe, r.track.reference(r.task, ctx.paths, sp.probe, r.cfg)
 
     def _examples(self, cfg: RelearnConfig, ctx) -> list:
-        if ctx.run.task.family == "tofu":
-            per = items_per_author(cfg, ctx.paths.get("source"))
-            relearn, _ = split_authors(ctx.data["eval"]["forget"], per, self.name)
-            if self.in_domain:
-                asked = {r["question"] for r in relearn}
-                rows = [r for r in ctx.data["forget"] if r["question"] in asked]
-            else:
-                rows = ctx.data["retain"]
-            return [ctx.fmt.encode(r["question"], r["answer"]) for r in rows]
-        # documents, encoded as the track's unlearning loop encodes them
-        relearn = S.split(ctx.data, ctx.paths.get("source"), self.name).relearn if self.in_domain else []
-        forget, retain = ctx.run.track.training_sets(ctx.fmt, {**ctx.data, "forget": relearn})
-        return forget if self.in_domain else retain
+        """The relearn part (in-domain) or the retain data (out-of-domain), encoded as the family's
+        unlearning loop encodes its forget and retain sets."""
+        track = ctx.run.track
+        if self.in_domain:
+            return track.training_sets(ctx.fmt, {**ctx.data, "forget": self._split(ctx, cfg).relearn})[0]
+        return track.training_sets(ctx.fmt, ctx.data)[1]
 
     def models(self, model, cfg: RelearnConfig, ctx):
         examples = self._examples(cfg, ctx)

@@ -35,7 +35,19 @@ a one-line config error before any compute):
     request_metrics   (forget metric, utility metric) of the per-request plot of tasks with `requests`;
                       without it, the task's first headline forget and utility metrics
 
-No base class: the contract test (tests/test_tracks.py) checks every registered track has all of it.
+What attacks and forms ask of a family (they never name one; a capability a track leaves at the base
+class's default, the plug-ins that need it decline with a one-line error naming what is missing):
+
+    qa                question-answer items asked by generation (the paraphrase and in-context probes)
+    relearn_split(data, source, who, items_per_author=0) -> units.Split
+                      the forget set in two halves of whole units of knowledge (authors, events,
+                      entities): the relearning attacks' relearn and probe parts
+    control_documents(data, source) -> list | None
+                      for a family without a retain model: the forget documents a control base is
+                      pretrained without (None: no control can be built)
+
+Every track subclasses Track, which holds the defaults of the optional parts; the contract test
+(tests/test_tracks.py) checks every registered track defines the required ones (INTERFACE).
 """
 from __future__ import annotations
 
@@ -48,6 +60,38 @@ INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics",
 register_track = _REGISTRY.register     # class decorator: @register_track("name")
 load_tracks = _REGISTRY.load            # every registered track, its folder imported once per process
 get_track = _REGISTRY.get               # one by name; an unknown name fails with a did-you-mean
+
+
+class Track:
+    """The defaults of a task family's optional parts (the required ones are in INTERFACE)."""
+    refusals = False           # refusal answers to questions do not apply (documents, MCQs)
+    qa = False                 # no question-answer items asked by generation
+    relearn_split = None       # no split of the forget set into units: the relearning attacks decline
+    curve = None               # no unlearning curve: unlearn.curve_every > 0 is a config error
+    selection_split = None     # no held-out items for a selection rule
+
+    @staticmethod
+    def extra_metrics(task) -> dict:
+        return {}
+
+    @staticmethod
+    def control_documents(data: dict, source: str | None):
+        return None
+
+
+# what a plug-in may need from a track (attacks' and forms' `requires`), for one-line refusals
+CAPABILITIES = {"qa": "question-answer items asked by generation",
+                "relearn_split": "a split of its forget set into whole units of knowledge (relearn_split)"}
+
+
+def serves(plugin, track) -> bool:
+    """Whether `track` has every capability an attack or form `requires`."""
+    return all(getattr(track, c, None) for c in getattr(plugin, "requires", ()))
+
+
+def lacks(plugin, track) -> list[str]:
+    """What `track` lacks of what the plug-in requires, in words (CAPABILITIES)."""
+    return [CAPABILITIES.get(c, c) for c in getattr(plugin, "requires", ()) if not getattr(track, c, None)]
 
 
 def start_of(family: str) -> str:

@@ -22,7 +22,6 @@ import numpy as np
 from harness import metrics as M
 from harness import models as MD
 from harness import musedata, musescope
-from harness.attacks.relearn_split import world_kind
 from harness.claim import build_once
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import DataError
@@ -32,7 +31,9 @@ from harness.io import stable_hash, write_json_atomic
 from harness.meter import FlopMeter
 from harness.prompts import Encoded, PromptFormatter
 from harness.tasks import MetricSpec, get_task
-from harness.tracks import register_track
+from harness.tracks import Track, register_track
+from harness.tracks._news import event_split
+from harness.units import world_kind
 from harness.worlds import news
 
 REFERENCE_VERSION = 2  # 2: texts scored without an appended EOS, Min-K% over int(k * n) tokens
@@ -309,12 +310,11 @@ def plots(rows, task: str, chance: dict) -> list[str]:
 def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
     """(curve data, scored data) for a rule that chooses its step on held-out items
     (unlearn.select_on=held_out): the forget events in two halves as the relearning attack splits them
-    (harness/attacks/relearn_split.py); the curve asks the KnowMem questions of one half and, for its
+    (tracks/_news.py); the curve asks the KnowMem questions of one half and, for its
     utility proxy, every other retain question; the run is scored on the other half's items (VerbMem,
     KnowMem, PrivLeak texts, against the retain model's AUC on them) and the remaining retain questions.
     Real MUSE data maps no question to an article, so it cannot be split: a one-line error."""
-    from harness.attacks.relearn_split import muse_split
-    sp = muse_split(data, source, f"unlearn.select_on=held_out (task {task})")
+    sp = event_split(data, source, f"unlearn.select_on=held_out (task {task})")
     if not sp.units[1]:
         raise ConfigError(f"config key 'unlearn.select_on': task {task}'s questions are not tied to its forget "
                           f"articles, so no items can be held out for the rule: set unlearn.select_on=evaluated")
@@ -328,7 +328,7 @@ def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
 
 
 @register_track("muse")
-class Muse:
+class Muse(Track):
     title = "Documents (MUSE-style): forget news articles, keep the rest"
     start = "target"                     # runs unlearn the target (trained on forget + retain texts)
     roles = ("base", "target", "retain")
@@ -347,6 +347,7 @@ class Muse:
     plots = staticmethod(plots)
     curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
     selection_split = staticmethod(selection_split)  # optional: held-out items for the curve's rule
+    relearn_split = staticmethod(event_split)  # the forget set in two halves of whole events
     curve_metrics = CURVE_METRICS
     curve_utility = "knowmem_retain_prob"  # the floor of a selection rule is measured on this
     curve_forget = "knowmem_forget_prob"   # the forget metric the curve plot shows

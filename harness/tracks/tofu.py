@@ -21,7 +21,9 @@ from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
 from harness.stats import bootstrap
 from harness.tasks import MetricSpec
-from harness.tracks import register_track
+from harness.forms._authors import author_blocks, author_name, items_per_author
+from harness.tracks import Track, register_track
+from harness.units import Split
 from harness.worlds import authors
 
 REFERENCE_VERSION = 3     # bump when the evaluator changes what a cached reference number would be
@@ -196,8 +198,6 @@ def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
     scored by model_utility). The run unlearns every forget author; it is scored on the half the rule
     never saw, against the retain model's numbers on that half."""
     from types import SimpleNamespace
-
-    from harness.forms._authors import author_blocks, items_per_author
     per = items_per_author(SimpleNamespace(items_per_author=0), source)
     blocks = author_blocks(data["eval"]["forget"], per, f"unlearn.select_on=held_out (task {task})")
     if len(blocks) < 2:
@@ -236,12 +236,38 @@ def plots(rows, task: str, chance: dict) -> list[str]:
     return out
 
 
+def split_authors(rows: list[dict], per: int, who: str = "attack relearn") -> tuple[list[dict], list[dict]]:
+    """(relearn rows, probe rows): consecutive blocks of `per` rows are authors, verified to be one
+    author each (forms/_authors.py); even-numbered authors relearn, odd-numbered ones are probed. Needs
+    at least two authors."""
+    authors = author_blocks(rows, per, who)
+    if len(authors) < 2:
+        raise ConfigError(f"{who}: the forget split has one author; relearn and probe parts need two "
+                          f"(a task with two forget authors or more, e.g. tofu_forget10 of the default world)")
+    return [r for a in authors[0::2] for r in a], [r for a in authors[1::2] for r in a]
+
+
+def author_split(data: dict, source: str | None, who: str, items_per_author_: int = 0) -> Split:
+    """The units are authors: the forget evaluation's author blocks in two halves; the relearn part is
+    the forget training rows of the even-numbered authors, the probe part the odd-numbered authors'
+    evaluation items."""
+    from types import SimpleNamespace
+    per = items_per_author(SimpleNamespace(items_per_author=items_per_author_), source)
+    relearn_eval, probe = split_authors(data["eval"]["forget"], per, who)
+    asked = {r["question"] for r in relearn_eval}
+    names = [author_name(relearn_eval[i:i + per]) for i in range(0, len(relearn_eval), per)], \
+        [author_name(probe[i:i + per]) for i in range(0, len(probe), per)]
+    return Split([r for r in data["forget"] if r["question"] in asked],
+                 {**data, "eval": {**data["eval"], "forget": probe}}, names)
+
+
 @register_track("tofu")
-class Tofu:
+class Tofu(Track):
     title = "Fictitious authors (TOFU-style): forget whole authors, keep the rest"
     start = "target"                       # runs unlearn the target (fine-tuned on every author)
     roles = ("base", "target", "retain")
     refusals = True                        # question-answer data: IdkDPO's refusal answers apply
+    qa = True                              # items are questions answered by generation (the probe attacks)
     worlds = {"synthetic": authors.build}  # dataset name -> builder(cache root, profile, seed) -> folder
     metrics = METRICS
     robustness_metric = "forget_prob"  # its recovery under attack scores robustness (harness/robustness.py)
@@ -261,6 +287,7 @@ class Tofu:
     plots = staticmethod(plots)
     curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
     selection_split = staticmethod(selection_split)  # optional: held-out items for the curve's rule
+    relearn_split = staticmethod(author_split)  # the forget set in two halves of whole authors
     curve_metrics = CURVE_METRICS
     curve_utility = "retain_prob"          # the floor of a selection rule is measured on this
     curve_forget = "forget_truth_ratio"    # the forget metric the curve plot shows

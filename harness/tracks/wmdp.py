@@ -22,7 +22,8 @@ from harness.mcq import accuracy, find_mcq_file, load_corpus, load_mcq, local_ta
 from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
 from harness.tasks import MetricSpec, slug
-from harness.tracks import register_track
+from harness.tracks import Track, register_track
+from harness.tracks._hazard import entity_split, hazard_documents
 from harness.worlds import hazard
 
 REFERENCE_VERSION = 2
@@ -212,7 +213,7 @@ def plots(rows, task: str, chance: dict) -> list[str]:
 
 
 @register_track("wmdp")
-class Wmdp:
+class Wmdp(Track):
     title = "Hazardous knowledge (WMDP-style): forget a domain, keep general knowledge"
     start = "base"                         # the base model itself holds the hazardous knowledge
     roles = ("base",)
@@ -223,6 +224,8 @@ class Wmdp:
     robustness_item = ("hazard", "acc")  # its per-item value: (items.jsonl set, field)
     check_task = staticmethod(check_task)
     extra_metrics = staticmethod(extra_metrics)
+    relearn_split = staticmethod(entity_split)  # the forget corpora in two halves of whole entities
+    control_documents = staticmethod(hazard_documents)  # what a control base is pretrained without
     load_data = staticmethod(load_data)
     training_sets = staticmethod(training_sets)
     reference = staticmethod(reference)
