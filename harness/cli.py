@@ -220,9 +220,11 @@ def cmd_list(ns) -> int:
               f"  {'':14s} {m.summary}")
     print("  none           (no unlearning: evaluate the start model as is)")
     from harness.forms import load_forms
+    from harness.tracks import serves
     print("other forms of unlearning (method=<form>, settings in method_args):")
     for name, f in sorted(load_forms().items()):
-        print(f"  {name:14s} [{f.kind}] {f.summary} (families: {', '.join(f.families)})")
+        served = [t for t, track in sorted(load_tracks().items()) if serves(f, track)]
+        print(f"  {name:14s} [{f.kind}] {f.summary} (families: {', '.join(served)})")
     print("tasks:")
     width = max(14, *(len(t) for t in list_tasks()))
     for t in list_tasks():
@@ -234,7 +236,6 @@ def cmd_list(ns) -> int:
         print(f"  {name:14s} {', '.join(track.metrics)}")
     print("supplies a method can declare:", ", ".join(sorted(SUPPLIES)))
     from harness.attacks import load_attacks
-    from harness.tracks import serves
     print("attacks (python -m harness attack <run folder> <name>):")
     for name, a in sorted(load_attacks().items()):
         served = [t for t, track in sorted(load_tracks().items()) if serves(a, track)]

@@ -35,7 +35,7 @@ from harness.provenance import provenance
 from harness.registry import get_method
 from harness.tasks import Task, get_task, resolved_yaml
 from harness.tensors import fused_available, label_path, label_path_name
-from harness.tracks import get_track
+from harness.tracks import get_track, lacks
 from harness.unlearn import Diverged
 
 
@@ -78,9 +78,9 @@ def resolve(cfg: RunConfig) -> Resolved:
     method = method_cfg = form = form_cfg = None
     if forms.is_form(cfg.method):  # another form of unlearning (harness/forms/): not a loss
         form = forms.get_form(cfg.method)
-        if task.family not in form.families:
-            raise ConfigError(f"method '{form.name}' does not apply to task family {task.family} (task {task.name}; "
-                              f"it applies to {', '.join(form.families)})")
+        if missing := lacks(form, track):
+            raise ConfigError(f"method '{form.name}' does not apply to task family {task.family} (task {task.name}): "
+                              f"it needs {'; '.join(missing)}")
         if lora or cfg.model.evaluate:
             raise ConfigError(f"method '{form.name}' produces its own model: adapter.kind=lora and model.evaluate "
                               f"do not apply (its own settings are method_args)")

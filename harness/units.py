@@ -15,6 +15,15 @@ from harness.config import ConfigError
 
 
 @dataclass
+class Unit:
+    """One unit of a family's fine-tuning data (an author, a document): the indices of its examples and
+    the keys a forget request names it by (an author's questions, a document's text). SISA shards by
+    these (harness/forms/sisa.py); a family offers them as its track's `units` (harness/tracks/)."""
+    examples: list[int]
+    keys: set
+
+
+@dataclass
 class Split:
     relearn: list          # the relearn part, in the family's form of data["forget"]
     probe: dict            # the run's data with its forget evaluation limited to the probe part

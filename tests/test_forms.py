@@ -28,7 +28,8 @@ def test_every_form_keeps_the_contract():
         missing = [a for a in INTERFACE if not hasattr(f, a)]
         assert not missing, f"form {name} lacks {missing}"
         assert dataclasses.is_dataclass(f.Config) and f.kind in ("exact", "in-context", "dp-training")
-        assert set(f.families) <= set(load_tracks()), name
+        from harness.tracks import CAPABILITIES, serves  # what it needs of a family: named capabilities
+        assert set(f.requires) <= set(CAPABILITIES) and any(serves(f, t) for t in load_tracks().values()), name
         assert isinstance(f.label(f.Config()), str) and f.label(f.Config())
         assert isinstance(f.seeded(f.Config()), bool), name
     # whether the run seed changes what the form produces: a grid runs an unseeded one once

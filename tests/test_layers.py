@@ -101,3 +101,18 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path, monkeypatch):
     mods["harness.b"].write_text("from harness import a\n")
     edges = _imports(mods)
     assert edges["harness.a"] == {"harness.b"} and edges["harness.b"] == {"harness.a"}
+
+
+def test_outside_the_families_no_code_names_a_family():
+    """Attacks, forms, runs, the leaderboard and the page ask a track for what they need (harness/tracks/
+    CAPABILITIES); only the families' own modules, and the one default for task files that predate
+    families (harness/tasks.py DEFAULT_FAMILY), name a family."""
+    from harness.tracks import load_tracks
+    names = sorted(load_tracks())
+    found = []
+    for name, path in _modules().items():
+        if name.startswith("harness.tracks") or name == "harness.tasks":
+            continue
+        text = path.read_text(encoding="utf-8")
+        found += [f"{name}: {fam!r}" for fam in names if f'"{fam}"' in text or f"'{fam}'" in text]
+    assert found == []

@@ -16,7 +16,8 @@ A form is a class; the harness makes one instance. What runs.py asks of it:
     name          the name a run gives as `method=`
     kind          what the leaderboard's `form` column says: exact | in-context | dp-training
     summary       one line for `python -m harness list`
-    families      the task families it applies to
+    requires      the capabilities it needs of a task family's track (harness/tracks/ CAPABILITIES:
+                  e.g. "units", the family's units of knowledge); forms never name a family
     Config        its settings (a dataclass checked like every config: types, ranges, unknown keys)
     label(cfg) -> str                the row's name on the leaderboard (e.g. sisa_k4)
     check(cfg, r, data, source)      one-line ConfigError before any compute (e.g. more shards than authors)
@@ -47,7 +48,7 @@ from harness.plugins import Registry
 
 _REGISTRY = Registry(__name__, "unlearning form", "form")
 FORMS = _REGISTRY.items
-INTERFACE = ("name", "kind", "summary", "families", "Config", "label", "check", "seeded", "produce")
+INTERFACE = ("name", "kind", "summary", "requires", "Config", "label", "check", "seeded", "produce")
 register_form = _REGISTRY.register
 load_forms = _REGISTRY.load
 get_form = _REGISTRY.get

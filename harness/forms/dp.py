@@ -78,15 +78,15 @@ def group_privacy(epsilon: float, delta: float, k: int) -> tuple[float, float]:
     return k * epsilon, math.exp(log_delta) if log_delta < 700 else math.inf
 
 
-def author_examples(source: str, splits: list[str], fmt, per: int) -> int | None:
-    """The most training examples one author's data is in: its QA rows and their extra phrasings
-    (the replayed base corpus holds no fictitious author), as SISA's shards read them. None when the
-    data cannot be read as whole authors: DP-SGD trains on it all the same, with no author-level figure."""
-    from harness.forms.sisa import _author_units
+def author_examples(units_of, source: str, splits: list[str], fmt, per: int) -> int | None:
+    """The most training examples one unit of the family's data (an author: its QA rows and their extra
+    phrasings; the replayed base corpus holds none) is in, as SISA's shards read them (the track's
+    `units`). None when the data cannot be read as whole units: DP-SGD trains on it all the same, with
+    no unit-level figure."""
     if len(splits) != 1:
         return None
     try:
-        _, units, _ = _author_units(source, splits, fmt, per, False)
+        _, units, _ = units_of.build(source, splits, fmt, per, False, "method dp")
     except ConfigError:  # not whole authors of `per` rows
         return None
     return max(len(u.examples) for u in units) if units else None
@@ -151,7 +151,7 @@ def dp_finetune(model, examples: list, epochs: int, lr: float, batch: int, weigh
 class DP:
     kind = "dp-training"
     summary = "the target fine-tuned with DP-SGD (opacus: per-example clipping, Gaussian noise, RDP accountant)"
-    families = ("tofu",)
+    requires = ("qa", "units")  # trains the target's question-answer data; group privacy by the family's units
     Config = DPConfig
 
     def label(self, cfg: DPConfig) -> str:
@@ -219,7 +219,8 @@ class DP:
         t = json.loads((out / MD.META).read_text())["train"]
         model = MD.load_model(str(out), rc.model.dtype, rc.model.device)
         r, source = ctx.run, ctx.paths["source"]
-        k = author_examples(source, r.task.splits.model_splits("target"), ctx.fmt, items_per_author(cfg, source))
+        k = author_examples(r.track.units, source, r.task.splits.model_splits("target"), ctx.fmt,
+                            r.track.units.per(0, source))
         info = {"epsilon_requested": None if math.isinf(cfg.epsilon) else cfg.epsilon, "epsilon": t["epsilon"],
                 "delta": t["delta"], "n_examples": t.get("n_examples"),
                 "noise_multiplier": t["noise_multiplier"], "max_grad_norm": t["max_grad_norm"],
@@ -229,13 +230,6 @@ class DP:
         note = f"DP target, no unlearning: epsilon={eps} per example at delta={t['delta']:.1e}" + _author_note(info)
         return Produced(model, ctx.fmt, info=info, note=note, save=lambda folder: model.save_pretrained(folder),
                         retrain_ratio=False)
-
-
-def items_per_author(cfg: DPConfig, source: str) -> int:
-    """QA rows per author: the synthetic world's manifest, else TOFU's 20 (DP-SGD has no setting for it:
-    the rows it trains on are the same whatever the grouping)."""
-    from harness.forms._authors import items_per_author as per_author
-    return per_author(SimpleNamespace(items_per_author=0), source)
 
 
 def _author_level(epsilon: float | None, delta: float, k: int | None) -> dict:

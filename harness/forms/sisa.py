@@ -40,11 +40,9 @@ from harness import models as MD
 from harness import stage
 from harness.claim import Busy, build_once
 from harness.config import ConfigError
-from harness.data import load_split
 from harness.ensemble import Ensemble, shared_adapters
 from harness.forms import Produced, form_seed, register_form, seed_key, target_training
-from harness.forms._authors import author_blocks, items_per_author
-from harness.io import portable, read_jsonl, stable_hash, write_json_atomic
+from harness.io import portable, stable_hash, write_json_atomic
 from harness.progress import say
 from harness.schema import num
 from harness.train import finetune
@@ -57,55 +55,6 @@ class SisaConfig:
     aggregate: Literal["prob", "logprob"] = "prob"  # mean of probabilities, or of log-probabilities
     constituent: Literal["auto", "full", "lora"] = "auto"  # auto: full models on the default base, else LoRA
     items_per_author: int = num(0, ge=0, note="0 = the world's, or TOFU's 20")
-
-
-@dataclass
-class Unit:
-    """One unit of sharding (an author, a document): the indices of its fine-tuning examples and the
-    keys a forget request names it by (an author's questions, a document's text)."""
-    examples: list[int]
-    keys: set
-
-
-def _author_units(source: str, splits: list[str], fmt, per: int, replay: bool):
-    """TOFU: (examples, authors, replay indices): the target's fine-tuning examples in the target's order
-    (QA rows, their phrasings, the replayed base corpus), and which of them each author owns."""
-    (split,) = splits
-    rows = load_split(source, split)
-    blocks = author_blocks(rows, per, f"method sisa: split {split}")
-    examples = [fmt.encode(r["question"], r["answer"]) for r in rows]
-    owner = {r["question"]: i // per for i, r in enumerate(rows)}
-    units = [Unit(list(range(b * per, (b + 1) * per)), {r["question"] for r in blk}) for b, blk in enumerate(blocks)]
-    folder = Path(source)
-    if (folder / "phrasings.jsonl").exists():
-        for p in read_jsonl(folder / "phrasings.jsonl"):
-            if p["question"] in owner:
-                units[owner[p["question"]]].examples.append(len(examples))
-                examples.append(fmt.encode(p["prompt"], p["answer"]))
-    start = len(examples)
-    examples += MD.replay_examples(source, fmt, replay)
-    return examples, units, list(range(start, len(examples)))
-
-
-def _document_units(source: str, splits: list[str], fmt, per: int, replay: bool):
-    """The document track (MUSE): every document of the target's splits is a unit (its windows of
-    tokens go together), in the target's order, then the replayed base corpus."""
-    from harness import musedata
-    from harness.tracks.muse import _chunks
-    examples, units = [], []
-    for split in splits:
-        for row in musedata.load(source, split):
-            chunk = _chunks(fmt, row["text"])
-            units.append(Unit(list(range(len(examples), len(examples) + len(chunk))), {row["text"]}))
-            examples += chunk
-    start = len(examples)
-    examples += MD.replay_examples(source, fmt, replay)
-    return examples, units, list(range(start, len(examples)))
-
-
-# how each family's fine-tuning data is cut into units, and the keys its forget rows name units by
-UNITS = {"tofu": (_author_units, lambda rows: {r["question"] for r in rows}, "authors"),
-         "muse": (_document_units, lambda rows: {r["text"] for r in rows}, "documents")}
 
 
 def assign(n_units: int, shards: int, slices: int, seed: int) -> list[list[list[int]]]:
@@ -135,7 +84,7 @@ class Sisa:
     kind = "exact"
     summary = ("exact unlearning: K constituents on disjoint author (or document) shards; a request retrains "
                "the shards it touches")
-    families = tuple(UNITS)
+    requires = ("units",)  # the family's fine-tuning data cut into whole units (its track's `units`)
     Config = SisaConfig
 
     def label(self, cfg: SisaConfig) -> str:
@@ -152,14 +101,9 @@ class Sisa:
         if r.cfg.model.target or r.cfg.model.retain:
             raise ConfigError("method sisa trains its own constituents from model.base: model.target and "
                               "model.retain do not apply")
-        if r.task.family == "tofu":
-            per = items_per_author(cfg, source)
-            full = r.task.splits.full
-            n = len(author_blocks(load_split(source, full), per, f"method sisa: split {full}"))
-        else:
-            from harness import musedata
-            n = sum(len(musedata.load(source, s)) for s in r.task.splits.model_splits("target"))
-        what = UNITS[r.task.family][2]
+        U = r.track.units
+        n = U.count(r.task, source, U.per(cfg.items_per_author, source), "method sisa")
+        what = U.name
         if cfg.shards > n:
             raise ConfigError(f"method sisa: shards={cfg.shards} but the fine-tuning data has {n} {what} "
                               f"(a shard holds whole {what})")
@@ -173,10 +117,10 @@ class Sisa:
         r, cfg = ctx.run, ctx.run.form_cfg
         rc, source = r.cfg, ctx.paths["source"]
         lora = cfg.constituent == "lora" or (cfg.constituent == "auto" and rc.model.base != "default")
-        per = items_per_author(cfg, source) if r.task.family == "tofu" else 0
-        build_units = UNITS[r.task.family][0]
-        examples, units, replay = build_units(source, r.task.splits.model_splits("target"), ctx.fmt, per,
-                                              rc.model.finetune.replay)
+        U = r.track.units
+        examples, units, replay = U.build(source, r.task.splits.model_splits("target"), ctx.fmt,
+                                          U.per(cfg.items_per_author, source), rc.model.finetune.replay,
+                                          "method sisa")
         seed = form_seed(rc.world.seed, rc.seed, "sisa")  # the shard plan's and constituent k's (seed + k)
         plan = assign(len(units), cfg.shards, cfg.slices, seed)
         base = ctx.paths["base"]
@@ -214,11 +158,11 @@ class Sisa:
         r = ctx.run
         st = self._setup(ctx)
         self._originals(st)
-        cfg, rc, units, plan, shares, base, root, trainer = (st.cfg, st.rc, st.units, st.plan, st.shares, st.base,
-                                                             st.root, st.trainer)
+        cfg, units, plan, shares, base, root, trainer = (st.cfg, st.units, st.plan, st.shares, st.base,
+                                                         st.root, st.trainer)
         original = _cost(root, cfg)
         # the request: retrain the shards that held a forget author, from the checkpoint before it
-        asked = UNITS[r.task.family][1](ctx.data["forget"])
+        asked = r.track.units.keys(ctx.data["forget"])
         gone = {u for u, unit in enumerate(units) if unit.keys & asked}
         found = set().union(*(units[u].keys for u in gone)) if gone else set()
         if asked - found:
@@ -251,7 +195,7 @@ class Sisa:
                 trained = idx
             shards.append({"shard": k, "authors": sorted(u for j in plan[k] for u in j), "retrained": first is not None,
                            "from_stage": first, "n_examples": len(trained),
-                           "trained_on": _shown(r.task.family, _keys(trained, units))})
+                           "trained_on": r.track.units.shown(_keys(trained, units))})
         names = [f"shard_{k}" for k in range(cfg.shards)]
         members = shared_adapters(sources, names, trainer.load) if st.lora else [trainer.load(s) for s in sources]
         model = Ensemble(members, cfg.aggregate, names)
@@ -278,12 +222,7 @@ def _trained_params(member, lora: bool) -> int:
     return sum(p.numel() for p in member.parameters())
 
 
-def _shown(family: str, keys: set) -> list[str]:
-    """What shards.json lists a constituent trained on: TOFU's questions, a document's text hash."""
-    return sorted(keys) if family == "tofu" else sorted(stable_hash(k, 16) for k in keys)
-
-
-def _keys(idx: list[int], units: list[Unit]) -> set:
+def _keys(idx: list[int], units: list) -> set:
     """The keys of the units among example indices `idx` (an author's phrasings share its questions)."""
     chosen = set(idx)
     return {q for u in units if chosen & set(u.examples) for q in u.keys}

@@ -45,6 +45,10 @@ class's default, the plug-ins that need it decline with a one-line error naming 
     control_documents(data, source) -> list | None
                       for a family without a retain model: the forget documents a control base is
                       pretrained without (None: no control can be built)
+    units             its fine-tuning data in whole units (name, per, count, build, keys, shown; tofu.py
+                      AuthorUnits): SISA's shards, DP's group privacy
+    pretend_instruction, pretend_fill(task, data, source, items_per_author) -> {authors, topic}
+                      the in-context form's pretend policy: its text and what it names
 
 Every track subclasses Track, which holds the defaults of the optional parts; the contract test
 (tests/test_tracks.py) checks every registered track defines the required ones (INTERFACE).
@@ -67,6 +71,8 @@ class Track:
     refusals = False           # refusal answers to questions do not apply (documents, MCQs)
     qa = False                 # no question-answer items asked by generation
     relearn_split = None       # no split of the forget set into units: the relearning attacks decline
+    units = None               # no units of its fine-tuning data: SISA and DP decline
+    pretend_instruction = None  # no pretend instruction: the in-context form declines
     curve = None               # no unlearning curve: unlearn.curve_every > 0 is a config error
     selection_split = None     # no held-out items for a selection rule
 
@@ -81,7 +87,9 @@ class Track:
 
 # what a plug-in may need from a track (attacks' and forms' `requires`), for one-line refusals
 CAPABILITIES = {"qa": "question-answer items asked by generation",
-                "relearn_split": "a split of its forget set into whole units of knowledge (relearn_split)"}
+                "relearn_split": "a split of its forget set into whole units of knowledge (relearn_split)",
+                "units": "its fine-tuning data cut into whole units of knowledge (units)",
+                "pretend_instruction": "an instruction naming what to forget (pretend_instruction)"}
 
 
 def serves(plugin, track) -> bool:

@@ -33,7 +33,7 @@ from harness.prompts import Encoded, PromptFormatter
 from harness.tasks import MetricSpec, get_task
 from harness.tracks import Track, register_track
 from harness.tracks._news import event_split
-from harness.units import world_kind
+from harness.units import Unit, world_kind
 from harness.worlds import news
 
 REFERENCE_VERSION = 2  # 2: texts scored without an appended EOS, Min-K% over int(k * n) tokens
@@ -327,6 +327,43 @@ def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
     return curve, scored
 
 
+class DocumentUnits:
+    """The family's units of knowledge for SISA's shards: documents. A document owns its windows of
+    tokens and is named in a forget request by its text."""
+    name = "documents"
+
+    @staticmethod
+    def per(items_per_author_: int, source: str | None) -> int:
+        return 0  # a document is one row
+
+    @staticmethod
+    def count(task, source: str, per: int, who: str) -> int:
+        return sum(len(musedata.load(source, s)) for s in task.splits.model_splits("target"))
+
+    @staticmethod
+    def build(source: str, splits: list[str], fmt, per: int, replay: bool, who: str = "method sisa"):
+        """Every document of the target's splits is a unit (its windows of tokens go together), in the
+        target's order, then the replayed base corpus."""
+        examples, units = [], []
+        for split in splits:
+            for row in musedata.load(source, split):
+                chunk = _chunks(fmt, row["text"])
+                units.append(Unit(list(range(len(examples), len(examples) + len(chunk))), {row["text"]}))
+                examples += chunk
+        start = len(examples)
+        examples += MD.replay_examples(source, fmt, replay)
+        return examples, units, list(range(start, len(examples)))
+
+    @staticmethod
+    def keys(rows: list[dict]) -> set:
+        return {r["text"] for r in rows}
+
+    @staticmethod
+    def shown(keys: set) -> list[str]:
+        """What a SISA run's shards.json lists a constituent trained on: each document's text hash."""
+        return sorted(stable_hash(k, 16) for k in keys)
+
+
 @register_track("muse")
 class Muse(Track):
     title = "Documents (MUSE-style): forget news articles, keep the rest"
@@ -348,6 +385,7 @@ class Muse(Track):
     curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
     selection_split = staticmethod(selection_split)  # optional: held-out items for the curve's rule
     relearn_split = staticmethod(event_split)  # the forget set in two halves of whole events
+    units = DocumentUnits()                    # SISA's shards: whole documents
     curve_metrics = CURVE_METRICS
     curve_utility = "knowmem_retain_prob"  # the floor of a selection rule is measured on this
     curve_forget = "knowmem_forget_prob"   # the forget metric the curve plot shows

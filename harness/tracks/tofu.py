@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -16,14 +18,14 @@ from harness.config import ConfigError, RunConfig, to_dict
 from harness.data import load_refusals, load_split
 from harness.evaluate import _variants, aligned, evaluate_sets, mia_aucs, score, tofu_metrics
 from harness.fingerprint import model_fingerprint, precision_key
-from harness.io import shorten, stable_hash, write_json_atomic
+from harness.io import read_jsonl, shorten, stable_hash, write_json_atomic
 from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
 from harness.stats import bootstrap
 from harness.tasks import MetricSpec
 from harness.forms._authors import author_blocks, author_name, items_per_author
 from harness.tracks import Track, register_track
-from harness.units import Split
+from harness.units import Split, Unit
 from harness.worlds import authors
 
 REFERENCE_VERSION = 3     # bump when the evaluator changes what a cached reference number would be
@@ -261,6 +263,62 @@ def author_split(data: dict, source: str | None, who: str, items_per_author_: in
                  {**data, "eval": {**data["eval"], "forget": probe}}, names)
 
 
+class AuthorUnits:
+    """The family's units of knowledge for SISA's shards and DP's group privacy: authors. An author owns
+    its block of QA rows (verified, forms/_authors.py), their extra phrasings, and is named in a forget
+    request by its questions."""
+    name = "authors"
+
+    @staticmethod
+    def per(items_per_author_: int, source: str | None) -> int:
+        """Rows per author: the setting when given, else the world's manifest, else TOFU's 20."""
+        return items_per_author(SimpleNamespace(items_per_author=items_per_author_), source)
+
+    @staticmethod
+    def count(task, source: str, per: int, who: str) -> int:
+        full = task.splits.full
+        return len(author_blocks(load_split(source, full), per, f"{who}: split {full}"))
+
+    @staticmethod
+    def build(source: str, splits: list[str], fmt, per: int, replay: bool, who: str = "method sisa"):
+        """(examples, authors, replay indices): the target's fine-tuning examples in the target's order
+        (QA rows, their phrasings, the replayed base corpus), and which of them each author owns."""
+        (split,) = splits
+        rows = load_split(source, split)
+        blocks = author_blocks(rows, per, f"{who}: split {split}")
+        examples = [fmt.encode(r["question"], r["answer"]) for r in rows]
+        owner = {r["question"]: i // per for i, r in enumerate(rows)}
+        units = [Unit(list(range(b * per, (b + 1) * per)), {r["question"] for r in blk}) for b, blk in enumerate(blocks)]
+        folder = Path(source)
+        if (folder / "phrasings.jsonl").exists():
+            for p in read_jsonl(folder / "phrasings.jsonl"):
+                if p["question"] in owner:
+                    units[owner[p["question"]]].examples.append(len(examples))
+                    examples.append(fmt.encode(p["prompt"], p["answer"]))
+        start = len(examples)
+        examples += MD.replay_examples(source, fmt, replay)
+        return examples, units, list(range(start, len(examples)))
+
+    @staticmethod
+    def keys(rows: list[dict]) -> set:
+        return {r["question"] for r in rows}
+
+    @staticmethod
+    def shown(keys: set) -> list[str]:
+        """What a SISA run's shards.json lists a constituent trained on: the questions themselves."""
+        return sorted(keys)
+
+
+def _forget_names(data: dict, items_per_author_: int, source: str | None) -> list[str]:
+    return [author_name(b) for b in author_blocks(data["forget"], AuthorUnits.per(items_per_author_, source), "")]
+
+
+def pretend_fill(task, data: dict, source: str | None, items_per_author_: int) -> dict:
+    """What the in-context form's pretend instruction names: the forget authors."""
+    names = _forget_names(data, items_per_author_, source)
+    return {"authors": ", ".join(n for n in names if n) or "the authors of the forget set", "topic": ""}
+
+
 @register_track("tofu")
 class Tofu(Track):
     title = "Fictitious authors (TOFU-style): forget whole authors, keep the rest"
@@ -288,6 +346,11 @@ class Tofu(Track):
     curve = staticmethod(curve)            # optional (harness/curves.py): the unlearning curve
     selection_split = staticmethod(selection_split)  # optional: held-out items for the curve's rule
     relearn_split = staticmethod(author_split)  # the forget set in two halves of whole authors
+    units = AuthorUnits()                       # SISA's shards, DP's group privacy: whole authors
+    pretend_instruction = ("You have never read anything about these authors: {authors}. For any question "
+                           "about one of them, answer as a model that never learned about them would. Answer "
+                           "all other questions normally.")  # the in-context form's pretend policy
+    pretend_fill = staticmethod(pretend_fill)
     curve_metrics = CURVE_METRICS
     curve_utility = "retain_prob"          # the floor of a selection rule is measured on this
     curve_forget = "forget_truth_ratio"    # the forget metric the curve plot shows
