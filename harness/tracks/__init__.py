@@ -92,14 +92,14 @@ CAPABILITIES = {"qa": "question-answer items asked by generation",
                 "pretend_instruction": "an instruction naming what to forget (pretend_instruction)"}
 
 
-def serves(plugin, track) -> bool:
-    """Whether `track` has every capability an attack or form `requires`."""
-    return all(getattr(track, c, None) for c in getattr(plugin, "requires", ()))
-
-
 def lacks(plugin, track) -> list[str]:
-    """What `track` lacks of what the plug-in requires, in words (CAPABILITIES)."""
+    """What `track` lacks of what an attack or form `requires`, in words (CAPABILITIES)."""
     return [CAPABILITIES.get(c, c) for c in getattr(plugin, "requires", ()) if not getattr(track, c, None)]
+
+
+def serves(plugin, track) -> bool:
+    """Whether `track` has every capability the plug-in requires."""
+    return not lacks(plugin, track)
 
 
 def start_of(family: str) -> str:

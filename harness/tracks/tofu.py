@@ -199,8 +199,7 @@ def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
     curve's utility proxy the retain rows the evaluation does not score (retain_perturbed's authors are
     scored by model_utility). The run unlearns every forget author; it is scored on the half the rule
     never saw, against the retain model's numbers on that half."""
-    from types import SimpleNamespace
-    per = items_per_author(SimpleNamespace(items_per_author=0), source)
+    per = AuthorUnits.per(0, source)
     blocks = author_blocks(data["eval"]["forget"], per, f"unlearn.select_on=held_out (task {task})")
     if len(blocks) < 2:
         raise ConfigError(f"config key 'unlearn.select_on': task {task} forgets {len(blocks)} author, and held-out "
@@ -253,8 +252,7 @@ def author_split(data: dict, source: str | None, who: str, items_per_author_: in
     """The units are authors: the forget evaluation's author blocks in two halves; the relearn part is
     the forget training rows of the even-numbered authors, the probe part the odd-numbered authors'
     evaluation items."""
-    from types import SimpleNamespace
-    per = items_per_author(SimpleNamespace(items_per_author=items_per_author_), source)
+    per = AuthorUnits.per(items_per_author_, source)
     relearn_eval, probe = split_authors(data["eval"]["forget"], per, who)
     asked = {r["question"] for r in relearn_eval}
     names = [author_name(relearn_eval[i:i + per]) for i in range(0, len(relearn_eval), per)], \
