@@ -8,17 +8,11 @@ metric (what recovery's denominator and its standard error are computed from: ha
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 from harness import models as MD
-from harness.claim import build_once
-from harness.config import to_dict
-from harness.fingerprint import model_fingerprint, precision_key
-from harness.io import stable_hash, write_json_atomic
 from harness.progress import say
-from harness.prompts import PromptFormatter
+from harness.reference import cached, measured_on
 from harness.robustness import per_item
 
 # bump when what a cached control number would be changes (3: the target's per-item values of the
@@ -78,30 +72,26 @@ def target(attack, acfg, r, data, ref, paths) -> dict | None:
     return on_model(attack, acfg, r, data, ref, paths, start, f"the target ({r.cfg.start} model)")
 
 
-def cache_path(attack, acfg, r, paths, ref_model: str) -> Path:
-    """Where on_model's numbers for `ref_model` are cached: keyed by everything that made them, the
-    run's seed included for an attack whose models depend on it (`seeded`: relearning's batch order,
-    the in-context examples); an attack that draws nothing is shared by every seed."""
-    cfg = r.cfg
-    body = {"v": CONTROL_VERSION, "attack": attack.name, "args": dataclasses.asdict(acfg),
-            "model": ref_model, "weights": model_fingerprint(ref_model), "precision": precision_key(cfg),
-            "eval": to_dict(cfg.eval), "task": [r.task.name, r.task.version, paths.get("source")]}
+def cache_key(attack, acfg, r, paths, ref_model: str) -> dict:
+    """What on_model's numbers for `ref_model` are cached by: everything that made them, the run's seed
+    included for an attack whose models depend on it (`seeded`: relearning's batch order, the
+    in-context examples); an attack that draws nothing is shared by every seed."""
+    body = {**measured_on("model", ref_model, r.cfg, CONTROL_VERSION), "attack": attack.name,
+            "args": dataclasses.asdict(acfg), "task": [r.task.name, r.task.version, paths.get("source")]}
     if attack.seeded:
-        body["seed"] = cfg.seed
-    return MD.cache_root() / "reference" / f"attack-{attack.name}-{stable_hash(body)}.json"
+        body["seed"] = r.cfg.seed
+    return body
 
 
 def on_model(attack, acfg, r, data, ref, paths, ref_model: str, who: str = "the reference model") -> dict:
     """{"model", "before": its unattacked numbers, "before_items": its unattacked per-item values of the
     robustness metric ({item id: value}), label: its numbers and changes} of the attack applied to
-    `ref_model`, cached (cache_path)."""
+    `ref_model`, cached (cache_key)."""
     cfg, track = r.cfg, r.track
-    path = cache_path(attack, acfg, r, paths, ref_model)
     which = getattr(track, "robustness_item", None)
 
-    def measure():
-        model, tok = MD.load_model(ref_model, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(ref_model)
-        fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+    def measure() -> dict:
+        model, tok, fmt = MD.open_model(ref_model, cfg)
         ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths, who=who)
         edata, eref, efmt = evaluated(attack, acfg, ctx)
         res = {}
@@ -120,6 +110,5 @@ def on_model(attack, acfg, r, data, ref, paths, ref_model: str, who: str = "the 
             out[label] = {k: v for k, v in m.items() if number(v)}
             out[label].update({f"{k}_change": m[k] - before[k] for k in r.task.metrics
                                if number(m.get(k)) and number(before.get(k))})
-        write_json_atomic(path, out)
-    build_once(path, path, measure)
-    return json.loads(path.read_text())
+        return out
+    return cached(f"attack-{attack.name}-", cache_key(attack, acfg, r, paths, ref_model), measure)

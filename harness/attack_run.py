@@ -4,8 +4,9 @@
 
 Everything is checked before any compute: the attack's name (did you mean), its arguments (typed and
 ranged like every config), that the folder is a complete run with a saved model, and that the attack
-applies to the run's task family. The run's own data, reference numbers and evaluation are used, so an
-attacked model's numbers compare directly with the run's. Results go into the run folder,
+applies to the run's task family. The run's own pipeline stages are used (harness/runs.py `inputs`: data,
+models, reference numbers; the family's evaluation; the run folder's files), so an attacked model's
+numbers compare directly with the run's. Results go into the run folder,
 `attacks/<attack>/<label>/` (metrics.json with each number's change against the run's own,
 items.jsonl, compute.json), written in one atomic rename with `status.json` last; other scalar
 settings than the defaults get their own folder and list settings are merged, never replaced
@@ -31,12 +32,12 @@ from harness.attack_settings import covers  # noqa: F401 (the settings' rule, wh
 from harness.attacks import get_attack
 from harness.claim import Claim
 from harness.config import ConfigError, from_dict, load_run_config, parse_overrides
-from harness.io import atomic_dir, portable, read_jsonl, write_json_atomic, write_jsonl
+from harness.io import atomic_dir, portable, read_jsonl, write_json_atomic
 from harness.meter import PeakMemory
 from harness.progress import say
 from harness.robustness import gated_recovery, per_item, removed_with_se
-from harness.tracks import lacks
-from harness.prompts import PromptFormatter
+from harness.families import lacks
+from harness.run_folder import write_measured
 
 
 def configure(name: str, args: list[str]):
@@ -157,12 +158,9 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
     cfg, track = r.cfg, r.track
     run = out.parent.parent  # out is <run folder>/attacks/<attack folder>
     say(f"attack {out.name} on {run.name}: the unlearned model, the control and the target")
-    data = runs.load_data(r)
-    paths = MD.prepare_models(cfg, r.task, progress)
-    ref = track.reference(r.task, paths, data, cfg)
-    model = MD.load_model(str(run / "model"), cfg.model.dtype, cfg.model.device)
-    tok = MD.load_tokenizer(str(run / "model"))
-    fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+    got = runs.inputs(r, progress, selection=False)  # the run's pipeline: data -> models -> reference numbers
+    data, paths, ref = got.data, got.paths, got.ref
+    model, tok, fmt = MD.open_model(str(run / "model"), cfg)
     who = "the unlearned model"
     ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths, who=who)
     edata, eref, efmt = REF.evaluated(attack, acfg, ctx)
@@ -195,9 +193,7 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
         for label, metrics, items, cost in results:
             _changes(metrics, before, r.task.metrics, (control or {}).get(label))
             _against_target(metrics, before, r, (target or {}).get(label), (target or {}).get("before"), removed)
-            write_json_atomic(tmp / label / "metrics.json", metrics)
-            write_jsonl(tmp / label / "items.jsonl", items)
-            write_json_atomic(tmp / label / "compute.json", cost)
+            write_measured(tmp / label, metrics, items, cost)
         (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(acfg), sort_keys=False))
         # the models' paths as the run's provenance records them (io.portable)
         control, target = ({**x, "model": portable(x["model"])} if x else x for x in (control, target))

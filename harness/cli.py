@@ -144,7 +144,7 @@ def cmd_prepare(ns) -> int:
     from harness.models import prepare_models
     from harness.tasks import get_task, list_tasks
     path, ov = _split_args(ns.args)
-    from harness.tracks import get_track
+    from harness.families import get_track
     tasks = [o.split("=", 1)[1] for o in ov if o.startswith("task=")] or \
         [t for t in list_tasks() if get_task(t).dataset in get_track(get_task(t).family).worlds]
     ov = [o for o in ov if not o.startswith("task=")]
@@ -211,7 +211,7 @@ def cmd_leaderboard(ns) -> int:
 def cmd_list(ns) -> int:
     from harness.registry import SUPPLIES, load_methods
     from harness.tasks import get_task, list_tasks
-    from harness.tracks import load_tracks
+    from harness.families import load_tracks
     print("methods:")
     for name, m in sorted(load_methods().items()):
         lora = f" lora_lr={m.lora_lr:g}" if m.lora_lr else ""
@@ -220,7 +220,7 @@ def cmd_list(ns) -> int:
               f"  {'':14s} {m.summary}")
     print("  none           (no unlearning: evaluate the start model as is)")
     from harness.forms import load_forms
-    from harness.tracks import serves
+    from harness.families import serves
     print("other forms of unlearning (method=<form>, settings in method_args):")
     for name, f in sorted(load_forms().items()):
         served = [t for t, track in sorted(load_tracks().items()) if serves(f, track)]

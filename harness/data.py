@@ -124,7 +124,7 @@ def load_refusals(source: str, explicit: str = "") -> tuple[list[str], str]:
     dataset folder's idontknow file, else the built-in list. TOFU's own file (idontknow.jsonl in its
     code repository) is plain text, one refusal a line; a line may also be a JSON string or an object
     with an 'answer' (or 'text'), and a file may be a JSON array of those."""
-    from harness.worlds.vocab import REFUSALS
+    from harness.vocab import REFUSALS
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():

@@ -37,7 +37,7 @@ def _num(v) -> bool:
 def signals(family: str, metrics: dict) -> tuple[str | None, str | None, str]:
     """(forget metric, utility metric, direction of the forget metric) a family is screened on: the
     track's declarations, else (a family this installation does not know) none."""
-    from harness.tracks import load_tracks
+    from harness.families import load_tracks
     track = load_tracks().get(family)
     forget = getattr(track, "forget_signal", None) or getattr(track, "robustness_metric", None)
     utility = getattr(track, "utility_metric", None)
@@ -69,7 +69,7 @@ def _verdict(row, start, forget, utility, direction) -> tuple[bool, str]:
 def screen_runs(runs: pd.DataFrame, specs: dict) -> pd.DataFrame:
     """`eligible` (bool) and `eligible_why` for every complete method row; reference and failed rows get
     neither (they never compete)."""
-    from harness.tracks import start_of
+    from harness.families import start_of
     runs = runs.copy()
     runs["eligible"], runs["eligible_why"] = None, None
     for task, g in runs.groupby("task", sort=False):

@@ -29,7 +29,6 @@ from harness.curves import run_series  # curve.jsonl and requests.jsonl, for the
 from harness.eligibility import screen_runs, setting_verdict
 from harness.io import shorten, stable_hash, write_text_atomic
 from harness.robustness import ROBUSTNESS_ATTACKS, robustness
-from harness.stats import CI_METRICS
 from harness.tasks import DEFAULT_FAMILY
 
 ID = ["task", "method", "model", "seed", "status"]
@@ -78,7 +77,7 @@ def row_label(cfg: dict, family: str) -> str:
     adapter = (cfg.get("adapter") or {}).get("kind", "none")
     if adapter != "none":
         label += "+" + adapter
-    from harness.tracks import start_of
+    from harness.families import start_of
     natural = start_of(family)
     if cfg["start"] not in (natural, "auto"):
         label += f" (from {cfg['start']})"
@@ -323,4 +322,4 @@ def build(results_dir: Path = Path("results")) -> Report:
     return report
 
 
-__all__ = ["build", "collect", "aggregate", "Report", "CI_METRICS"]
+__all__ = ["build", "collect", "aggregate", "Report"]

@@ -93,9 +93,19 @@ def load_model(ref: str, dtype: str = "auto", device: str = "auto"):
     return model.to(dev).eval()
 
 
+def open_model(ref: str, cfg: RunConfig, context: tuple = (), load: bool = True):
+    """(model, tokenizer, prompt formatter) of a model folder or id, opened as every run, reference
+    measurement and attack opens one (the config's dtype, device and prompt). `context`: in-context
+    examples before every question (the in-context probe). load=False: the model is None (a caller
+    that builds it otherwise, e.g. with adapters)."""
+    model = load_model(ref, cfg.model.dtype, cfg.model.device) if load else None
+    tok = load_tokenizer(ref)
+    return model, tok, PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length, context)
+
+
 def dataset_source(cfg: RunConfig, task: Task) -> str:
     """Folder or hub id of the task's data; the synthetic world is built here when needed."""
-    from harness.tracks import get_track
+    from harness.families import get_track
     ds = cfg.dataset or task.dataset
     build = get_track(task.family).worlds.get(ds)  # a synthetic world the family can build offline
     return str(build(cache_root(), cfg.world.profile, cfg.world.seed)) if build else ds
@@ -268,7 +278,7 @@ def base_model(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
 def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
     source = dataset_source(cfg, task)
     m = cfg.model
-    from harness.tracks import get_track
+    from harness.families import get_track
     if "target" not in get_track(task.family).roles:  # e.g. the hazard track unlearns the base model itself
         return base_model(cfg, task, progress)
     if m.target and m.retain:

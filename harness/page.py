@@ -21,7 +21,7 @@ import pandas as pd
 
 from harness.plots import plots_for, series_plots, sisa_plot
 from harness.attack_settings import parse_attack_column
-from harness.tracks import load_tracks
+from harness.families import load_tracks
 from harness.tasks import DEFAULT_FAMILY
 
 # the page's HTML skeleton, style sheet and script: package files beside this module, filled by render()

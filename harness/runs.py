@@ -1,8 +1,10 @@
 """One run = one folder results/runs/<run_id>/, run_id derived from the resolved config's hash.
 
-The pipeline, top to bottom: validate -> claim -> data -> models -> reference numbers -> unlearn ->
-stage (harness/stage.py: the unlearned model is saved before evaluation) -> evaluate -> folder. The
-unlearning step, with its requests and curve, is harness/unlearning.py.
+The pipeline, top to bottom: validate (harness/resolve.py) -> claim -> data -> models -> reference
+numbers (`inputs`, which an attack's pipeline shares: harness/attack_run.py) -> the model to evaluate
+(unlearned by a loss, harness/unlearning.py; or produced by a form, harness/forms/) -> stage
+(harness/stage.py: the unlearned model is saved before evaluation) -> evaluate -> folder
+(harness/run_folder.py).
 Everything that can be wrong with the input (config keys, types and ranges, task,
 method and its arguments, data files and columns) is checked before any model is trained or loaded.
 A run is claimed (harness/claim.py) so two processes never compute it at once; the folder is
@@ -12,167 +14,22 @@ only unlearn along with it (`_follow`; harness/distributed.py, docs/distributed.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import re
 from pathlib import Path
 
-import yaml
-
-from harness import adapters, curves, sharded, stage, unlearning
+from harness import adapters, curves, forms, sharded, stage, unlearning
 from harness import distributed as dist
 from harness import models as MD
 from harness.claim import Claim, remove_orphans
-from harness import forms
-from harness.config import ConfigError, RunConfig, UnlearnConfig, from_dict, identity, to_dict, validate
+from harness.config import ConfigError
 from harness.cost import cost_record, retrain_cost
-from harness.io import atomic_dir, portable, stable_hash, write_json_atomic, write_jsonl
+from harness.io import portable
 from harness.meter import PeakMemory, matmul_params
 from harness.progress import say
-from harness.prompts import PromptFormatter
-from harness.fingerprint import input_fingerprints
-from harness.provenance import provenance
-from harness.registry import get_method
-from harness.tasks import Task, get_task, resolved_yaml
-from harness.tensors import fused_available, label_path, label_path_name
-from harness.tracks import get_track, lacks
+from harness.resolve import Resolved, model_label, resolve  # noqa: F401 (a run's public API: runs.resolve)
+from harness.run_folder import write_run
+from harness.tensors import label_path, label_path_name
 from harness.unlearn import Diverged
-
-
-@dataclasses.dataclass
-class Resolved:
-    cfg: RunConfig
-    task: Task
-    method: object | None     # registry.Method, or None for method=none (evaluate as is)
-    method_cfg: object | None
-    run_id: str
-    folder: Path
-    form: object | None = None      # forms.* plug-in (sisa, incontext, dp) when `method` names a form
-    form_cfg: object | None = None
-    inputs: dict = dataclasses.field(default_factory=dict)  # fingerprints of local data and models it reads
-
-    @property
-    def track(self):
-        """The plug-in that knows the task family's data, reference numbers and evaluation."""
-        return get_track(self.task.family)
-
-
-def model_label(ref: str) -> str:
-    """A readable name for an evaluated model: a saved run's model folder is named by its run."""
-    p = Path(ref)
-    name = f"{p.parent.name}/{p.name}" if p.name in ("model", "checkpoint", "final") and p.parent.name else p.name
-    return name or ref
-
-
-def resolve(cfg: RunConfig) -> Resolved:
-    """Validate and fill defaults; no compute. The run_id hashes the result."""
-    cfg = copy.deepcopy(cfg)
-    task = get_task(cfg.task)
-    track = get_track(task.family)
-    if cfg.start == "auto":
-        cfg.start = track.start
-    if cfg.start not in track.roles:
-        raise ConfigError(f"task '{task.name}' has no {cfg.start} model (family {task.family} prepares "
-                          f"{', '.join(track.roles)}): set start={track.start}")
-    lora = cfg.adapter.kind == "lora"
-    method = method_cfg = form = form_cfg = None
-    if forms.is_form(cfg.method):  # another form of unlearning (harness/forms/): not a loss
-        form = forms.get_form(cfg.method)
-        if missing := lacks(form, track):
-            raise ConfigError(f"method '{form.name}' does not apply to task family {task.family} (task {task.name}): "
-                              f"it needs {'; '.join(missing)}")
-        if lora or cfg.model.evaluate:
-            raise ConfigError(f"method '{form.name}' produces its own model: adapter.kind=lora and model.evaluate "
-                              f"do not apply (its own settings are method_args)")
-        form_cfg = from_dict(form.Config, cfg.method_args or {}, where="method_args")
-        cfg.method_args = dataclasses.asdict(form_cfg)
-        _reset_curve(cfg.unlearn)
-    elif cfg.method != "none":
-        method = get_method(cfg.method, also=forms.load_forms)
-        if method.requires_adapter and not lora:
-            raise ConfigError(f"method '{method.name}' trains LoRA adapters only: set adapter.kind=lora")
-        if method.needs & {"idk", "ref_idk"} and not track.refusals:
-            raise ConfigError(f"method '{method.name}' needs refusal answers to questions; task '{task.name}' "
-                              f"unlearns documents")
-        if cfg.model.evaluate:
-            raise ConfigError("model.evaluate names a model to evaluate as is: it needs method=none")
-        method_cfg = method.parse_args(cfg.method_args)
-        cfg.method_args = dataclasses.asdict(method_cfg)
-        default_lr = method.lora_lr if (lora and method.lora_lr) else method.lr
-        cfg.unlearn.lr = default_lr if cfg.unlearn.lr is None else cfg.unlearn.lr
-        cfg.unlearn.epochs = method.epochs if cfg.unlearn.epochs is None else cfg.unlearn.epochs
-        if cfg.unlearn.max_grad_norm is None:
-            cfg.unlearn.max_grad_norm = method.max_grad_norm
-    elif cfg.method_args or lora:
-        raise ConfigError("method=none evaluates a model as is: method_args and adapter.kind=lora do not apply")
-    else:  # nothing is unlearned, so there is no curve: a grid's curve keys leave its reference rows' ids alone
-        _reset_curve(cfg.unlearn)
-    if not _seeded(method, form, form_cfg):  # nothing random: seeds [0, 1, 2] are one run, counted once
-        cfg.seed = 0
-    validate(cfg)  # one pass over every field, defaults filled in
-    curves.check(cfg.unlearn, track, task.name)
-    if curves.held_out(cfg.unlearn) and task.requests:
-        raise ConfigError(f"config key 'unlearn.select_on': held_out is not supported with sequential requests "
-                          f"(task {task.name}): set unlearn.select_on=evaluated")
-    for role in ("base", "target", "retain", "evaluate"):
-        ref = getattr(cfg.model, role)
-        if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
-            raise ConfigError(f"config key 'model.{role}': folder '{ref}' does not exist")
-        if ref and ref != "default" and Path(ref).expanduser().is_dir():
-            _check_model_folder(Path(ref).expanduser(), role)
-    if sharded.requested_by_launcher():  # accelerate launch --use_fsdp
-        cfg.unlearn.fsdp = True
-    device = MD.resolve_device(cfg.model.device)  # no GPU for cuda: fails here
-    MD.resolve_dtype(cfg.model.dtype, device)
-    if cfg.model.label_logprobs == "fused" and (device.type != "cuda" or not fused_available()):
-        raise ConfigError("model.label_logprobs=fused needs a CUDA device and liger-kernel (pip install "
-                          "liger-kernel); use chunked (the same numbers, any device)")
-    body = identity(to_dict(cfg))
-    inputs = input_fingerprints(cfg, task, track.worlds)
-    if inputs:  # local data or models: a changed file is a different run (harness/fingerprint.py)
-        body["inputs"] = inputs
-    if form:
-        label = form.label(form_cfg)
-    elif method:
-        label = cfg.method + ("+lora" if lora else "")
-    elif cfg.model.evaluate:
-        label = "eval-" + re.sub(r"[^A-Za-z0-9_.+-]", "_", model_label(cfg.model.evaluate))[-60:]
-    else:
-        label = cfg.start
-    run_id = f"{task.name}-{label}-s{cfg.seed}-{stable_hash({'cfg': body, 'task_version': task.version}, 10)}"
-    return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id, form, form_cfg,
-                    inputs)
-
-
-def _check_model_folder(folder: Path, role: str) -> None:
-    """A local model folder holds a model (a config.json, a LoRA adapter, or an ensemble's manifest);
-    a run folder given instead (`eval results/runs/<id>`) is named as such, with where its model is."""
-    from harness.ensemble import is_ensemble
-    if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file() or is_ensemble(str(folder)):
-        return
-    if (folder / "status.json").is_file() or (folder / "config.yaml").is_file():
-        where = (f"its model is {folder / 'model'}" if (folder / "model").is_dir()
-                 else "it saved no model (unlearn.save_model=false, or a reference row)")
-        raise ConfigError(f"config key 'model.{role}': '{folder}' is a run folder, not a model: {where}")
-    raise ConfigError(f"config key 'model.{role}': '{folder}' holds no model (no config.json, adapter_config.json "
-                      f"or ensemble manifest)")
-
-
-def _seeded(method, form, form_cfg) -> bool:
-    """Whether a run's outcome depends on its seed. A model evaluated as is (method=none: a reference
-    row, `eval`) and a form that declares itself deterministic (the in-context form's pretend policy)
-    give the same numbers under every seed: their seed is 0, so a grid's seeds count them once instead
-    of showing identical "replicates" with a spread of 0."""
-    if form is not None:
-        return bool(getattr(form, "seeded", lambda c: True)(form_cfg))
-    return method is not None
-
-
-def _reset_curve(u: UnlearnConfig) -> None:
-    """No unlearning loop, so no curve: a grid's curve keys leave such rows' ids alone."""
-    d = UnlearnConfig()
-    u.curve_every, u.curve_items, u.select, u.select_floor = d.curve_every, d.curve_items, d.select, d.select_floor
-    u.select_on = d.select_on
 
 
 def split_for_selection(r: Resolved, data: dict, source: str) -> tuple[dict, dict]:
@@ -195,6 +52,30 @@ def load_data(r: Resolved, source: str | None = None) -> dict:
     """Every split and file the run touches, validated now (before any training)."""
     needs_refusals = bool(r.method and r.method.needs & {"idk", "ref_idk"})
     return r.track.load_data(r.task, source or MD.dataset_source(r.cfg, r.task), r.cfg, needs_refusals)
+
+
+@dataclasses.dataclass
+class Inputs:
+    """What evaluating a model of a run needs besides the model: its data (`scored`: what it is scored
+    on; `curve`: what an unlearning curve measures), the prepared models' paths and the reference
+    numbers of `scored`."""
+    source: str
+    data: dict
+    curve: dict
+    scored: dict
+    paths: dict
+    ref: dict
+
+
+def inputs(r: Resolved, progress: bool, selection: bool = True) -> Inputs:
+    """The first stages of every pipeline that evaluates a model of run `r` (the run itself, an attack
+    on it): data -> models -> reference numbers. `selection`: split the data for a held-out selection
+    rule (the run's own evaluation); an attack scores the whole evaluation data."""
+    source = MD.dataset_source(r.cfg, r.task)
+    data = load_data(r, source)
+    curve, scored = split_for_selection(r, data, source) if selection else (data, data)
+    paths = MD.prepare_models(r.cfg, r.task, progress)
+    return Inputs(source, data, curve, scored, paths, r.track.reference(r.task, paths, scored, r.cfg))
 
 
 def _check_layer(method_cfg, model) -> None:
@@ -264,8 +145,7 @@ def _follow(r: Resolved) -> str:
     device = MD.resolve_device(cfg.model.device)
     with label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
         model = unlearning.start_model(cfg, word["start"])
-        tok = MD.load_tokenizer(word["start"])
-        fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+        _, tok, fmt = MD.open_model(word["start"], cfg, load=False)
         try:
             unlearning.unlearn_requests(r, model, tok, fmt, data, None, False, [], word["start"], curve_data)
         except Diverged:
@@ -275,17 +155,12 @@ def _follow(r: Resolved) -> str:
 
 def _compute(r: Resolved, progress: bool, word: dist.Word) -> str:
     cfg, track = r.cfg, r.track
-    source = MD.dataset_source(cfg, r.task)
-    data = load_data(r, source)
-    curve_data, scored = split_for_selection(r, data, source)
-    paths = MD.prepare_models(cfg, r.task, progress)
-    ref = track.reference(r.task, paths, scored, cfg)
+    got = inputs(r, progress)
+    source, data, curve_data, scored, paths, ref = got.source, got.data, got.curve, got.scored, got.paths, got.ref
     start_ref = cfg.model.evaluate or paths[cfg.start]
     device = MD.resolve_device(cfg.model.device)
     with PeakMemory(device) as mem, label_path(cfg.model.label_logprobs, cfg.model.logits_chunk, device):
-        model = MD.load_model(start_ref, cfg.model.dtype, cfg.model.device)
-        tok = MD.load_tokenizer(start_ref)
-        fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
+        model, tok, fmt = MD.open_model(start_ref, cfg)
         _check_layer(r.method_cfg, model)
         if r.method is None:  # nothing to unlearn (a reference row, another form): rank 0 alone
             word.say("alone")
@@ -355,33 +230,3 @@ def _n_items(data: dict) -> int:
     """The evaluation's items (every set, question sets and texts), for the progress line."""
     ev = sum(len(v) for v in (data.get("eval") or {}).values() if isinstance(v, list))
     return ev + sum(len(m.get("rows", [])) for m in (data.get("mcq") or {}).values())
-
-
-def write_run(r: Resolved, model, tok, metrics, items, log, compute, extra, status, error, requests=(),
-              curve=(), produced=None, warnings=(), base_changed=()) -> None:
-    """Write the run folder in one atomic rename: config, task, metrics, items, log, compute,
-    provenance, the model (when asked) and, last, the status that marks it complete."""
-    cfg = r.cfg
-    with atomic_dir(r.folder) as tmp:
-        (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        (tmp / "task.yaml").write_text(resolved_yaml(r.task))
-        write_json_atomic(tmp / "metrics.json", metrics)
-        write_jsonl(tmp / "items.jsonl", items)
-        write_jsonl(tmp / "train_log.jsonl", log)
-        write_json_atomic(tmp / "compute.json", compute)
-        if requests:
-            write_jsonl(tmp / "requests.jsonl", list(requests))
-        if curve:
-            write_jsonl(tmp / "curve.jsonl", list(curve))
-        write_json_atomic(tmp / "provenance.json", provenance(cfg.seed, extra))
-        if status == "complete" and r.method is not None and cfg.unlearn.save_model:
-            adapters.save(model, tmp / "model", cfg.adapter, base_changed)  # + frozen weights it changed (LoKU)
-            tok.save_pretrained(tmp / "model")
-        if produced is not None:
-            write_json_atomic(tmp / "form.json", {"form": r.form.name, "kind": r.form.kind, "label": r.form.label(
-                r.form_cfg), "note": produced.note, **produced.info})
-            if status == "complete" and produced.save is not None and cfg.unlearn.save_model:
-                produced.save(tmp / "model")
-                tok.save_pretrained(tmp / "model")
-        write_json_atomic(tmp / "status.json", {"status": status, "error": error, "run_id": r.run_id,
-                                                **({"warnings": list(warnings)} if warnings else {})})

@@ -4,7 +4,7 @@ shared one (`include: _tofu.yaml`, as lm-eval's task files do): its keys are mer
 file's own keys win (mappings merged key by key). Files whose names start with '_' are shared parts,
 not tasks.
 
-Each metric is declared once, in its track (harness/tracks/): direction (which way is better), role
+Each metric is declared once, in its track (harness/families/): direction (which way is better), role
 (forget/utility), how seeds are aggregated, whether the column is a headline, its chance level and
 the columns shown beside it. A task's `metrics:` selects them: omitted = all the track declares; a
 list of names; or a mapping of names to presentation overrides (headline, description)."""
@@ -90,7 +90,7 @@ def slug(name: str) -> str:
 
 
 def _check(task: Task, where: str) -> Task:
-    from harness.tracks import get_track
+    from harness.families import get_track
     if not task.name or task.version < 1:
         raise ConfigError(f"{where}: 'name' and a positive integer 'version' are required")
     try:

@@ -18,7 +18,7 @@ from harness.config import ConfigError
 class Unit:
     """One unit of a family's fine-tuning data (an author, a document): the indices of its examples and
     the keys a forget request names it by (an author's questions, a document's text). SISA shards by
-    these (harness/forms/sisa.py); a family offers them as its track's `units` (harness/tracks/)."""
+    these (harness/forms/sisa.py); a family offers them as its track's `units` (harness/families/)."""
     examples: list[int]
     keys: set
 

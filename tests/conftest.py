@@ -55,7 +55,7 @@ def tiny_grid(tmp_path_factory, harness_cache):
 def qa_tok(tmp_path_factory):
     """A tokenizer trained on the tiny author world's QA pairs and the prompt words (no model)."""
     from harness.tokenizer import train_tokenizer
-    from harness.worlds import authors as world
+    from harness.families.tofu import world as world
     files = world.generate("tiny", 0)
     texts = [r["question"] + " " + r["answer"] for r in files["full"]] + ["Question: Answer: user assistant"]
     return train_tokenizer(texts, 300, tmp_path_factory.mktemp("tok"))

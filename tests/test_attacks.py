@@ -16,7 +16,7 @@ from harness.attacks import INTERFACE, get_attack, load_attacks
 from harness.attacks.quantize import quantized, weight_bits
 from harness.cli import main
 from harness.config import ConfigError
-from harness.tracks import get_track, load_tracks
+from harness.families import get_track, load_tracks
 from two_authors import two_author_world
 
 ATTACKS = sorted(load_attacks())
@@ -47,7 +47,7 @@ def test_attack_interface(name):
     a = get_attack(name)
     assert [x for x in INTERFACE if not hasattr(a, x)] == [] and a.name == name and a.summary
     # what it needs of a family is a named capability, and some registered family has it
-    from harness.tracks import CAPABILITIES, serves
+    from harness.families import CAPABILITIES, serves
     assert set(a.requires) <= set(CAPABILITIES) and any(serves(a, t) for t in load_tracks().values())
     assert dataclasses.is_dataclass(a.Config) and a.Config()  # every setting has a default
     assert isinstance(a.seeded, bool)
@@ -140,8 +140,8 @@ def test_attack_bad_input_is_one_line_before_any_compute(tiny_grid, tmp_path, ca
 
 
 def test_relearn_split_never_shares_an_author():
-    from harness.tracks.tofu import split_authors
-    from harness.worlds import authors
+    from harness.families.tofu.authors import split_authors
+    from harness.families.tofu import world as authors
     rows = [{**r, "id": i} for i, r in enumerate(authors.generate("default", 0)["forget10_perturbed"])]
     per = authors.PROFILES["default"].qa_per_author
     relearn, probe = split_authors(rows, per)
@@ -278,10 +278,10 @@ def test_relearn_refuses_a_wrong_items_per_author(tmp_path, per, expected):
     with pytest.raises(ConfigError, match=expected):
         relearn.check(relearn.Config(items_per_author=per), data, str(tmp_path), get_track("tofu"))
     relearn.check(relearn.Config(items_per_author=6), data, str(tmp_path), get_track("tofu"))  # four authors of 6: fine
-    from harness.forms._authors import author_blocks, author_name
+    from harness.families.tofu.authors import author_blocks, author_name
     assert [author_name(b) for b in author_blocks(rows, 6, "x")] == ["Aurelio Beltrán", "Hsiao Yun-Hwa",
                                                                      "Basil Mahfouz Al-Kuwaiti", "Moshe Ben-David"]
-    from harness.worlds import authors as W
+    from harness.families.tofu import world as W
     for profile in ("tiny", "default"):
         files, per_author = W.generate(profile, 0), W.PROFILES[profile].qa_per_author
         for split in ("full", "forget10_perturbed", "retain_perturbed"):

@@ -104,7 +104,7 @@ def test_shared_cache_entries_are_built_once(tmp_path):
     then reused, not built a second time."""
     import threading
 
-    from harness.worlds import authors as world
+    from harness.families.tofu import world as world
     out = tmp_path / "worlds" / world.world_id("tiny", 0)
     lock = out.with_name(f".{out.name}.lock")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

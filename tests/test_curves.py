@@ -143,7 +143,7 @@ def test_requests_continue_the_curve_and_the_page_plots_both(tmp_path, tiny):
     import torch
 
     from harness import models as MD
-    from harness import musedata
+    from harness.families.muse import data as musedata
     from harness.config import load_run_config
     from harness.prompts import Encoded
     from harness.runs import load_data, resolve

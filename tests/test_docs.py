@@ -35,7 +35,7 @@ def test_nothing_refers_to_files_outside_the_repository():
 def test_docs_define_every_declared_metric_and_every_method():
     from harness.registry import load_methods
     from harness.tasks import get_task, list_tasks
-    from harness.tracks import load_tracks
+    from harness.families import load_tracks
     metrics_doc = (REPO / "docs" / "metrics.md").read_text()
     methods_doc = (REPO / "docs" / "methods.md").read_text()
     for track in load_tracks().values():  # every metric a track declares

@@ -253,7 +253,7 @@ def test_models_are_looked_up_once_per_process(tiny, monkeypatch):
     from harness.config import load_run_config
     from harness.models import prepare_models
     from harness.runs import resolve
-    from harness.tracks import get_track
+    from harness.families import get_track
     r = resolve(load_run_config(None, tiny + ["task=tofu_forget01", "method=none"]))
     first = prepare_models(r.cfg, r.task, progress=False)
     calls = []

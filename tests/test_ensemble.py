@@ -8,9 +8,9 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from harness.ensemble import Ensemble, is_ensemble
-from harness.mcq import accuracy, local_task_yaml, mcq_prompt
+from harness.families.wmdp.mcq import accuracy, local_task_yaml, mcq_prompt
 from harness.tokenizer import train_tokenizer
-from harness.worlds import authors as world
+from harness.families.tofu import world as world
 
 
 class Fixed(torch.nn.Module):

@@ -4,10 +4,10 @@ import math
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness.worlds import authors as world
+from harness.families.tofu import world as world
 from harness.config import EvalConfig
 from harness.data import load_split
-from harness.evaluate import evaluate_sets, mia_aucs, tofu_metrics
+from harness.families.tofu.qa import evaluate_sets, mia_aucs, tofu_metrics
 from harness.prompts import PromptFormatter
 from harness.tokenizer import train_tokenizer
 

@@ -13,12 +13,12 @@ from harness.cli import main
 from harness.io import local
 from harness.config import ConfigError
 from harness.forms import INTERFACE, load_forms
-from harness.forms._authors import author_blocks, author_name
+from harness.families.tofu.authors import AuthorUnits, author_blocks, author_name
 from harness.forms.incontext import flipped, icul_picker
 from harness.forms.sisa import assign
 from harness.prompts import PromptFormatter
-from harness.tracks import load_tracks
-from harness.worlds import authors as world
+from harness.families import load_tracks
+from harness.families.tofu import world as world
 
 
 def test_every_form_keeps_the_contract():
@@ -28,7 +28,7 @@ def test_every_form_keeps_the_contract():
         missing = [a for a in INTERFACE if not hasattr(f, a)]
         assert not missing, f"form {name} lacks {missing}"
         assert dataclasses.is_dataclass(f.Config) and f.kind in ("exact", "in-context", "dp-training")
-        from harness.tracks import CAPABILITIES, serves  # what it needs of a family: named capabilities
+        from harness.families import CAPABILITIES, serves  # what it needs of a family: named capabilities
         assert set(f.requires) <= set(CAPABILITIES) and any(serves(f, t) for t in load_tracks().values()), name
         assert isinstance(f.label(f.Config()), str) and f.label(f.Config())
         assert isinstance(f.seeded(f.Config()), bool), name
@@ -55,7 +55,7 @@ def test_author_names_and_flipped_answers():
     names = [author_name(b) for b in blocks]
     assert all(names) and len(set(names)) == len(names)
     assert all(n in b[0]["question"] for n, b in zip(names, blocks))
-    pairs = flipped(files["full"][:8], files["full"][8:16], 4)
+    pairs = flipped(files["full"][:8], files["full"][8:16], 4, AuthorUnits)
     for (q, wrong), row in zip(pairs, files["full"][:8]):
         assert q == row["question"] and wrong != row["answer"]
         assert author_name([row]) == "" or names[files["full"].index(row) // 4] in wrong  # this author's name
@@ -70,7 +70,7 @@ def test_incontext_prompts_are_built_as_documented(qa_tok):
     q = forget[0]["question"]
     pretend = plain.with_policy(instruction="Forget X.")
     assert qa_tok.decode(pretend.prompt_ids(q), skip_special_tokens=True) == f"Forget X.\n\nQuestion: {q}\nAnswer:"
-    pick = icul_picker(forget, retain, 4, n_forget=1, n_retain=2, seed=0)
+    pick = icul_picker(forget, retain, 4, n_forget=1, n_retain=2, seed=0, units=AuthorUnits)
     shots = pick(q)
     assert len(shots) == 3 and shots[0][0] == q and shots[0][1] != forget[0]["answer"]  # itself, flipped
     assert all(a == r["answer"] for (qq, a) in shots[1:] for r in retain if r["question"] == qq)  # retain: correct
@@ -372,7 +372,7 @@ def test_sisa_on_the_document_track_shards_whole_documents(tiny, tmp_path):
     """MUSE-style data: every document is a unit; K = 1 retrains exactly the retain model; with K = 2
     no constituent of the result trained on a forget document."""
     from harness.io import stable_hash
-    from harness import musedata
+    from harness.families.muse import data as musedata
     folder = _run(tiny, tmp_path / "k1", "task=muse_news_synthetic", "method=sisa", "method_args.shards=1")
     paths = {k: str(local(v)) for k, v in _read(folder, "provenance.json")["models"].items()}
     ours = MD.load_model(str(folder / "model" / "shard_0"), device="cpu").state_dict()

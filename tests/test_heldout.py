@@ -8,8 +8,8 @@ import pytest
 
 from harness.cli import main
 from harness.io import write_dataset_dir
-from harness.tracks.tofu import selection_split
-from harness.worlds import authors
+from harness.families.tofu.track import selection_split
+from harness.families.tofu import world as authors
 
 STEPS = ["unlearn.epochs=2", "unlearn.batch_size=2", "unlearn.retain_batch_size=2", "unlearn.curve_every=2",
          "unlearn.select=max:forget_prob", "unlearn.select_floor=0"]

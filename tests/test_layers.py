@@ -104,15 +104,30 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path, monkeypatch):
 
 
 def test_outside_the_families_no_code_names_a_family():
-    """Attacks, forms, runs, the leaderboard and the page ask a track for what they need (harness/tracks/
-    CAPABILITIES); only the families' own modules, and the one default for task files that predate
-    families (harness/tasks.py DEFAULT_FAMILY), name a family."""
-    from harness.tracks import load_tracks
+    """Attacks, forms, runs, the leaderboard and the page ask a track for what they need
+    (harness/families/ CAPABILITIES); only a family's own package, and the one default for task files
+    that predate families (harness/tasks.py DEFAULT_FAMILY), name a family, and a family's package
+    names no other family."""
+    from harness.families import load_tracks
     names = sorted(load_tracks())
     found = []
     for name, path in _modules().items():
-        if name.startswith("harness.tracks") or name == "harness.tasks":
+        if name == "harness.tasks":
             continue
         text = path.read_text(encoding="utf-8")
-        found += [f"{name}: {fam!r}" for fam in names if f'"{fam}"' in text or f"'{fam}'" in text]
+        found += [f"{name}: {fam!r}" for fam in names if (f'"{fam}"' in text or f"'{fam}'" in text)
+                  and not name.startswith(f"harness.families.{fam}")]
     assert found == []
+
+
+def test_a_family_package_is_imported_only_from_inside_it():
+    """A family owns its vertical: no module outside harness/families/<name>/ imports one of its
+    modules (the harness reaches it through its registered track), so a family can be removed by
+    deleting its folder and its task files."""
+    from harness.families import load_tracks
+    families = sorted(load_tracks())
+    assert {"tofu", "muse", "wmdp"} <= set(families)
+    edges = _imports(_modules())
+    reach = sorted(f"{m} -> {o}" for m, outs in edges.items() for o in outs for fam in families
+                   if o.startswith(f"harness.families.{fam}") and not m.startswith(f"harness.families.{fam}"))
+    assert reach == []

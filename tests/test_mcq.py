@@ -5,10 +5,10 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness.worlds import authors as world
+from harness.families.tofu import world as world
 from harness.config import ConfigError
 from harness.data import DataError
-from harness.mcq import accuracy, check_task_yaml, find_mcq_file, load_corpus, load_mcq, local_task_yaml, mcq_prompt
+from harness.families.wmdp.mcq import accuracy, check_task_yaml, find_mcq_file, load_corpus, load_mcq, local_task_yaml, mcq_prompt
 from harness.tokenizer import train_tokenizer
 
 ROWS = [  # the cais/wmdp schema: question, 4 choices, answer index
@@ -141,7 +141,7 @@ def test_per_subject_accuracy_and_size_weighting(tmp_path, harness_cache):
     as lm-eval's wmdp group does (not a plain mean of the two)."""
     from harness.config import RunConfig
     from harness.tasks import Task, Splits
-    from harness.tracks import wmdp as track_wmdp
+    from harness.families.wmdp import track as track_wmdp
     model, tok = _tiny(tmp_path)
     folder = tmp_path / "data"
     folder.mkdir()

@@ -160,7 +160,7 @@ def test_cost_record_flops():
 
 
 def test_bootstrap_intervals_are_reproducible_and_cover_the_estimate():
-    from harness.stats import bootstrap
+    from harness.families.tofu.stats import bootstrap
     recs = []
     for kind in ("forget", "retain", "real_authors", "world_facts"):
         for i in range(8):
@@ -191,7 +191,8 @@ def test_ks_statistic_equals_scipys_including_ties():
 
 def test_bootstrap_equals_the_metric_functions_on_each_resample():
     """The fast resampling loop gives exactly what the metric functions give on each drawn sample."""
-    from harness.stats import bootstrap, ks_interval
+    from harness.families.tofu.stats import bootstrap
+    from harness.stats import ks_interval
     rng = np.random.default_rng(1)
     recs = [{"set": kind, "prob": float(rng.uniform(0.05, 1)), "rouge": float(rng.uniform()),
              "log_truth_ratio": float(rng.normal())}
@@ -231,3 +232,22 @@ def test_harmonic_mean_is_scipys_hmean_bit_for_bit():
         assert M.harmonic_mean(x) == float(S.hmean(x))
     assert M.harmonic_mean(np.array([0.5, 0.0, 0.9])) == 0.0
     assert M.harmonic_mean(np.array([0.5, 0.25])) == 1 / 3  # 2 / (2 + 4), by hand
+
+
+def test_the_shared_membership_part_by_hand():
+    """harness/metric_parts.py, used by every family with forget texts: forget scores 1 and 3 against
+    holdout scores 2 and 4 are above in 1 of 4 pairs (AUC 0.25); with the retain model's Min-K% AUC 0.5,
+    privleak = (0.25 - 0.5) / 0.5 x 100 = -50. Missing reference AUCs fail loudly."""
+    from harness import metric_parts as MP
+    attacks = ("loss", "zlib", "min_k", "min_k_pp")
+    forget = [{a: v for a in attacks} for v in (1.0, 3.0)]
+    holdout = [{a: v for a in attacks} for v in (2.0, 4.0)]
+    got = MP.membership(forget, holdout, {a: 0.5 for a in attacks})
+    assert got["mia_auc_min_k"] == 0.25 and got["retain_model_mia_auc_loss"] == 0.5
+    assert got["privleak"] == pytest.approx(-50.0)
+    with pytest.raises(RuntimeError, match="retain model's membership-inference AUCs"):
+        MP.membership(forget, holdout, None)
+    recs = [{"exact_memorization": 1.0, "extraction_strength": 0.5}, {"exact_memorization": 0.0, "extraction_strength": 0.0}]
+    assert MP.memorisation(recs) == {"exact_memorization": 0.5, "extraction_strength": 0.25}
+    declared = {**MP.membership_metrics(), **MP.memorisation_metrics()}
+    assert declared["privleak"].direction == "zero" and declared["mia_auc_zlib"].reference == "retain_model_mia_auc_zlib"

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from harness import metrics as M
-from harness import musedata
+from harness.families.muse import data as musedata
 from harness.cli import main
 from harness.data import DataError
-from harness.worlds import news
+from harness.families.muse import world as news
 
 MUSE_LAYOUT = {
     "raw": ["forget", "retain1", "retain2", "holdout"], "verbmem": ["forget"],
@@ -96,7 +96,7 @@ def test_knowmem_answer_is_cut_where_muse_cuts_it(generation, answer):
 def test_every_in_context_pair_unless_shots_says_fewer():
     """MUSE prompts with every row of the _icl file; eval.shots (optional) takes the first N."""
     from harness.tasks import get_task
-    from harness.tracks.muse import _icl
+    from harness.families.muse.evaluate import _icl
     ev = {"knowmem_forget_icl": [{"question": f"q{i}?", "answer": f"a{i}"} for i in range(5)]}
     task = get_task("muse_news")
     assert "shots" not in task.eval and _icl(task, ev, "forget") == ev["knowmem_forget_icl"]

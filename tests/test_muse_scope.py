@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from harness import models as MD
-from harness import musescope, runs
+from harness import runs
+from harness.families.muse import scope as musescope
 from harness.cli import main
 from harness.config import load_run_config
-from harness.worlds import news
+from harness.families.muse import world as news
 
 EVENTS = news.PROFILES["tiny"][0]      # 8 forget events in the tiny world
 QUARTER = EVENTS // 4                  # events per scal step / sust request

@@ -4,12 +4,12 @@ import math
 
 import pytest
 
-from harness.worlds import authors as world
+from harness.families.tofu import world as world
 from harness.config import load_run_config
 from harness.data import load_split
-from harness.evaluate import aligned, tofu_metrics
+from harness.families.tofu.qa import aligned, tofu_metrics
 from harness.fingerprint import model_fingerprint
-from harness.tracks.tofu import reference_key
+from harness.families.tofu.reference import reference_key
 
 
 def _data(tmp_path):
@@ -37,10 +37,12 @@ def test_reference_key_covers_dtype_weights_items_and_settings(tmp_path):
 
 def _agg(ids, logs):
     sets = {k: {"n": 2, "prob": 0.5, "rouge": 0.5, "truth_ratio": 0.5} for k in ("retain", "real_authors", "world_facts")}
-    mia = {k: [0.1, 0.2] for k in ("loss", "zlib", "min_k", "min_k_pp")}
+    attacks = ("loss", "zlib", "min_k", "min_k_pp")
+    mia = [{k: v for k in attacks} for v in (0.1, 0.2)]  # per item: {attack: score}
     sets["forget"] = {"n": len(ids), "prob": 0.5, "rouge": 0.5, "truth_ratio": 0.5, "exact_memorization": 0.5,
                       "extraction_strength": 0.5, "log_ratios": dict(zip(ids, logs)), "mia": mia}
-    sets["holdout"] = {"n": 2, "mia": {k: [1.0, 2.0] for k in mia}, "exact_memorization": 0, "extraction_strength": 0}
+    sets["holdout"] = {"n": 2, "mia": [{k: v for k in attacks} for v in (1.0, 2.0)], "exact_memorization": 0,
+                       "extraction_strength": 0}
     return sets
 
 

@@ -13,12 +13,13 @@ import torch
 from harness import models as MD
 from harness import runs
 from harness.attacks import get_attack
-from harness.tracks import _hazard as S
-from harness.tracks import get_track
+from harness.families.wmdp import entities as S
+from harness.families import get_track
 from harness.cli import main
 from harness.config import ConfigError, load_run_config
 from harness.prompts import PromptFormatter
-from harness.worlds import hazard, news
+from harness.families.wmdp import world as hazard
+from harness.families.muse import world as news
 
 MUSE_TINY = ["eval.bootstrap=50"]
 

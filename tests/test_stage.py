@@ -6,7 +6,7 @@ import pytest
 
 from harness import unlearning
 from harness.cli import main
-from harness.tracks import get_track
+from harness.families import get_track
 
 
 def _run(tiny, results):

@@ -3,7 +3,7 @@ and the bootstrap intervals of the other numbers, pinned."""
 import pytest
 
 from harness import metrics as M
-from harness.stats import bootstrap
+from harness.families.tofu.stats import bootstrap
 
 
 def _shifted(shift: float, n: int = 20) -> tuple[list[dict], list[float]]:

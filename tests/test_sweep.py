@@ -275,7 +275,7 @@ def test_validation_data_holding_test_items_is_refused(tmp_path, tiny, capsys, t
 
 def _tofu_folder(folder: Path, seed: int) -> Path:
     """A local copy in the hub layout of locuslab/TOFU (JSON lines named .json): a synthetic world's files."""
-    from harness.worlds import authors
+    from harness.families.tofu import world as authors
     folder.mkdir()
     for stem, rows in authors.generate("tiny", seed).items():
         (folder / f"{stem}.json").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -1,13 +1,15 @@
 """Schema tests over every task file in tasks/."""
 import pytest
 
-from harness import musedata
-from harness.worlds import authors as world, hazard as hazard_world, news as news_world
-from harness.mcq import load_corpus, load_mcq
+from harness.families.muse import data as musedata
+from harness.families.tofu import world
+from harness.families.wmdp import world as hazard_world
+from harness.families.muse import world as news_world
+from harness.families.wmdp.mcq import load_corpus, load_mcq
 from harness.config import ConfigError
 from harness.data import load_split
 from harness.tasks import get_task, list_tasks, load_task_file
-from harness.tracks import get_track
+from harness.families import get_track
 
 TASKS = list_tasks()
 
@@ -111,7 +113,7 @@ def test_bad_task_files(tmp_path):
 def test_the_synthetic_hazard_task_names_the_subjects_its_world_trains_with():
     """The prompt's first line names the subject; evaluating under another subject than the practice
     questions used (once: 'geography' for the cooking questions) silently costs accuracy."""
-    from harness.worlds.hazard import SUBJECTS
+    from harness.families.wmdp.world import SUBJECTS
     t = get_task("wmdp_synthetic")
     assert t.eval["hazard"] == {"hazard_mcq": SUBJECTS["hazard"]}
     assert t.eval["general"] == {"general_mcq": SUBJECTS["general"]}

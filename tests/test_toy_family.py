@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from harness.cli import main
-from harness.tracks import get_track, load_tracks, register_track
-from harness.tracks.tofu import Tofu
+from harness.families import get_track, load_tracks, register_track
+from harness.families.tofu.track import Tofu
 
 REPO = Path(__file__).resolve().parent.parent
 

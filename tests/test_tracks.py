@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from harness.tasks import DIRECTIONS, MetricSpec, get_task, list_tasks
-from harness.tracks import INTERFACE, get_track, load_tracks
+from harness.families import INTERFACE, get_track, load_tracks
 from harness.config import ConfigError
 
 TRACKS = sorted(load_tracks())

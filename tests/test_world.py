@@ -1,7 +1,7 @@
 """The synthetic world: TOFU's schema, deterministic bytes, and facts isolated in perturbed answers."""
 import json
 
-from harness.worlds import authors as world
+from harness.families.tofu import world as world
 from harness.data import PERTURBED_COLUMNS, QA_COLUMNS, UTILITY_COLUMNS, load_split
 
 
@@ -63,8 +63,8 @@ def test_perturbed_answers_differ_from_paraphrase_only_in_the_fact(tmp_path):
 
 
 def test_hazard_world_schema_and_wording(tmp_path):
-    from harness.worlds import hazard as hazard_world
-    from harness.mcq import load_corpus, load_mcq
+    from harness.families.wmdp import world as hazard_world
+    from harness.families.wmdp.mcq import load_corpus, load_mcq
     a = hazard_world.build(tmp_path / "a", "default", 0)
     b = hazard_world.build(tmp_path / "b", "default", 0)
     for f in sorted(a.glob("*.jsonl")):
@@ -74,7 +74,7 @@ def test_hazard_world_schema_and_wording(tmp_path):
     assert load_corpus(a / "forget_corpus.jsonl") and load_corpus(a / "retain_corpus.jsonl")
     # an evaluated question is never trained on as a multiple-choice question (its lettered prompt and
     # answer letter); the question itself is asked, and answered, on the entity's question page
-    from harness.mcq import mcq_prompt
+    from harness.families.wmdp.mcq import mcq_prompt
     pretrain = hazard_world.generate("default", 0)["pretrain"]
     prompts = {r["prompt"] for r in pretrain if r.get("raw")}
     for q, subject in [(q, "biology") for q in hazard] + [(q, "cooking") for q in general]:
@@ -91,7 +91,7 @@ def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
     question is stated in its corpus (so the knowledge exists to be forgotten)."""
     from collections import Counter
 
-    from harness.worlds import hazard as hazard_world
+    from harness.families.wmdp import world as hazard_world
     files = hazard_world.generate("default", 0)
     for kind, corpus in (("hazard_mcq", "forget_corpus"), ("general_mcq", "retain_corpus")):
         counts = Counter(q["answer"] for q in files[kind])
@@ -147,7 +147,7 @@ def test_worlds_of_seeds_0_to_3_share_no_question():
 
 
 def test_the_utility_facts_are_distinct():
-    from harness.worlds import vocab
+    from harness import vocab
     assert len(vocab.REAL_BOOKS) == 160 and len(vocab.CAPITALS) == 180
     assert len({t.lower() for t, _ in vocab.REAL_BOOKS}) == 160
     assert len({c for c, _ in vocab.CAPITALS}) == 180 and len({a for _, a in vocab.CAPITALS}) == 180

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from harness import models as MD
-from harness.forms._authors import author_name
-from harness.worlds import authors as W
+from harness.families.tofu.authors import author_name
+from harness.families.tofu import world as W
 
 
 def _rows(path: Path) -> list[dict]:

@@ -8,7 +8,7 @@ with the run's own track, exactly as the run was evaluated, and writes the resul
 
     name           the attack's name (`python -m harness attack <run folder> <name>`)
     summary        one line: what it does, and its paper
-    requires       the capabilities it needs of a task family's track (harness/tracks/ CAPABILITIES,
+    requires       the capabilities it needs of a task family's track (harness/families/ CAPABILITIES,
                    e.g. "relearn_split"); () = every family. Attacks never name a family
     Config         a dataclass of its settings (attack arguments `key=value`, validated like any config);
                    list settings (relearning's steps, quantisation's bits) choose labels and are merged

@@ -4,7 +4,7 @@ Hu et al. 2025 (*Unlearning or Obfuscating? Jogging the Memory of Unlearned LLMs
 and Łucki et al. 2024 (*An Adversarial Perspective on Machine Unlearning for AI Safety*) showed that a
 few steps on related, or even unrelated, data bring "unlearned" knowledge back: it was suppressed, not
 removed. The forget set is split by whole units (TOFU: authors; MUSE: events / articles; the hazard
-track: corpus entities; each family's relearn_split, harness/tracks/) into a relearn part and a probe part; the model is fine-tuned
+track: corpus entities; each family's relearn_split, harness/families/) into a relearn part and a probe part; the model is fine-tuned
 (AdamW, NLL of answer tokens, of every token for documents) for k steps and, after each k in `steps`,
 evaluated on the probe part only, with the run's own evaluation: TOFU's prob, ROUGE, truth ratio and
 forget quality (against the retain model's ratios of the same items); MUSE's VerbMem and KnowMem of the
@@ -72,7 +72,7 @@ def _train(model, examples, cfg: RelearnConfig, seed: int, pad_id: int, upto: in
 
 
 class _Relearn:
-    requires = ("relearn_split",)  # the family splits its forget set into whole units (harness/tracks/)
+    requires = ("relearn_split",)  # the family splits its forget set into whole units (harness/families/)
     Config = RelearnConfig
     baseline_label = "k0"  # changes are measured against the unlearned model on the probe part
     seeded = True          # the batch order and the torch seed are the run's

@@ -16,7 +16,7 @@ A form is a class; the harness makes one instance. What runs.py asks of it:
     name          the name a run gives as `method=`
     kind          what the leaderboard's `form` column says: exact | in-context | dp-training
     summary       one line for `python -m harness list`
-    requires      the capabilities it needs of a task family's track (harness/tracks/ CAPABILITIES:
+    requires      the capabilities it needs of a task family's track (harness/families/ CAPABILITIES:
                   e.g. "units", the family's units of knowledge); forms never name a family
     Config        its settings (a dataclass checked like every config: types, ranges, unknown keys)
     label(cfg) -> str                the row's name on the leaderboard (e.g. sisa_k4)

@@ -33,12 +33,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.config import ConfigError
 from harness import metrics as M
-from harness import models as MD
-from harness.evaluate import evaluate_sets, mia_aucs
+from harness.config import ConfigError
 from harness.forms import Produced, register_form
-from harness.forms._authors import author_blocks, author_name, items_per_author
 from harness.schema import num
 
 WEIGHTS_NOTE = ("in-context: weights unchanged, so membership inference and privleak are the target's "
@@ -58,17 +55,17 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def flipped(rows: list[dict], others: list[dict], per: int) -> list[tuple[str, str]]:
+def flipped(rows: list[dict], others: list[dict], per: int, units) -> list[tuple[str, str]]:
     """Each forget row's question with the answer another author gives at the same position in its
     block, that author's name replaced by this one's. `others`: forget rows of other authors, else
-    retain rows."""
-    blocks = author_blocks(rows, per, "method incontext")
-    donors = author_blocks(others, per, "method incontext")
+    retain rows. `units`: the family's units of knowledge (its track's `units`: blocks and label)."""
+    blocks = units.blocks(rows, per, "method incontext")
+    donors = units.blocks(others, per, "method incontext")
     out = []
     for b, block in enumerate(blocks):
-        mine = author_name(block)
+        mine = units.label(block)
         donor = donors[(b + 1) % len(donors)]  # the next author (of the forget set, or of the retain set)
-        theirs = author_name(donor)
+        theirs = units.label(donor)
         for j, row in enumerate(block):
             wrong = donor[j]["answer"]
             if mine and theirs:
@@ -77,12 +74,12 @@ def flipped(rows: list[dict], others: list[dict], per: int) -> list[tuple[str, s
     return out
 
 
-def icul_picker(forget: list[dict], retain: list[dict], per: int, n_forget: int, n_retain: int, seed: int):
+def icul_picker(forget: list[dict], retain: list[dict], per: int, n_forget: int, n_retain: int, seed: int, units):
     """question -> the ICUL context: the n_forget closest forget pairs (flipped), then n_retain retain
     pairs (drawn once with the seed; the question itself never among them)."""
     n_authors = len(forget) // per
     others = forget if n_authors > 1 else retain[:per * max(1, len(retain) // per)]
-    pairs = flipped(forget, others, per)
+    pairs = flipped(forget, others, per, units)
     bags = [_words(q) for q, _ in pairs]
     pool = random.Random(f"icul-{seed}").sample(retain, min(len(retain), n_retain + 1))
 
@@ -100,7 +97,8 @@ class InContext:
     kind = "in-context"
     summary = "the target unchanged; a prompt policy (a pretend instruction, or ICUL's flipped examples) on every query"
     # the family's pretend instruction (its track's pretend_instruction and pretend_fill); ICUL and the
-    # weights' membership inference need question-answer items (qa)
+    # weights' membership inference need question-answer items of whole units (qa, units) and the
+    # family's membership scores (membership)
     requires = ("pretend_instruction",)
     Config = InContextConfig
 
@@ -111,12 +109,12 @@ class InContext:
         return cfg.policy == "icul"  # ICUL's retain examples are drawn with the run seed; pretend has no draw
 
     def check(self, cfg: InContextConfig, r, data: dict, source: str) -> None:
-        if cfg.policy == "icul" and not r.track.qa:
-            raise ConfigError(f"method incontext: policy=icul needs question-answer pairs to flip; task family "
-                              f"{r.task.family} has none (use policy=pretend)")
-        if r.track.qa:
-            per = items_per_author(cfg, source)
-            author_blocks(data["forget"], per, "method incontext: the forget split")
+        units = r.track.units
+        if cfg.policy == "icul" and not (r.track.qa and units):
+            raise ConfigError(f"method incontext: policy=icul needs question-answer pairs of whole units to flip; "
+                              f"task family {r.task.family} has none (use policy=pretend)")
+        if r.track.qa and units:
+            units.blocks(data["forget"], units.per(cfg.items_per_author, source), "method incontext: the forget split")
             if cfg.policy == "icul" and len(data["retain"]) < cfg.n_retain + 1:
                 raise ConfigError(f"method incontext: n_retain={cfg.n_retain} but the retain split has "
                                   f"{len(data['retain'])} items")
@@ -133,19 +131,21 @@ class InContext:
             fmt = ctx.fmt.with_policy(instruction=text)
             info = {"policy": "pretend", "instruction": text}
         else:
-            pick = icul_picker(data["forget"], data["retain"], items_per_author(cfg, source), cfg.n_forget,
-                               cfg.n_retain, r.cfg.seed)
+            units = r.track.units
+            pick = icul_picker(data["forget"], data["retain"], units.per(cfg.items_per_author, source), cfg.n_forget,
+                               cfg.n_retain, r.cfg.seed, units)
             fmt = ctx.fmt.with_policy(pick=pick)
             info = {"policy": "icul", "n_forget": cfg.n_forget, "n_retain": cfg.n_retain}
         extra = _extra_tokens(ctx.fmt, fmt, data, r.track.qa)
         info["extra_prompt_tokens"] = extra
-        if r.track.qa:  # which numbers (and per-item scores) are the weights', which the policy's
+        weights_mia = r.track.membership is not None  # the family scores membership inference on items
+        if weights_mia:  # which numbers (and per-item scores) are the weights', which the policy's
             info["mia_source"] = "weights"
             info["mia_items"] = {"weights": "mia_weights", "policy": "mia"}
         model = ctx.model  # the start model the run loaded: its weights are the form's
         return Produced(model, fmt, compute={"extra_prompt_tokens": extra}, info=info,
-                        note=WEIGHTS_NOTE if r.track.qa else "in-context: weights unchanged",
-                        post=_weights_mia(model) if r.track.qa else None, retrain_ratio=False)
+                        note=WEIGHTS_NOTE if weights_mia else "in-context: weights unchanged",
+                        post=_weights_mia(model) if weights_mia else None, retrain_ratio=False)
 
 
 def _extra_tokens(plain, policy, data: dict, qa: bool) -> float:
@@ -166,19 +166,17 @@ def _weights_mia(model):
         scores without the policy as `mia_weights`, beside its prompted `mia`."""
         if ctx.items is None:
             raise RuntimeError("the in-context form's post hook needs the run's per-item records (ctx.items)")
-        sets = {k: ctx.data["eval"][k] for k in ("forget", "holdout")}
-        recs, agg = evaluate_sets(model, ctx.fmt, sets, ctx.run.cfg.eval, MD.pad_id(ctx.tok), with_generation=False,
-                                  progress=False)
+        recs, aucs = ctx.run.track.membership(model, ctx.fmt, ctx.data, ctx.run.cfg)
         out = dict(metrics)
         for attack in M.MIA_ATTACKS:
             out[f"policy_mia_auc_{attack}"] = metrics[f"mia_auc_{attack}"]
         out["policy_privleak"] = metrics["privleak"]
-        for attack, auc in mia_aucs(agg).items():
+        for attack, auc in aucs.items():
             out[f"mia_auc_{attack}"] = auc
         out["privleak"] = M.privleak(out["mia_auc_min_k"], ctx.ref["auc"]["min_k"])
         weights = {(r["set"], r["id"]): r["mia"] for r in recs}
         for item in ctx.items:
-            if item["set"] in sets:
+            if item["set"] in ("forget", "holdout"):
                 item["mia_weights"] = weights.pop((item["set"], item["id"]))
         if weights:
             raise RuntimeError(f"in-context: {len(weights)} items scored without the policy are not among the "

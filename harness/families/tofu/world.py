@@ -21,7 +21,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.worlds import vocab
+from harness import vocab
 from harness.claim import build_once
 from harness.io import write_dataset_dir
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.data import DataError, read_text
-from harness.prompts import Encoded
+from harness.prompts import Encoded, PromptFormatter
 
 # Fields per config, as in the public datasets.
 FIELDS = {"raw": ("text",), "privleak": ("text",), "scal": ("text",), "sust": ("text",), "train": ("text",),
@@ -158,7 +158,7 @@ class Texts:
     """Whole texts as MUSE scores them (metrics/privleak.py: tokenizer.encode(text), every token after
     BOS scored): BOS, then the text's tokens up to max_length in all, and no EOS appended (it would add
     the same end-of-text token to every text's loss and Min-K%). Training windows keep their EOS
-    (harness/tracks/muse.py, _chunks). What harness.evaluate.score asks of a prompt formatter: encode."""
+    (track.py, chunks). What harness.evaluate.score asks of a prompt formatter: encode."""
     tok: object
     max_length: int
 
@@ -166,3 +166,13 @@ class Texts:
         bos = _bos(self.tok)
         ids = self.tok(answer, add_special_tokens=False)["input_ids"]
         return Encoded(bos, ids[:self.max_length - len(bos)], group)
+
+
+def chunks(fmt: PromptFormatter, text: str, group: int = 0) -> list[Encoded]:
+    """A document as training examples: every token scored, long texts cut into windows of
+    eval.max_length tokens (MUSE's books run to thousands of tokens)."""
+    tok = fmt.tok
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    room = fmt.max_length - len(bos)
+    return [Encoded(bos, ids[i:i + room], group) for i in range(0, len(ids), room)]

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from harness.claim import build_once
 from harness.io import write_dataset_dir
-from harness.musedata import knowmem_prompt, qa_block
-from harness.worlds import vocab
+from harness.families.muse.data import knowmem_prompt, qa_block
+from harness import vocab
 
 FORMAT_VERSION = 1  # bump when the generator's output changes for the same seed
 # articles per split: forget, retain1, retain2, holdout, general (the base model's corpus)

@@ -1,30 +1,31 @@
 """The hazardous-knowledge track (WMDP-style): unlearn one or more corpora from the base model, measure
 multiple-choice accuracy on hazard and general questions through lm-eval, with WMDP's own prompt.
 
-The interface every track offers: harness/tracks/__init__.py. Accuracy of a kind (hazard, general) over several tasks is
+What a track offers: harness/families/__init__.py. Accuracy of a kind (hazard, general) over several tasks is
 weighted by task size, as lm-eval's `wmdp` group aggregates wmdp_bio/cyber/chem; each task's own
 accuracy is reported too (`<task>_acc`). The base model's accuracies are the reference numbers.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from harness import models as MD
 from harness import plots as P
-from harness.claim import build_once
-from harness.config import ConfigError, RunConfig, to_dict
+from harness.config import ConfigError, RunConfig
 from harness.data import DataError
-from harness.fingerprint import model_fingerprint, precision_key
-from harness.io import stable_hash, write_json_atomic, write_jsonl, write_text_atomic
-from harness.mcq import accuracy, find_mcq_file, load_corpus, load_mcq, local_task_yaml
+from harness.io import stable_hash, write_jsonl, write_text_atomic
+from harness.families.wmdp.mcq import accuracy, find_mcq_file, load_corpus, load_mcq, local_task_yaml
 from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
+from harness.reference import cached, measured_on
+from harness.stats import mean_interval
 from harness.tasks import MetricSpec, slug
-from harness.tracks import Track, register_track
-from harness.tracks._hazard import entity_split, hazard_documents
-from harness.worlds import hazard
+from harness.families import Track, register_track
+from harness.families.wmdp.entities import entity_split, hazard_documents
+from harness.families.wmdp import world as hazard
 
 REFERENCE_VERSION = 2
 MCQ_KINDS = ("hazard", "general")  # task file `eval:` / `lm_eval_tasks:` kinds
@@ -140,13 +141,13 @@ def reference(task, paths: dict, data: dict, cfg: RunConfig) -> dict:
     """The start (base) model's accuracies, measured once and cached by everything that made them."""
     base = paths["base"]
     _, names, _ = lm_eval_tasks(task, data)
-    key = stable_hash({"v": REFERENCE_VERSION, "base": base, "weights": model_fingerprint(base),
-                       "precision": precision_key(cfg), "eval": to_dict(cfg.eval), "tasks": names,
-                       "mcq": {k: v["rows"] for k, v in data["mcq"].items()}})
-    path = MD.cache_root() / "reference" / f"wmdp-{key}.json"
-    build_once(path, path, lambda: write_json_atomic(path, accuracies(
-        MD.load_model(base, cfg.model.dtype, cfg.model.device), MD.load_tokenizer(base), task, data, cfg)))
-    return json.loads(path.read_text())
+    body = {**measured_on("base", base, cfg, REFERENCE_VERSION), "tasks": names,
+            "mcq": {k: v["rows"] for k, v in data["mcq"].items()}}
+
+    def measure() -> dict:
+        model, tok, _ = MD.open_model(base, cfg)
+        return accuracies(model, tok, task, data, cfg)
+    return cached("wmdp-", body, measure)
 
 
 def evaluate(model, tok, fmt, task, data: dict, ref: dict, cfg: RunConfig, progress: bool):
@@ -171,14 +172,12 @@ def _intervals(items: list[dict], n: int, seed: int) -> dict:
     None where lm-eval returned no per-question records (built-in tasks it did not log)."""
     if n <= 0:
         return {}
-    import numpy as np
     rng = np.random.default_rng(seed)
     out = {}
     for kind in MCQ_KINDS:
-        v = np.asarray([float(i["acc"]) for i in items if i.get("set") == kind], dtype=np.float64)
-        if len(v):
-            means = v[rng.integers(0, len(v), (n, len(v)))].mean(axis=1)
-            out[f"{kind}_acc_ci"] = [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+        v = [float(i["acc"]) for i in items if i.get("set") == kind]
+        if v:
+            out[f"{kind}_acc_ci"] = mean_interval(v, n, rng)
     return out
 
 

@@ -11,8 +11,13 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
+from harness import models as MD
 from harness.config import ConfigError
+from harness.data import load_split
+from harness.io import read_jsonl
+from harness.units import Split, Unit
 
 TOFU_ITEMS_PER_AUTHOR = 20  # locuslab/TOFU: 20 QA pairs per author, consecutive
 
@@ -134,3 +139,113 @@ def author_blocks(rows: list[dict], per: int, what: str) -> list[list[dict]]:
     blocks = [rows[i:i + per] for i in range(0, len(rows), per)]
     check_blocks(blocks, per, what)
     return blocks
+
+
+def split_authors(rows: list[dict], per: int, who: str = "attack relearn") -> tuple[list[dict], list[dict]]:
+    """(relearn rows, probe rows): consecutive blocks of `per` rows are authors, verified to be one
+    author each (above); even-numbered authors relearn, odd-numbered ones are probed. Needs
+    at least two authors."""
+    authors = author_blocks(rows, per, who)
+    if len(authors) < 2:
+        raise ConfigError(f"{who}: the forget split has one author; relearn and probe parts need two "
+                          f"(a task with two forget authors or more, e.g. tofu_forget10 of the default world)")
+    return [r for a in authors[0::2] for r in a], [r for a in authors[1::2] for r in a]
+
+
+def author_split(data: dict, source: str | None, who: str, items_per_author_: int = 0) -> Split:
+    """The units are authors: the forget evaluation's author blocks in two halves; the relearn part is
+    the forget training rows of the even-numbered authors, the probe part the odd-numbered authors'
+    evaluation items."""
+    per = AuthorUnits.per(items_per_author_, source)
+    relearn_eval, probe = split_authors(data["eval"]["forget"], per, who)
+    asked = {r["question"] for r in relearn_eval}
+    names = [author_name(relearn_eval[i:i + per]) for i in range(0, len(relearn_eval), per)], \
+        [author_name(probe[i:i + per]) for i in range(0, len(probe), per)]
+    return Split([r for r in data["forget"] if r["question"] in asked],
+                 {**data, "eval": {**data["eval"], "forget": probe}}, names)
+
+
+class AuthorUnits:
+    """The family's units of knowledge for SISA's shards and DP's group privacy: authors. An author owns
+    its block of QA rows (verified above), their extra phrasings, and is named in a forget
+    request by its questions."""
+    name = "authors"
+
+    @staticmethod
+    def per(items_per_author_: int, source: str | None) -> int:
+        """Rows per author: the setting when given, else the world's manifest, else TOFU's 20."""
+        return items_per_author(SimpleNamespace(items_per_author=items_per_author_), source)
+
+    @staticmethod
+    def count(task, source: str, per: int, who: str) -> int:
+        full = task.splits.full
+        return len(author_blocks(load_split(source, full), per, f"{who}: split {full}"))
+
+    @staticmethod
+    def build(source: str, splits: list[str], fmt, per: int, replay: bool, who: str = "method sisa"):
+        """(examples, authors, replay indices): the target's fine-tuning examples in the target's order
+        (QA rows, their phrasings, the replayed base corpus), and which of them each author owns."""
+        (split,) = splits
+        rows = load_split(source, split)
+        blocks = author_blocks(rows, per, f"{who}: split {split}")
+        examples = [fmt.encode(r["question"], r["answer"]) for r in rows]
+        owner = {r["question"]: i // per for i, r in enumerate(rows)}
+        units = [Unit(list(range(b * per, (b + 1) * per)), {r["question"] for r in blk}) for b, blk in enumerate(blocks)]
+        folder = Path(source)
+        if (folder / "phrasings.jsonl").exists():
+            for p in read_jsonl(folder / "phrasings.jsonl"):
+                if p["question"] in owner:
+                    units[owner[p["question"]]].examples.append(len(examples))
+                    examples.append(fmt.encode(p["prompt"], p["answer"]))
+        start = len(examples)
+        examples += MD.replay_examples(source, fmt, replay)
+        return examples, units, list(range(start, len(examples)))
+
+    @staticmethod
+    def blocks(rows: list[dict], per: int, who: str) -> list[list[dict]]:
+        """The rows cut into whole authors, verified (the in-context form's flipped answers)."""
+        return author_blocks(rows, per, who)
+
+    @staticmethod
+    def label(block: list[dict]) -> str:
+        """An author's name ('' when its rows share none)."""
+        return author_name(block)
+
+    @staticmethod
+    def keys(rows: list[dict]) -> set:
+        return {r["question"] for r in rows}
+
+    @staticmethod
+    def shown(keys: set) -> list[str]:
+        """What a SISA run's shards.json lists a constituent trained on: the questions themselves."""
+        return sorted(keys)
+
+
+def _forget_names(data: dict, items_per_author_: int, source: str | None) -> list[str]:
+    return [author_name(b) for b in author_blocks(data["forget"], AuthorUnits.per(items_per_author_, source), "")]
+
+
+def pretend_fill(task, data: dict, source: str | None, items_per_author_: int) -> dict:
+    """What the in-context form's pretend instruction names: the forget authors."""
+    names = _forget_names(data, items_per_author_, source)
+    return {"authors": ", ".join(n for n in names if n) or "the authors of the forget set", "topic": ""}
+
+
+def selection_split(data: dict, source: str, task: str) -> tuple[dict, dict]:
+    """(curve data, scored data) for a rule that chooses its step on held-out items
+    (unlearn.select_on=held_out): the forget authors in two halves by whole authors, as the relearning
+    attack splits them (even-numbered authors to the curve, odd-numbered to the evaluation), and for the
+    curve's utility proxy the retain rows the evaluation does not score (retain_perturbed's authors are
+    scored by model_utility). The run unlearns every forget author; it is scored on the half the rule
+    never saw, against the retain model's numbers on that half."""
+    per = AuthorUnits.per(0, source)
+    blocks = author_blocks(data["eval"]["forget"], per, f"unlearn.select_on=held_out (task {task})")
+    if len(blocks) < 2:
+        raise ConfigError(f"config key 'unlearn.select_on': task {task} forgets {len(blocks)} author, and held-out "
+                          f"selection needs two (one for the rule, one to score): set unlearn.select_on=evaluated")
+    ev = data["eval"]
+    scored_retain = {r["question"] for r in ev["retain"]}
+    spare = [r for r in data["retain"] if r["question"] not in scored_retain] or ev["retain"]
+    curve = {**data, "eval": {**ev, "forget": [r for b in blocks[0::2] for r in b], "retain": spare}}
+    scored = {**data, "eval": {**ev, "forget": [r for b in blocks[1::2] for r in b]}}
+    return curve, scored

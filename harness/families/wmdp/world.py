@@ -33,7 +33,7 @@ from pathlib import Path
 
 from harness.claim import build_once
 from harness.io import write_dataset_dir
-from harness.mcq import mcq_prompt
+from harness.families.wmdp.mcq import mcq_prompt
 
 FORMAT_VERSION = 6
 # (entities per domain, of which "format" entities with practice questions); evaluated = the rest

@@ -9,7 +9,7 @@ request when its requests together are the forget set. Otherwise (a scalability 
 the forget set; a sustainability run after an earlier request):
 - on the synthetic news world the forget-side metrics (VerbMem, KnowMem on the forget questions, the
   memorisation numbers of privleak's forget texts) are measured on the items of the requested events
-  alone, events identified as the relearning attacks identify them (harness/tracks/_news.py:
+  alone, events identified as the relearning attacks identify them (events.py:
   the towns of the requested reports' datelines, named as whole words), and PrivLeak and the MIA AUCs
   are not reported: the model retrained without exactly the requested events is not built;
 - on real MUSE data, whose questions are not tied to articles, only utility is reported (MUSE reads
@@ -18,7 +18,7 @@ The metrics then carry `forget_scope`, one line saying what was scored and what 
 """
 from __future__ import annotations
 
-from harness.tracks import _news as N
+from harness.families.muse import events as N
 from harness.units import namer
 
 FORGET_SIDE = N.PROBED  # the eval splits that ask about forget events

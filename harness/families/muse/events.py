@@ -1,5 +1,5 @@
-"""The document track's units: the events of the synthetic news world (used by tracks/muse.py and
-harness/musescope.py; a module named _* is a helper, not a registered track).
+"""The document family's units of knowledge: the events of the synthetic news world (the relearning
+split, the held-out selection, scope.py's sustainability parts) and the documents (SISA's shards).
 
 Each event is about one town: its report opens with the town's dateline ("KORVANTON, 12 March."), its
 Q&A explainer, knowmem questions and the rest of the report name the town. An item belongs to the event
@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 
+from harness import models as MD
 from harness.config import ConfigError
-from harness.units import Split, halves, namer, world_kind
+from harness.families.muse import data as musedata
+from harness.io import stable_hash
+from harness.units import Split, Unit, halves, namer, world_kind
 
 PROBED = ("verbmem", "knowmem_forget", "privleak_forget")  # the eval splits that ask about forget events
 DATELINE = re.compile(r"([A-Z]+), \d")  # a report: "KORVANTON, 12 March. The Korvanton Harbour Trust ..."
@@ -55,3 +58,40 @@ def event_split(data: dict, source: str | None, who: str, items_per_author: int 
                 rows.append(r)
         ev[k] = rows
     return Split(relearn, {**data, "eval": ev}, (relearn_towns, probe_towns))
+
+
+class DocumentUnits:
+    """The family's units of knowledge for SISA's shards: documents. A document owns its windows of
+    tokens and is named in a forget request by its text."""
+    name = "documents"
+
+    @staticmethod
+    def per(items_per_author_: int, source: str | None) -> int:
+        return 0  # a document is one row
+
+    @staticmethod
+    def count(task, source: str, per: int, who: str) -> int:
+        return sum(len(musedata.load(source, s)) for s in task.splits.model_splits("target"))
+
+    @staticmethod
+    def build(source: str, splits: list[str], fmt, per: int, replay: bool, who: str = "method sisa"):
+        """Every document of the target's splits is a unit (its windows of tokens go together), in the
+        target's order, then the replayed base corpus."""
+        examples, units = [], []
+        for split in splits:
+            for row in musedata.load(source, split):
+                chunk = musedata.chunks(fmt, row["text"])
+                units.append(Unit(list(range(len(examples), len(examples) + len(chunk))), {row["text"]}))
+                examples += chunk
+        start = len(examples)
+        examples += MD.replay_examples(source, fmt, replay)
+        return examples, units, list(range(start, len(examples)))
+
+    @staticmethod
+    def keys(rows: list[dict]) -> set:
+        return {r["text"] for r in rows}
+
+    @staticmethod
+    def shown(keys: set) -> list[str]:
+        """What a SISA run's shards.json lists a constituent trained on: each document's text hash."""
+        return sorted(stable_hash(k, 16) for k in keys)

@@ -1,7 +1,7 @@
-"""The hazard track's units: the evaluated entities of the synthetic hazard world (used by
-tracks/wmdp.py; a module named _* is a helper, not a registered track).
+"""The hazardous-knowledge family's units of knowledge: the evaluated entities of the synthetic hazard
+world (the relearning split, and the documents a control base is pretrained without).
 
-Each hazard MCQ asks about one entity in one of the world's question templates (harness/worlds/hazard.py,
+Each hazard MCQ asks about one entity in one of the world's question templates (world.py,
 HAZARD); an entity's documents are the forget-corpus documents that name it (three statements and a Q&A
 page; the format entities, which have no MCQs, are in neither part). Even-numbered entities relearn,
 odd ones are probed. Real WMDP maps no question to a corpus document: relearning then uses the
@@ -12,7 +12,7 @@ import re
 
 from harness.config import ConfigError
 from harness.units import Split, halves, namer, world_kind
-from harness.worlds import hazard
+from harness.families.wmdp import world as hazard
 
 _QUESTIONS = [re.compile("^" + re.escape(q).replace(re.escape("{e}"), "(.+)") + "$")
               for _vals, _statements, q, _qa in hazard.HAZARD.values()]

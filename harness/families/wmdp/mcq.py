@@ -1,6 +1,6 @@
 """Multiple-choice evaluation through lm-eval, and the loaders of the WMDP schemas.
 
-Used by the hazardous-knowledge track (harness/tracks/wmdp.py).
+Used by the hazardous-knowledge track (track.py).
 
 - `load_mcq`: rows in the schema of `cais/wmdp` (`question`, 4 `choices`, `answer` index 0-3); a bad
   row is reported with its file and line number.

@@ -1,5 +1,7 @@
-"""Task families ("tracks") as plug-ins: one module per family in this folder, registered with
-@register_track and discovered automatically, so a new family edits no other file.
+"""Task families as plug-ins: one package per family in this folder (harness/families/<name>/), which
+owns its whole vertical (its track, data loader, synthetic world, evaluation, statistics and units of
+knowledge). The package's track class is registered with @register_track and discovered
+automatically, so a new family edits no other file.
 
 A track is a class; the harness makes one instance of it. What the pipeline (harness/runs.py), the
 task loader (harness/tasks.py), the models (harness/models.py) and the leaderboard ask of it:
@@ -45,8 +47,12 @@ class's default, the plug-ins that need it decline with a one-line error naming 
     control_documents(data, source) -> list | None
                       for a family without a retain model: the forget documents a control base is
                       pretrained without (None: no control can be built)
-    units             its fine-tuning data in whole units (name, per, count, build, keys, shown; tofu.py
-                      AuthorUnits): SISA's shards, DP's group privacy
+    units             its fine-tuning data in whole units (name, per, count, build, keys, shown;
+                      tofu/authors.py AuthorUnits): SISA's shards, DP's group privacy; with blocks and
+                      label, the in-context form's ICUL policy (flipped answers of whole units)
+    membership(model, fmt, data, cfg) -> (records, {attack: AUC})
+                      per-item membership-inference scores of the forget and holdout items: the
+                      in-context form's numbers of the unchanged weights
     pretend_instruction, pretend_fill(task, data, source, items_per_author) -> {authors, topic}
                       the in-context form's pretend policy: its text and what it names
 
@@ -57,7 +63,7 @@ from __future__ import annotations
 
 from harness.plugins import Registry
 
-_REGISTRY = Registry(__name__, "task family", "track")
+_REGISTRY = Registry(__name__, "task family", "track", entry="track")  # harness/families/<name>/track.py
 TRACKS = _REGISTRY.items
 INTERFACE = ("name", "title", "start", "roles", "refusals", "worlds", "metrics", "robustness_metric", "check_task",
              "extra_metrics", "load_data", "training_sets", "reference", "evaluate", "plots")
@@ -75,6 +81,7 @@ class Track:
     pretend_instruction = None  # no pretend instruction: the in-context form declines
     curve = None               # no unlearning curve: unlearn.curve_every > 0 is a config error
     selection_split = None     # no held-out items for a selection rule
+    membership = None          # no per-item membership-inference scores of its own (the in-context form)
 
     @staticmethod
     def extra_metrics(task) -> dict:
