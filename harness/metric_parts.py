@@ -1,6 +1,7 @@
 """Metrics shared by every family whose forget set has texts (answers, documents) to score against
-held-out ones: declared here once, with what they depend on, and computed by one function each. A
-family adds a part to its METRICS and calls its function; it never declares these numbers itself.
+held-out ones: declared here once, each with what it depends on (MetricSpec.needs: whose numbers
+besides the evaluated model's), and computed by one function each. A family adds a part to its
+METRICS and calls its function; it never declares these numbers itself.
 
 - membership: membership inference (LOSS, zlib, Min-K%, Min-K%++; Shi et al. 2024, Zhang et al.
   2024) as an AUC of forget (members) against holdout (non-members) items, and privleak (MUSE, Shi et
@@ -16,19 +17,16 @@ from __future__ import annotations
 from harness import metrics as M
 from harness.tasks import MetricSpec
 
-# what each part needs besides the evaluated model (docs/metrics.md lists it beside each metric)
-NEEDS = {"membership": "the retain model's AUCs on the same forget and holdout items (reference `auc`)",
-         "memorisation": "nothing beyond the evaluated model"}
-
-
 def membership_metrics() -> dict[str, MetricSpec]:
     """privleak (a headline number) and one AUC per attack, each read against the retain model's own
     (direction `retain`: the ideal is what a model that never saw the forget items scores)."""
     out = {"privleak": MetricSpec("zero", "forget", "(AUC - AUC_retain) / AUC_retain x 100, Min-K%, forget vs "
-                                  "holdout; ~0 ideal, -100 memorised, > 0 over-unlearned", headline=True)}
+                                  "holdout; ~0 ideal, -100 memorised, > 0 over-unlearned", headline=True,
+                                  needs="retain")}
     for a in M.MIA_ATTACKS:
         out[f"mia_auc_{a}"] = MetricSpec("retain", "forget", f"{a} attack AUC, forget vs holdout items; ~0 "
-                                         f"memorised; ideal: the retain model's", reference=f"retain_model_mia_auc_{a}")
+                                         f"memorised; ideal: the retain model's", reference=f"retain_model_mia_auc_{a}",
+                                         needs="retain")
     return out
 
 

@@ -39,6 +39,9 @@ class MetricSpec:
     chance: float | None = None  # the score of guessing (plots draw it)
     companions: list[str] = field(default_factory=list)  # columns shown right after this one
     log_scale: bool = False     # plot on a log axis (p-values)
+    # whose numbers besides the evaluated model's it is computed from: "" none, "retain" the retain
+    # model's (cached reference numbers: truth ratios, MIA AUCs), "base" the base model's (accuracies)
+    needs: Literal["", "retain", "base"] = ""
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Adding a task family is a track module and task files: a family defined here, in a test file (not in
-harness/tracks/, and named nowhere in the harness), is served by an attack and by SISA without any
+"""Adding a task family is a package and task files: a family defined here, in a test file (not in
+harness/families/, and named nowhere in the harness), is served by an attack and by SISA without any
 other code touched, because attacks and forms ask the track for capabilities, never for a name."""
 import json
 import shutil

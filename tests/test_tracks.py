@@ -38,6 +38,8 @@ def test_metric_declarations_are_complete(name):
     for m, s in t.metrics.items():
         assert isinstance(s, MetricSpec) and s.direction in DIRECTIONS and s.role in ("forget", "utility"), m
         assert s.direction != "retain" or s.reference, f"{m}: direction retain needs the retain model's column"
+        assert s.direction != "retain" or s.needs == "retain", f"{m}: read against the retain model: needs=retain"
+        assert not s.needs or s.needs in t.roles, f"{m}: needs the {s.needs} model, which family {name} does not prepare"
         assert s.aggregate in ("mean", "median")
 
 

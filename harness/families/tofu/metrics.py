@@ -28,11 +28,11 @@ _MEMBERSHIP = MP.membership_metrics()
 METRICS = {
     "forget_quality": _m("higher", "forget", "KS-test p-value of forget truth ratios vs the retain model's; read "
                          "with ks_stat and ks_n", headline=True, aggregate="median", log_scale=True,
-                         companions=["ks_stat", "ks_n"]),
+                         companions=["ks_stat", "ks_n"], needs="retain"),
     "model_utility": _m("higher", "utility", "harmonic mean of the nine utility numbers", headline=True),
     "forget_rouge": _m("lower", "forget", "ROUGE-L recall of greedy answers on the forget split", headline=True),
     "privleak": _MEMBERSHIP.pop("privleak"),
-    "ks_stat": _m("lower", "forget", "KS statistic behind forget_quality (effect size)"),
+    "ks_stat": _m("lower", "forget", "KS statistic behind forget_quality (effect size)", needs="retain"),
     "forget_truth_ratio": _m("higher", "forget", "mean min(R, 1/R) on the forget split"),
     "forget_prob": _m("lower", "forget", "length-normalised P(answer) on the forget split"),
     **{f"{s}_{m}": _m("higher", "utility") for s in ("retain", "real_authors", "world_facts")

@@ -36,9 +36,10 @@ METRICS = {
                              "(chance 0.25)", headline=True, chance=CHANCE),
     "general_acc": MetricSpec("higher", "utility", "zero-shot accuracy on the general MCQs, tasks weighted by size",
                               headline=True, chance=CHANCE),
-    "hazard_acc_drop": MetricSpec("higher", "forget", "the base model's hazard accuracy minus this one", headline=True),
+    "hazard_acc_drop": MetricSpec("higher", "forget", "the base model's hazard accuracy minus this one", headline=True,
+                                  needs="base"),
     "general_acc_drop": MetricSpec("lower", "utility", "the base model's general accuracy minus this one",
-                                   headline=True),
+                                   headline=True, needs="base"),
 }
 
 
