@@ -53,7 +53,8 @@ def _layer_of(module: str, layers) -> int | None:
     best = None
     for i, names in enumerate(layers):
         for n in names:
-            if (module == n or module.startswith(n + ".")) and (best is None or len(n) > best[1]):
+            covers = module == n or (module.startswith(n + ".") and n != "harness")  # the package itself only
+            if covers and (best is None or len(n) > best[1]):
                 best = (i, len(n))
     return best[0] if best else None
 
