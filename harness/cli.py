@@ -184,6 +184,11 @@ def cmd_attack(ns) -> int:
     return 0
 
 
+def cmd_significance(ns) -> int:
+    from harness.significance import command
+    return command([a for a in ns.args if "=" not in a], [a for a in ns.args if "=" in a])
+
+
 def cmd_leaderboard(ns) -> int:
     """Rebuild the tables and the page from a results folder; a missing folder is an error, a broken
     run folder is skipped and reported."""
@@ -296,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--force", action="store_true", help="redo a complete attack")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(fn=cmd_attack)
+    sp = sub.add_parser("significance", help="a replicated study grid's intervals, paired comparisons and rank "
+                        "intervals (docs/statistics.md)")
+    sp.add_argument("args", nargs="*", help="grid files, then key=value ...")
+    sp.set_defaults(fn=cmd_significance)
     sp = sub.add_parser("leaderboard", help="rebuild results/leaderboard.{csv,html} from results/runs")
     sp.add_argument("--results", default="results")
     sp.set_defaults(fn=cmd_leaderboard)

@@ -187,12 +187,16 @@ def _adapters(v: list) -> str | None:
 
 @dataclass
 class GridSpec:
-    """A grid file (configs/grid_*.yaml): tasks x seeds x (baselines + methods x adapters)."""
+    """A grid file (configs/grid_*.yaml): tasks x world seeds x seeds x (baselines + methods x adapters)."""
     tasks: list[str] = field(default_factory=list)
     methods: Literal["all"] | list[str] = "all"
     adapters: list[str] = field(default_factory=lambda: ["none"], metadata={"check": _adapters})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={
         "check": lambda v: None if v and all(x >= 0 for x in v) else "a non-empty list of seeds >= 0"})
+    # replication across worlds: each world seed draws its own synthetic world and trains its own base,
+    # target and retain models ([] = the runs' world.seed, as the overrides give it)
+    world_seeds: list[int] = field(default_factory=list, metadata={
+        "check": lambda v: None if all(x >= 0 for x in v) and len(set(v)) == len(v) else "distinct world seeds >= 0"})
     baselines: list[Literal["target", "retain", "base"]] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)  # key=value for every run
     method_overrides: dict = field(default_factory=dict)  # method -> [key=value, ...]

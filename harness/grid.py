@@ -1,8 +1,9 @@
-"""Grid files (configs/grid_*.yaml): tasks x seeds x (baselines + methods x adapters), and the attacks
-applied to every method run of the grid once it is complete.
+"""Grid files (configs/grid_*.yaml): tasks x world seeds x seeds x (baselines + methods x adapters), and
+the attacks applied to every method run of the grid once it is complete.
 
     tasks: [tofu_forget10]
     methods: all
+    world_seeds: [0, 1, 2]          # optional: replicate over worlds (each its own data and models)
     attacks: {quantize: ["bits=[4]"], relearn: ["steps=[0,10]"]}
     attack_tasks: [tofu_forget10]   # optional: only these tasks' runs are attacked
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from harness.config import ConfigError, GridSpec, from_dict, load_run_config, load_yaml, parse_overrides
 from harness.progress import say
 
-GRID_KEYS = ("tasks", "methods", "adapters", "seeds", "baselines")
+GRID_KEYS = ("tasks", "methods", "adapters", "seeds", "world_seeds", "baselines")
 
 
 @dataclass
@@ -71,7 +72,7 @@ def _forms(spec: GridSpec, path: str) -> list[tuple[str, list[list[str]]]]:
 
 def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
     """The runs of a grid file. key=value overrides apply to every run, except the grid's own keys
-    (tasks=, methods=, adapters=, seeds=, baselines=), which replace the file's lists."""
+    (tasks=, methods=, adapters=, seeds=, world_seeds=, baselines=), which replace the file's lists."""
     from harness.forms import load_forms
     from harness.registry import get_method, load_methods
     data = load_yaml(Path(path))
@@ -90,24 +91,24 @@ def grid_runs(path: str, overrides: list[str]) -> list[GridRun]:
     methods = sorted(load_methods()) if spec.methods == "all" else list(spec.methods)
     base_ov = list(spec.overrides) + [o for o in overrides if o not in grid_ov]
     out = []
-    for task in spec.tasks:
-        for seed in spec.seeds:
-            common = [f"task={task}", f"seed={seed}"] + base_ov
-            for b in spec.baselines:
-                out.append(GridRun(load_run_config(None, ["method=none", f"start={b}"] + common)))
-            for m in methods:
-                for a in spec.adapters:
-                    if a == "none" and get_method(m, also=load_forms).requires_adapter:
-                        continue  # LoRA-native methods have no full fine-tuning variant
-                    out.append(GridRun(load_run_config(None, [f"method={m}", f"adapter.kind={a}"] + common
-                                                       + list(spec.task_overrides.get(task, []))
-                                                       + list(spec.method_overrides.get(m, []))),
-                                       attacks if not spec.attack_tasks or task in spec.attack_tasks else []))
-            for name, settings in forms:
-                if task in spec.form_tasks.get(name, [task]):
-                    for args in settings:
-                        out.append(GridRun(load_run_config(None, [f"method={name}"] + common
-                                                           + [f"method_args.{a}" for a in args])))
+    worlds = [[f"world.seed={w}"] for w in spec.world_seeds] or [[]]
+    for task, world, seed in ((t, w, s) for t in spec.tasks for w in worlds for s in spec.seeds):
+        common = [f"task={task}", f"seed={seed}"] + base_ov + world
+        for b in spec.baselines:
+            out.append(GridRun(load_run_config(None, ["method=none", f"start={b}"] + common)))
+        for m in methods:
+            for a in spec.adapters:
+                if a == "none" and get_method(m, also=load_forms).requires_adapter:
+                    continue  # LoRA-native methods have no full fine-tuning variant
+                out.append(GridRun(load_run_config(None, [f"method={m}", f"adapter.kind={a}"] + common
+                                                   + list(spec.task_overrides.get(task, []))
+                                                   + list(spec.method_overrides.get(m, []))),
+                                   attacks if not spec.attack_tasks or task in spec.attack_tasks else []))
+        for name, settings in forms:
+            if task in spec.form_tasks.get(name, [task]):
+                for args in settings:
+                    out.append(GridRun(load_run_config(None, [f"method={name}"] + common
+                                                       + [f"method_args.{a}" for a in args])))
     if not out:
         raise ConfigError(f"{path}: the grid is empty (give tasks and methods)")
     return out

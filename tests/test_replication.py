@@ -1,0 +1,157 @@
+"""The replication statistics (harness/replication.py) on data with a known answer."""
+import numpy as np
+import pytest
+
+from harness import replication as R
+
+
+def test_goodness_orients_every_direction():
+    assert R.goodness(0.3, "higher") == 0.3 and R.goodness(0.3, "lower") == -0.3
+    assert R.goodness(-20.0, "zero") == -20.0 and R.goodness(20.0, "zero") == -20.0
+    assert R.goodness(0.40, "retain", ideal=0.45) == pytest.approx(-0.05)
+    with pytest.raises(ValueError, match="retain model's value"):
+        R.goodness(0.4, "retain")
+
+
+def test_cells_and_the_estimate_weigh_every_world_the_same():
+    # world 0 has two runs (1 and 3: mean 2), world 1 one run (10): the estimate is (2 + 10) / 2 = 6,
+    # not the mean of the three runs (14 / 3)
+    c = R.Cells.of({"a": {(0, 0): 1.0, (0, 1): 3.0, (1, 0): 10.0}})
+    assert c.methods == ["a"] and c.worlds == [0, 1] and c.runs == [0, 1]
+    assert np.isnan(c.values[0, 1, 1])
+    assert R.estimate(c.values)[0] == pytest.approx(6.0)
+
+
+def test_a_constant_method_has_a_zero_width_interval_and_draws_are_seeded():
+    c = R.Cells.of({"a": {(w, r): 0.5 for w in range(4) for r in range(2)},
+                    "b": {(w, r): float(w) for w in range(4) for r in range(2)}})
+    d = R.draws(c, n=300)
+    assert d.shape == (300, 2) and np.all(d[:, 0] == 0.5)
+    assert np.array_equal(d, R.draws(c, n=300))            # the same seed, the same draws
+    assert not np.array_equal(d, R.draws(c, n=300, seed=1))
+    lo, hi = R.percentile_interval(d[:, 1])
+    assert 0.0 <= lo < 1.5 < hi <= 3.0                     # b's worlds are 0..3: its mean 1.5 inside
+
+
+def test_the_world_is_the_unit_of_resampling():
+    """Runs within a world that agree perfectly add no information: with 2 worlds of values 0 and 1,
+    each draw's estimate is 0, 0.5 or 1 (two worlds drawn), whatever the number of runs per world."""
+    c = R.Cells.of({"a": {(w, r): float(w) for w in range(2) for r in range(50)}})
+    vals = set(np.round(R.draws(c, n=400)[:, 0], 9))
+    assert vals <= {0.0, 0.5, 1.0} and len(vals) == 3
+
+
+def test_ranks_and_holm_by_hand():
+    assert list(R.ranks(np.array([0.1, 0.9, 0.5]))) == [3.0, 1.0, 2.0]
+    assert list(R.ranks(np.array([0.5, 0.5, 0.1]))) == [1.5, 1.5, 3.0]
+    # Holm: sorted 0.01, 0.02, 0.04 times 3, 2, 1 -> 0.03, 0.04, 0.04 (kept monotone); in input order
+    assert R.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert R.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+
+
+def test_variance_share_by_hand():
+    # worlds (0, 2) and (10, 12): within-world MS = ((1+1) + (1+1)) / (4 - 2) = 2; world means 1 and 11,
+    # grand 6, between MS = 2 * (25 + 25) / 1 = 100; world variance (100 - 2) / 2 = 49; share 49 / 51
+    world, run, share = R.variance_share(np.array([[0.0, 2.0], [10.0, 12.0]]))
+    assert (world, run) == (pytest.approx(49.0), pytest.approx(2.0)) and share == pytest.approx(49 / 51)
+    assert R.variance_share(np.array([[1.0, 2.0]])) == (None, None, None)     # one world
+    assert R.variance_share(np.array([[1.0], [2.0]])) == (None, None, None)   # one run per world
+
+
+def _runs(values: dict, direction: str = "higher") -> list[dict]:
+    """read_runs-shaped records: {method: {(world, run): value}} on one task, one headline metric."""
+    spec = {"m": {"direction": direction, "headline": True}}
+    return [{"task": "t", "family": "f", "method": meth, "world": w, "run": r, "metrics": {"m": v}, "specs": spec,
+             "folder": f"{meth}-{w}-{r}"} for meth, cells in values.items() for (w, r), v in cells.items()]
+
+
+def test_a_study_with_a_known_answer():
+    """a is b + 1 in every world and run; c equals b: a beats both surely (interval [1, 1], P = 1,
+    significant after Holm), b and c tie (P = 0.5, p = 1); a ranks first in every draw, b and c share
+    ranks 2 and 3 (2.5 each)."""
+    from harness.significance import study
+    cells = [(w, r) for w in range(5) for r in range(2)]
+    runs = _runs({"a": {c: c[0] + 1.0 + 0.1 * c[1] for c in cells}, "b": {c: c[0] + 0.1 * c[1] for c in cells},
+                  "c": {c: c[0] + 0.1 * c[1] for c in cells}})
+    ranks, pairs = study(runs, n=200)
+    by = {r["method"]: r for r in ranks}
+    assert by["a"]["rank_low"] == by["a"]["rank_high"] == 1.0 and by["b"]["rank_mean"] == 2.5
+    assert by["a"]["n"] == 10 and by["a"]["n_worlds"] == 5 and by["b"]["mean"] == pytest.approx(2.05)
+    assert by["b"]["world_share"] > 0.99          # the worlds (0..4) make all the spread
+    ab = next(p for p in pairs if {p["method_a"], p["method_b"]} == {"a", "b"})
+    assert ab["method_a"] == "a" and ab["mean_diff"] == pytest.approx(1.0)
+    assert (ab["ci_low"], ab["ci_high"]) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert ab["p_a_better"] == 1.0 and ab["significant"] and ab["n_pairs"] == 10
+    bc = next(p for p in pairs if {p["method_a"], p["method_b"]} == {"b", "c"})
+    assert bc["p_a_better"] == 0.5 and bc["p_value"] == 1.0 and not bc["significant"]
+
+
+def test_lower_is_better_flips_the_pair_and_noise_is_not_significant():
+    from harness.significance import study
+    rng = np.random.default_rng(3)
+    cells = [(w, r) for w in range(4) for r in range(2)]
+    runs = _runs({"x": {c: float(rng.normal()) for c in cells}, "y": {c: float(rng.normal()) + 5 for c in cells},
+                  "z": {c: float(rng.normal()) for c in cells}}, direction="lower")
+    ranks, pairs = study(runs, n=300)
+    xy = next(p for p in pairs if {p["method_a"], p["method_b"]} == {"x", "y"})
+    assert xy["method_b"] == "y" and xy["mean_diff"] > 3 and xy["significant"]   # y is 5 worse (higher)
+    xz = next(p for p in pairs if {p["method_a"], p["method_b"]} == {"x", "z"})
+    assert not xz["significant"] and xz["ci_low"] < 0 < xz["ci_high"]
+    assert {r["method"]: r["rank_high"] for r in ranks}["y"] == 3.0
+
+
+def _independent_interval(values: dict, n: int, seed: int) -> tuple[float, float]:
+    """docs/statistics.md's hierarchical bootstrap, written again from the docs: per draw, the world
+    indices (rng.integers over the sorted world seeds, as many as there are worlds), then for each drawn
+    world in order the indices of its runs (sorted run seeds); the estimate is the mean over the drawn
+    worlds of the mean of their drawn runs; the interval the 2.5th and 97.5th percentiles."""
+    worlds = sorted({w for w, _ in values})
+    runs = {w: sorted(r for ww, r in values if ww == w) for w in worlds}
+    rng = np.random.default_rng(seed)
+    est = []
+    for _ in range(n):
+        picked = [worlds[i] for i in rng.integers(0, len(worlds), len(worlds))]
+        means = []
+        for w in picked:
+            idx = rng.integers(0, len(runs[w]), len(runs[w]))
+            means.append(np.mean([values[(w, runs[w][i])] for i in idx]))
+        est.append(np.mean(means))
+    return float(np.percentile(est, 2.5)), float(np.percentile(est, 97.5))
+
+
+def test_a_tiny_study_is_recomputed_from_its_run_folders(tmp_path, tiny, capsys):
+    """A study grid over two worlds: `significance` writes the three CSVs, and each method's interval
+    in significance_ranks.csv is recomputed from the run folders' metrics.json and config.yaml alone,
+    with the bootstrap seed and count the docs name. One world only: one line, per-run numbers kept."""
+    import csv
+    import json
+
+    import yaml
+
+    from harness.cli import main
+    from harness.replication import BOOTSTRAP_SEED, N_BOOTSTRAP
+    grid = tmp_path / "study.yaml"
+    grid.write_text("tasks: [tofu_forget10]\nmethods: [grad_ascent, graddiff]\nworld_seeds: [0, 1]\nseeds: [0, 1]\n"
+                    f"overrides: {json.dumps(tiny)}\n")
+    res = tmp_path / "results"
+    assert main(["grid", str(grid), f"results_dir={res}", "--quiet"]) == 0
+    assert main(["significance", str(grid), f"results_dir={res}"]) == 0
+    ranks = list(csv.DictReader((res / "significance_ranks.csv").open()))
+    pairs = list(csv.DictReader((res / "significance_pairs.csv").open()))
+    assert {r["method"] for r in ranks} == {"grad_ascent", "graddiff"} and len(pairs) == 4  # 4 headline metrics
+    values: dict = {}
+    for f in (res / "runs").iterdir():
+        cfg = yaml.safe_load((f / "config.yaml").read_text())
+        m = json.loads((f / "metrics.json").read_text())
+        values.setdefault(cfg["method"], {})[(cfg["world"]["seed"], cfg["seed"])] = m["model_utility"]
+    for row in ranks:
+        if row["metric"] == "model_utility":
+            v = values[row["method"]]
+            assert len(v) == int(row["n"]) == 4 and row["n_worlds"] == "2"
+            lo, hi = _independent_interval(v, N_BOOTSTRAP, BOOTSTRAP_SEED)
+            assert (float(row["ci_low"]), float(row["ci_high"])) == (pytest.approx(lo, abs=1e-12),
+                                                                     pytest.approx(hi, abs=1e-12))
+    capsys.readouterr()
+    assert main(["significance", str(grid), f"results_dir={res}", "world_seeds=[0]"]) == 0
+    assert "too few to compute an interval" in capsys.readouterr().err
+    assert (res / "significance_runs.csv").read_text().count("\n") == 1 + 4 * 4   # 4 runs x 4 headline metrics
