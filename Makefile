@@ -16,7 +16,7 @@ export HF_DATASETS_OFFLINE ?= 1
 # it), every process recompiles torch and transformers (about 13 s of CPU each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup test test-fast leaderboard leaderboard-full forms robustness sweep prepare run list clean screenshot
+.PHONY: setup test test-fast leaderboard leaderboard-full forms robustness sweep significance prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -56,6 +56,12 @@ robustness: $(STAMP)   # every attack on the forget10 runs (make leaderboard fir
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" paraphrase $(ARGS)
 	$(BIN)/python -m harness attack "results/runs/tofu_forget10-*" incontext $(ARGS)
 	$(BIN)/python -m harness leaderboard
+
+STUDY := configs/study_tofu.yaml configs/study_muse.yaml
+
+significance: $(STAMP)   # replicated over world and run seeds: intervals, paired comparisons, rank intervals (docs/statistics.md)
+	$(BIN)/python -m harness grid $(STUDY) --workers 2 $(ARGS)
+	$(BIN)/python -m harness significance $(STUDY) $(ARGS)
 
 sweep: $(STAMP)   # four methods tuned on a validation world by a declared rule, each reported once (docs/sweeps.md)
 	$(BIN)/python -m harness sweep configs/sweep_default.yaml --workers 2 $(ARGS)

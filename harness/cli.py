@@ -185,7 +185,7 @@ def cmd_attack(ns) -> int:
 
 
 def cmd_significance(ns) -> int:
-    from harness.significance import command
+    from harness.study_cmd import command
     return command([a for a in ns.args if "=" not in a], [a for a in ns.args if "=" in a])
 
 

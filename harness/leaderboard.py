@@ -192,10 +192,14 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
     # Compared as the run id compares them (defaults filled in, identity-neutral keys dropped), so a
     # folder written before a config key existed groups with one written after
     setting = stable_hash({k: v for k, v in normalised(cfg).items() if k != "seed"}, 8)
+    # the same, across world seeds too: what a replicated study groups (harness/significance.py)
+    same = normalised(cfg)
+    replicate = stable_hash({k: (v if k != "world" else {**v, "seed": None}) for k, v in same.items() if k != "seed"}, 8)
     model = cfg["model"].get("evaluate") or cfg["model"]["target"] or cfg["model"]["base"]
     metrics, flags = _checked_metrics(metrics)
     row = {"task": str(cfg["task"]), "method": row_label(cfg, task.get("family", DEFAULT_FAMILY)), "model": str(model),
-           "seed": cfg["seed"], "status": status["status"], "error": status.get("error"),
+           "seed": cfg["seed"], "world_seed": (cfg.get("world") or {}).get("seed", 0), "status": status["status"],
+           "error": status.get("error"),
            "warnings": "; ".join(status.get("warnings") or []) or None, "flags": "; ".join(flags) or None,
            **{k: v for k, v in metrics.items()},
            **{k: compute.get(k) for k in COMPUTE}, "tokens": compute.get("tokens_forward"),
@@ -205,6 +209,7 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
            else None,
            "adapter": (cfg.get("adapter") or {}).get("kind", "none"),
            "method_args": json.dumps(cfg.get("method_args") or {}, sort_keys=True), "setting": setting,
+           "replicate": replicate,
            "run_id": folder.name, "reference_row": cfg["method"] == "none" and not cfg["model"].get("evaluate")}
     columns, attacks = attack_columns(folder, task.get("metrics") or {}, with_details=True)
     row.update(columns)
@@ -263,18 +268,21 @@ def _spread(vals: pd.Series) -> float:
 
 
 def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
-    """One row per (task, method, model, setting): completed seeds only, with each metric's declared
-    aggregate (mean, or median for p-values), a std, `n_seeds` (completed) and `n_diverged`."""
+    """One row per (task, method, model, setting across world seeds): completed seeds only, with each
+    metric's declared aggregate (mean, or median for p-values) over world and run seeds, a std,
+    `n_seeds` (completed runs), `n_worlds` (their world seeds) and `n_diverged`. A replicated study's
+    intervals and ranks are harness/significance.py's."""
     if df.empty:
         return df
-    keys = ["task", "method", "model", "setting"]
-    numeric = [c for c in df.columns if c not in keys + ["seed"] and _numeric(df, c)]
+    keys = ["task", "method", "model", "replicate" if "replicate" in df else "setting"]
+    numeric = [c for c in df.columns if c not in keys + ["seed", "world_seed"] and _numeric(df, c)]
     rows = []
     for k, g in df.groupby(keys, sort=False):
         done = g[g["status"] == "complete"]
         row = dict(zip(keys, k))
-        row["seed"] = ",".join(str(s) for s in sorted(g["seed"]))
+        row["seed"] = ",".join(str(s) for s in sorted(set(g["seed"])))  # run seeds (in every world)
         row["n_seeds"] = len(done)
+        row["n_worlds"] = int(done["world_seed"].nunique()) if "world_seed" in done else 1
         row["n_diverged"] = int((g["status"] == "diverged").sum())
         statuses = g["status"].value_counts()
         row["status"] = statuses.index[0] if len(statuses) == 1 else \
@@ -293,7 +301,7 @@ def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
         row["run_ids"] = list(g["run_id"])
         rows.append(row)
     out = pd.DataFrame(rows)
-    lead = ["task", "method", "model", "seed", "n_seeds", "n_diverged", "status"]
+    lead = ["task", "method", "model", "seed", "n_seeds", "n_worlds", "n_diverged", "status"]
     return out[lead + [c for c in out.columns if c not in lead]]
 
 

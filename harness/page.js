@@ -103,6 +103,12 @@
           if (!c.headline) td.classList.add('extra');
           if (!r.reference && r.eligible === true && best[c.key] !== undefined && score(c, r) === best[c.key])
             td.classList.add('best');
+          // a replicated study: methods whose 95% rank interval overlaps the leader's are within noise of
+          // it and share its mark (docs/statistics.md)
+          else if (!r.reference && (task.tied[c.key] || []).includes(r.label)) {
+            td.classList.add('tied');
+            td.title += ' | within noise of the leader: its 95% rank interval overlaps the leader\'s';
+          }
           tr.append(td);
         });
         const st = el('td', {class: 'status', text: r.n_diverged && r.n_seeds ? r.status : r.status,

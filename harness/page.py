@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.plots import plots_for, series_plots, sisa_plot
+from harness.significance import from_runs, page_plots, tied_with_leader
 from harness.attack_settings import parse_attack_column
 from harness.families import load_tracks
 from harness.tasks import DEFAULT_FAMILY
@@ -27,7 +28,7 @@ from harness.tasks import DEFAULT_FAMILY
 # the page's HTML skeleton, style sheet and script: package files beside this module, filled by render()
 HERE = Path(__file__).resolve().parent
 
-INTEGER = {"ks_n", "n_seeds", "epochs", "n_diverged", "steps", "tokens_forward", "tokens_backward", "trainable_params",
+INTEGER = {"ks_n", "n_seeds", "n_worlds", "epochs", "n_diverged", "steps", "tokens_forward", "tokens_backward", "trainable_params",
            "forget_n", "retain_n", "hazard_n", "general_n"}
 HEADLINE_COMPUTE = ["cost_vs_retrain"]
 OTHER_COMPUTE = ["unlearn_s", "eval_s", "steps", "trainable_params", "unlearn_flops", "flops", "peak_mem_mb",
@@ -132,7 +133,7 @@ def _disambiguate(rows: pd.DataFrame) -> dict:
                 diff.insert(0, f"lr={r['lr']:g}")
             if len(set(g["epochs"].astype(str))) > 1:
                 diff.append(f"epochs={r['epochs']}")
-            labels[i] = f"{method} ({', '.join(diff) or r['setting']})"
+            labels[i] = f"{method} ({', '.join(diff) or r.get('replicate') or r['setting']})"
     return labels
 
 
@@ -188,14 +189,15 @@ def _family_order(tasks: list[dict]) -> list[str]:
 def render(report) -> str:
     table, specs = report.table, report.specs
     tasks, plots = [], {}
+    sure = from_runs(report.runs, specs)  # replicated studies: intervals, pairs, ranks (docs/statistics.md)
     if not table.empty:
         for task, rows in table.groupby("task", sort=True):
             spec = specs.get(task, {"family": DEFAULT_FAMILY, "metrics": {}})
-            tasks.append(_task_data(task, rows, spec))
+            tasks.append({**_task_data(task, rows, spec), "tied": tied_with_leader(sure.get(task, ([], [], 1))[0])})
             chance = {m: s.get("chance") for m, s in (spec.get("metrics") or {}).items()}
             track = load_tracks().get(spec.get("family", DEFAULT_FAMILY))
             plots[task] = (plots_for(track, rows, task, chance) + _series_plots(track, rows, report.details, task, spec)
-                           + sisa_plot(rows, task))
+                           + sisa_plot(rows, task) + page_plots(task, *sure.get(task, ([], [], 1))))
     # the curves and per-request numbers are drawn, not shipped in the page's data
     details = {k: {kk: _clean_tree(vv, words=True) for kk, vv in v.items() if kk != "series"}
                for k, v in report.details.items()}

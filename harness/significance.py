@@ -9,19 +9,19 @@
                                      Holm's correction over the task's pairs for that metric
 
 Only method rows are compared (a model evaluated as is, the target or retain row, is a reference, not a
-contestant). Values are read from each run's metrics.json; seeds from its config.yaml (world.seed and
-seed); directions and headline flags from its task.yaml, so the study can be recomputed from its
-folders with the bootstrap seed the docs name (harness/replication.py BOOTSTRAP_SEED).
+contestant). The rows are the leaderboard's per-run rows (harness/leaderboard.py collect: each run's
+metrics.json, its config.yaml's world.seed and seed, its task.yaml's directions and headline flags),
+so a study is recomputed from its folders alone with the bootstrap seed the docs name
+(harness/replication.py BOOTSTRAP_SEED). The page's "How sure is this?" part is drawn here too; the
+command that writes the CSV files for a study grid is harness/study_cmd.py.
 """
 from __future__ import annotations
 
 import csv
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from harness import replication as R
 
@@ -29,23 +29,6 @@ RANK_COLUMNS = ["track", "task", "metric", "method", "n", "n_worlds", "mean", "c
                 "rank_low", "rank_high", "world_var", "run_var", "world_share"]
 PAIR_COLUMNS = ["track", "task", "metric", "method_a", "method_b", "n_pairs", "mean_diff", "ci_low", "ci_high",
                 "p_a_better", "p_value", "p_holm", "significant"]
-
-
-def read_runs(folders: list[Path]) -> list[dict]:
-    """Per complete method run: task, family, method label, world seed, run seed, metrics, specs."""
-    from harness.leaderboard import row_label
-    out = []
-    for f in folders:
-        status = json.loads((f / "status.json").read_text())
-        cfg = yaml.safe_load((f / "config.yaml").read_text())
-        if status.get("status") != "complete" or cfg["method"] == "none":
-            continue
-        task = yaml.safe_load((f / "task.yaml").read_text())
-        out.append({"task": cfg["task"], "family": task["family"], "method": row_label(cfg, task["family"]),
-                    "world": int(cfg["world"]["seed"]), "run": int(cfg["seed"]),
-                    "metrics": json.loads((f / "metrics.json").read_text()), "specs": task.get("metrics") or {},
-                    "folder": f.name})
-    return out
 
 
 def _tables(runs: list[dict], metric: str, spec: dict) -> tuple[dict, dict]:
@@ -121,14 +104,6 @@ def _pairs(family, task, metric, good: dict, n: int, seed: int) -> list[dict]:
     return out
 
 
-def replication_of(runs: list[dict]) -> dict:
-    """{task: (world seeds, run seeds per world)} of the runs, for the too-small-to-say check."""
-    out = {}
-    for r in runs:
-        out.setdefault(r["task"], {}).setdefault(r["world"], set()).add(r["run"])
-    return out
-
-
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
     from harness.io import write_text_atomic
     import io
@@ -140,49 +115,95 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def command(files: list[str], overrides: list[str]) -> int:
-    """`python -m harness significance <grid files> [key=value ...]`: the statistics of a study grid's
-    runs, which must be complete (`grid` computes them). Writes results/significance_{runs,ranks,pairs}.csv
-    in the grid's results folder. A task replicated over fewer than two worlds gets no interval: one
-    line says so, and its per-run numbers are still written."""
-    from harness import grid
-    from harness.config import ConfigError
-    from harness.progress import say
-    from harness.runs import is_complete, resolve
-    configs = [g.cfg for f in files for g in grid.grid_runs(f, overrides)]
-    dirs = sorted({c.results_dir for c in configs})
-    if len(dirs) > 1:
-        raise ConfigError(f"the study writes to several results folders {dirs}: give one results_dir")
-    seen, method_runs = set(), []
-    for r in (resolve(c) for c in configs):
-        if r.run_id not in seen and (r.method is not None or r.form is not None):
-            seen.add(r.run_id)
-            method_runs.append(r)
-    missing = [r for r in method_runs if not is_complete(r.folder)]
-    if missing:
-        raise ConfigError(f"{len(missing)} of the study's {len(method_runs)} runs are not complete (e.g. "
-                          f"{missing[0].run_id}): run `python -m harness grid {' '.join(files)}` first")
-    results = Path(dirs[0])
-    recs = read_runs([r.folder for r in method_runs])
-    per_run = [{"task": r["task"], "method": r["method"], "world_seed": r["world"], "seed": r["run"],
-                "metric": m, "value": r["metrics"].get(m), "run_id": r["folder"]}
-               for r in recs for m, s in r["specs"].items() if s.get("headline")]
-    write_csv(results / "significance_runs.csv", per_run,
-              ["task", "method", "world_seed", "seed", "metric", "value", "run_id"])
-    small = []
-    for task, worlds in sorted(replication_of(recs).items()):
-        if len(worlds) < 2:
-            small.append(task)
-            n_runs = max(len(s) for s in worlds.values())
-            say(f"significance: {task} has {len(worlds)} world seed and {n_runs} run seed(s): too few to compute an "
-                f"interval (replicate over world_seeds); its per-run numbers are in {results / 'significance_runs.csv'}")
-    ranks, pairs = study([r for r in recs if r["task"] not in small])
-    write_csv(results / "significance_ranks.csv", ranks, RANK_COLUMNS)
-    write_csv(results / "significance_pairs.csv", pairs, PAIR_COLUMNS)
-    for task in sorted({p["task"] for p in pairs}):
-        for metric in sorted({p["metric"] for p in pairs if p["task"] == task}):
-            mine = [p for p in pairs if p["task"] == task and p["metric"] == metric]
-            say(f"significance: {task} {metric}: {sum(p['significant'] for p in mine)} of {len(mine)} method pairs "
-                f"differ after Holm's correction")
-    say(f"significance: {len(recs)} runs -> {results / 'significance_ranks.csv'}, significance_pairs.csv")
-    return 0
+def records(runs_df, specs: dict) -> dict:
+    """{task: per-run records} from the leaderboard's per-run rows: the complete method rows, each
+    labelled by its method, told apart by its setting's hash (`replicate`: the setting across world and
+    run seeds) where several settings share a label."""
+    out = {}
+    if runs_df is None or runs_df.empty or "replicate" not in runs_df:
+        return out
+    done = runs_df[(runs_df["status"] == "complete") & (~runs_df["reference_row"].astype(bool))]
+    for task, rows in done.groupby("task", sort=True):
+        spec = specs.get(task) or {}
+        declared = spec.get("metrics") or {}
+        labels = rows.groupby("method")["replicate"].nunique()
+        out[task] = [{"task": task, "family": spec.get("family", ""), "run_id": r["run_id"],
+                      "method": r["method"] if labels[r["method"]] == 1 else f"{r['method']} [{r['replicate']}]",
+                      "world": int(r["world_seed"]), "run": int(r["seed"]), "specs": declared,
+                      "metrics": {c: r.get(c) for c in r.index if c in declared or str(c).startswith("retain_model_")}}
+                     for _, r in rows.iterrows()]
+    return out
+
+
+def worlds_of(recs: list[dict]) -> int:
+    """The most world seeds any one method of a task has."""
+    return max(len({x["world"] for x in recs if x["method"] == m}) for m in {x["method"] for x in recs})
+
+
+def from_runs(runs_df, specs: dict) -> dict:
+    """{task: (rank rows, pair rows, worlds)} from the leaderboard's per-run rows (a pure function of
+    results/runs/). Below 2 worlds: no rows, and no ranking is claimed."""
+    out = {}
+    for task, recs in records(runs_df, specs).items():
+        worlds = worlds_of(recs)
+        out[task] = (*study(recs), worlds) if worlds >= 2 else ([], [], worlds)
+    return out
+
+
+def tied_with_leader(ranks: list[dict]) -> dict:
+    """{metric: [methods]}: per metric, the methods other than the leader (the best mean rank) whose
+    95% rank interval overlaps the leader's. They are within noise of it: the page gives them its mark."""
+    out = {}
+    for metric in dict.fromkeys(r["metric"] for r in ranks):
+        rows = [r for r in ranks if r["metric"] == metric]
+        lead = min(rows, key=lambda r: r["rank_mean"])
+        out[metric] = [r["method"] for r in rows if r is not lead and r["rank_low"] <= lead["rank_high"]]
+    return out
+
+
+NO_RANKING = ("<p class='note'><b>How sure is this?</b> Every row here comes from one world seed: one draw of the "
+              "synthetic world and of its target and retain models. Differences between methods are not tested, and "
+              "no ranking is claimed (replicate over world seeds: docs/statistics.md).</p>")
+
+
+def page_plots(task: str, ranks: list[dict], pairs: list[dict], worlds: int) -> list[str]:
+    """The task's "How sure is this?" part: per headline metric, the methods' 95% rank intervals
+    (sorted by mean rank) and the pairwise matrix of P(row beats column), significant pairs starred."""
+    from harness import plots as P
+    if worlds < 2 or not ranks:
+        return [NO_RANKING]
+    plt = P.pyplot()
+    metrics = list(dict.fromkeys(r["metric"] for r in ranks))
+    out = [f"<p class='note'><b>How sure is this?</b> {worlds} world seeds; 95% intervals from a hierarchical "
+           f"bootstrap; * marks a pair that differs after Holm's correction (docs/statistics.md).</p>"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.28 * len({r['method'] for r in ranks}) + 1.2),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        rows = sorted((r for r in ranks if r["metric"] == metric), key=lambda r: r["rank_mean"])
+        y = np.arange(len(rows))
+        ax.hlines(y, [r["rank_low"] for r in rows], [r["rank_high"] for r in rows], color="#4c78a8", lw=3)
+        ax.plot([r["rank_mean"] for r in rows], y, "o", color="#1f3b5a", ms=4)
+        ax.set_yticks(y, [r["method"] for r in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("rank (1 = best), 95% interval", fontsize=8)
+        ax.set_title(metric, fontsize=9)
+    out.append(P.svg(fig, f"{task}-ranks-"))
+    for metric in metrics:
+        names = [r["method"] for r in sorted((r for r in ranks if r["metric"] == metric), key=lambda r: r["rank_mean"])]
+        m = np.full((len(names), len(names)), np.nan)
+        star = np.zeros_like(m, dtype=bool)
+        for p in (p for p in pairs if p["metric"] == metric):
+            i, j = names.index(p["method_a"]), names.index(p["method_b"])
+            m[i, j], m[j, i] = p["p_a_better"], 1 - p["p_a_better"]
+            star[i, j] = star[j, i] = p["significant"]
+        fig, ax = plt.subplots(figsize=(0.32 * len(names) + 2.2, 0.32 * len(names) + 1.4))
+        ax.imshow(m, cmap="RdBu", vmin=0, vmax=1)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if star[i, j] and m[i, j] > 0.5:
+                    ax.text(j, i, "*", ha="center", va="center", fontsize=8, color="white")
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(names)), names, fontsize=6)
+        ax.set_title(f"{task}: P(row beats column), {metric}", fontsize=8)
+        out.append(P.svg(fig, f"{task}-wins-{metric}-"))
+    return out

@@ -100,6 +100,8 @@ def test_leaderboard_is_rebuilt_from_folders_alone(tiny_grid, tmp_path):
     a = pd.read_csv(tmp_path / "leaderboard.csv")
     b = pd.read_csv(out / "results" / "leaderboard.csv")
     pd.testing.assert_frame_equal(a, b)
+    # one world seed: the page says that no ranking is claimed (docs/statistics.md)
+    assert "no ranking is claimed" in (tmp_path / "leaderboard.html").read_text()
 
 
 def test_eval_a_saved_model_folder(tiny_grid, tiny, tmp_path):

@@ -151,7 +151,41 @@ def test_a_tiny_study_is_recomputed_from_its_run_folders(tmp_path, tiny, capsys)
             lo, hi = _independent_interval(v, N_BOOTSTRAP, BOOTSTRAP_SEED)
             assert (float(row["ci_low"]), float(row["ci_high"])) == (pytest.approx(lo, abs=1e-12),
                                                                      pytest.approx(hi, abs=1e-12))
+    page = (res / "leaderboard.html").read_text()   # the grid's page: its "How sure is this?" part
+    assert "How sure is this?" in page and "2 world seeds" in page and "no ranking is claimed" not in page
     capsys.readouterr()
     assert main(["significance", str(grid), f"results_dir={res}", "world_seeds=[0]"]) == 0
     assert "too few to compute an interval" in capsys.readouterr().err
     assert (res / "significance_runs.csv").read_text().count("\n") == 1 + 4 * 4   # 4 runs x 4 headline metrics
+
+
+def test_the_page_claims_no_ranking_from_one_world_and_draws_intervals_from_several():
+    from harness.significance import NO_RANKING, page_plots, study
+    assert page_plots("t", [], [], 1) == [NO_RANKING] and "no ranking is claimed" in NO_RANKING
+    cells = [(w, r) for w in range(3) for r in range(2)]
+    ranks, pairs = study(_runs({"a": {c: c[0] + 1.0 for c in cells}, "b": {c: float(c[0]) for c in cells}}), n=100)
+    out = page_plots("t", ranks, pairs, 3)
+    assert "3 world seeds" in out[0] and all(x.startswith("<svg") for x in out[1:]) and len(out) == 3
+
+
+def test_minimum_detectable_difference_by_hand():
+    """world variance 0.04, run variance 0.02, 5 worlds x 2 runs: SE = sqrt(0.04/5 + 0.02/10) = 0.1;
+    one pair: (z_0.975 + z_0.8) x 0.1 = (1.959964 + 0.841621) x 0.1 = 0.280159."""
+    from harness.power import mdd, table
+    assert mdd(0.04, 0.02, 5, 2, 1) == pytest.approx(0.280159, abs=1e-6)
+    assert mdd(0.04, 0.02, 5, 2, 10) > mdd(0.04, 0.02, 5, 2, 1)           # more pairs, stricter level
+    assert mdd(0.04, 0.02, 10, 2, 1) < mdd(0.04, 0.02, 5, 2, 1)           # more worlds, finer
+    cells = [(w, r) for w in range(4) for r in range(2)]
+    rng = np.random.default_rng(0)
+    shift = {w: rng.normal() for w in range(4)}
+    recs = _runs({"a": {c: shift[c[0]] + 0.1 * rng.normal() for c in cells}, "b": {c: 0.0 for c in cells}})
+    (row,) = table({"t": recs}, designs=((5, 2),))
+    assert row["pairs"] == 1 and row["world_share"] > 0.8 and row["mdd_w5_r2"] > 0
+
+
+def test_methods_within_noise_of_the_leader_share_its_mark():
+    from harness.significance import tied_with_leader
+    ranks = [{"metric": "m", "method": "a", "rank_mean": 1.2, "rank_low": 1.0, "rank_high": 2.0},
+             {"metric": "m", "method": "b", "rank_mean": 1.9, "rank_low": 1.0, "rank_high": 3.0},
+             {"metric": "m", "method": "c", "rank_mean": 3.0, "rank_low": 3.0, "rank_high": 3.0}]
+    assert tied_with_leader(ranks) == {"m": ["b"]}
