@@ -67,3 +67,27 @@ def test_columns_and_directions_come_from_the_task_file(tiny_grid):
     assert row["refs"]["retain_model_mia_auc_loss"] == pytest.approx(
         next(r for r in task["rows"] if r["label"] == "retain")["values"]["mia_auc_loss"])
     assert cols["ks_n"]["integer"] and row["values"]["ks_n"] == 4
+
+
+def test_a_setting_groups_across_world_seeds_but_never_across_task_versions(tiny_grid, tmp_path):
+    """A run of another world seed joins its setting's row (n_worlds 2, n_seeds 2); the same run written
+    under another version of the task is a row of its own, never averaged with the current one."""
+    import shutil
+
+    import yaml
+    out, _, _ = tiny_grid
+    runs = tmp_path / "runs"
+    src = next(p for p in (out / "results" / "runs").iterdir() if "-grad_ascent-" in p.name)
+    shutil.copytree(src, runs / src.name)
+    for suffix, edit in (("w1", lambda c, t: c["world"].__setitem__("seed", 1)),
+                         ("v99", lambda c, t: t.__setitem__("version", 99))):
+        dst = runs / f"{src.name}-{suffix}"
+        shutil.copytree(src, dst)
+        cfg, task = (yaml.safe_load((dst / f).read_text()) for f in ("config.yaml", "task.yaml"))
+        edit(cfg, task)
+        (dst / "config.yaml").write_text(yaml.safe_dump(cfg))
+        (dst / "task.yaml").write_text(yaml.safe_dump(task))
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 0
+    rows = pd.read_csv(tmp_path / "leaderboard.csv")
+    rows = rows[rows["method"] == "grad_ascent"]
+    assert sorted(zip(rows["n_worlds"], rows["n_seeds"])) == [(1, 1), (2, 2)]
