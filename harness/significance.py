@@ -143,10 +143,17 @@ def worlds_of(recs: list[dict]) -> int:
 def from_runs(runs_df, specs: dict) -> dict:
     """{task: (rank rows, pair rows, worlds)} from the leaderboard's per-run rows (a pure function of
     results/runs/). Below 2 worlds: no rows, and no ranking is claimed."""
+    from harness import power as P
     out = {}
     for task, recs in records(runs_df, specs).items():
         worlds = worlds_of(recs)
-        out[task] = (*study(recs), worlds) if worlds >= 2 else ([], [], worlds)
+        if worlds < 2:
+            out[task] = ([], [], worlds, [])
+            continue
+        runs = max(len({r["run"] for r in recs if r["world"] == w}) for w in {r["world"] for r in recs})
+        resolves = [(row["metric"], P.mdd(row["world_var"], row["run_var"], worlds, runs, row["pairs"]))
+                    for row in P.table({task: recs}, designs=())]
+        out[task] = (*study(recs), worlds, resolves)
     return out
 
 
@@ -166,16 +173,21 @@ NO_RANKING = ("<p class='note'><b>How sure is this?</b> Every row here comes fro
               "no ranking is claimed (replicate over world seeds: docs/statistics.md).</p>")
 
 
-def page_plots(task: str, ranks: list[dict], pairs: list[dict], worlds: int) -> list[str]:
-    """The task's "How sure is this?" part: per headline metric, the methods' 95% rank intervals
-    (sorted by mean rank) and the pairwise matrix of P(row beats column), significant pairs starred."""
+def page_plots(task: str, ranks: list[dict], pairs: list[dict], worlds: int, resolves: list = ()) -> list[str]:
+    """The task's "How sure is this?" part: what the replication resolves (`resolves`: (metric, the
+    smallest difference a typical pair shows with 80% power after Holm), harness/power.py), then per
+    headline metric the methods' 95% rank intervals (sorted by mean rank) and the pairwise matrix of
+    P(row beats column), significant pairs starred."""
     from harness import plots as P
     if worlds < 2 or not ranks:
         return [NO_RANKING]
     plt = P.pyplot()
     metrics = list(dict.fromkeys(r["metric"] for r in ranks))
+    finest = "; ".join(f"{m} {d:.3g}" for m, d in resolves if np.isfinite(d))
     out = [f"<p class='note'><b>How sure is this?</b> {worlds} world seeds; 95% intervals from a hierarchical "
-           f"bootstrap; * marks a pair that differs after Holm's correction (docs/statistics.md).</p>"]
+           f"bootstrap; * marks a pair that differs after Holm's correction (docs/statistics.md)."
+           + (f" The smallest difference a typical pair of methods shows with 80% power here: {finest}." if finest
+              else "") + "</p>"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.28 * len({r['method'] for r in ranks}) + 1.2),
                              squeeze=False)
     for ax, metric in zip(axes[0], metrics):

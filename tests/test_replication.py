@@ -189,3 +189,16 @@ def test_methods_within_noise_of_the_leader_share_its_mark():
              {"metric": "m", "method": "b", "rank_mean": 1.9, "rank_low": 1.0, "rank_high": 3.0},
              {"metric": "m", "method": "c", "rank_mean": 3.0, "rank_low": 3.0, "rank_high": 3.0}]
     assert tied_with_leader(ranks) == {"m": ["b"]}
+
+
+def test_the_author_track_says_what_its_split_resolves():
+    """forget quality over 10 items cannot go below 2 / C(20, 10) = 1.1e-5; the note gives it beside the
+    target's own value."""
+    import pandas as pd
+
+    from harness.families.tofu.track import resolution_note
+    rows = pd.DataFrame([{"method": "target", "reference_row": True, "ks_n": 10, "forget_quality": 0.012},
+                         {"method": "npo", "reference_row": False, "ks_n": 10, "forget_quality": 0.5}])
+    (note,) = resolution_note(rows)
+    assert "10 forget items" in note and "1.1e-05" in note and "scores 0.012" in note
+    assert resolution_note(rows[rows["method"] == "npo"]) == []

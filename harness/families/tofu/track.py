@@ -93,11 +93,27 @@ def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg:
     return metrics, items, cost
 
 
+def resolution_note(rows) -> list[str]:
+    """What the split can resolve in forget quality: the KS p-value's floor on its n forget items (the
+    two samples fully separated: harness/metrics.py ks_min_pvalue) beside the target's own value."""
+    if "ks_n" not in rows or "method" not in rows:
+        return []
+    target = rows[(rows["method"] == "target") & rows["reference_row"].astype(bool)]
+    if target.empty or "forget_quality" not in target or target[["ks_n", "forget_quality"]].iloc[0].isna().any():
+        return []
+    n, fq = int(target["ks_n"].iloc[0]), float(target["forget_quality"].iloc[0])
+    return [f"<p class='note'>What this split resolves: forget quality is a KS p-value over {n} forget items, so "
+            f"it cannot go below {M.ks_min_pvalue(n):.2g} (truth ratios fully separated from the retain model's); "
+            f"the target, which never unlearned, scores {fq:.2g}.</p>"]
+
+
 def plots(rows, task: str, chance: dict) -> list[str]:
-    """Forget quality (log) against model utility, and against the cost relative to retraining."""
+    """Forget quality (log) against model utility, and against the cost relative to retraining; first,
+    what the split can resolve."""
     plt = P.pyplot()
+    note = resolution_note(rows)
     rows = P.complete(rows)
-    out = []
+    out = list(note)
     if {"forget_quality", "model_utility"} <= set(rows.columns) and rows["forget_quality"].notna().any():
         fig, ax = plt.subplots(figsize=(5.6, 4.0))
         P.points(ax, rows, "model_utility", "forget_quality", floor=1e-12)
