@@ -50,15 +50,45 @@ def study(runs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP_SEED
     for task in sorted({r["task"] for r in runs}):
         mine = [r for r in runs if r["task"] == task]
         specs, family = mine[0]["specs"], mine[0]["family"]
+        per_metric = {}
         for metric, spec in specs.items():
             if not spec.get("headline"):
                 continue
             raw, good = _tables(mine, metric, spec)
             if len(raw) < 1:
                 continue
-            ranks += _ranks(family, task, metric, raw, good, n, seed)
+            rows, per_metric[metric] = _ranks(family, task, metric, raw, good, n, seed)
+            ranks += rows
             pairs += _pairs(family, task, metric, good, n, seed)
+        ranks += _summary(family, task, per_metric, ranks)
     return ranks, pairs
+
+
+SUMMARY = "summary_mean_rank"  # the track's summary score: a method's mean rank over the headline metrics
+
+
+def _summary(family, task, per_metric: dict, ranks: list[dict]) -> list[dict]:
+    """The summary score's rows: per draw, each method's mean over the headline metrics of its rank in
+    that draw (the draws are the same for every metric: one seed, the same worlds and runs), then the
+    methods ranked by it. `mean` and its interval are of the mean rank itself (lower is better)."""
+    if len(per_metric) < 2:
+        return []
+    methods = sorted(set.intersection(*(set(ms) for ms, _ in per_metric.values())))
+    if len(methods) < 2:
+        return []
+    cols = [np.stack([rk[:, ms.index(m)] for m in methods], axis=1) for ms, rk in per_metric.values()]
+    mean_rank = np.mean(cols, axis=0)                      # [draw, method]
+    rk = R.ranks(-mean_rank)                               # a lower mean rank is better
+    point = {m: np.mean([r["rank_mean"] for r in ranks if r["task"] == task and r["method"] == m
+                         and r["metric"] in per_metric]) for m in methods}
+    out = []
+    for i, m in enumerate(methods):
+        lo, hi = R.percentile_interval(mean_rank[:, i])
+        out.append({"track": family, "task": task, "metric": SUMMARY, "method": m, "n": None, "n_worlds": None,
+                    "mean": float(point[m]), "ci_low": lo, "ci_high": hi, "rank_mean": float(rk[:, i].mean()),
+                    "rank_low": float(np.percentile(rk[:, i], 2.5)), "rank_high": float(np.percentile(rk[:, i], 97.5)),
+                    "world_var": None, "run_var": None, "world_share": None})
+    return out
 
 
 def _ranks(family, task, metric, raw: dict, good: dict, n: int, seed: int) -> list[dict]:
@@ -75,7 +105,7 @@ def _ranks(family, task, metric, raw: dict, good: dict, n: int, seed: int) -> li
                     "mean": float(est[i]), "ci_low": lo, "ci_high": hi, "rank_mean": float(rk[:, i].mean()),
                     "rank_low": float(np.percentile(rk[:, i], 2.5)), "rank_high": float(np.percentile(rk[:, i], 97.5)),
                     "world_var": wv, "run_var": rv, "world_share": share})
-    return out
+    return out, (cr.methods, rk)
 
 
 def _pairs(family, task, metric, good: dict, n: int, seed: int) -> list[dict]:
@@ -200,7 +230,7 @@ def page_plots(task: str, ranks: list[dict], pairs: list[dict], worlds: int, res
         ax.set_xlabel("rank (1 = best), 95% interval", fontsize=8)
         ax.set_title(metric, fontsize=9)
     out.append(P.svg(fig, f"{task}-ranks-"))
-    for metric in metrics:
+    for metric in (m for m in metrics if any(p["metric"] == m for p in pairs)):
         names = [r["method"] for r in sorted((r for r in ranks if r["metric"] == metric), key=lambda r: r["rank_mean"])]
         m = np.full((len(names), len(names)), np.nan)
         star = np.zeros_like(m, dtype=bool)

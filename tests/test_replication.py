@@ -202,3 +202,33 @@ def test_the_author_track_says_what_its_split_resolves():
     (note,) = resolution_note(rows)
     assert "10 forget items" in note and "1.1e-05" in note and "scores 0.012" in note
     assert resolution_note(rows[rows["method"] == "npo"]) == []
+
+
+def test_significance_refuses_in_one_line_before_any_compute(tmp_path, capsys):
+    """No grid file, or a study whose runs are not computed yet: exit 2, one line, nothing trained."""
+    from harness.cli import main
+    assert main(["significance"]) == 2
+    assert "give the study's grid file" in capsys.readouterr().err
+    grid = tmp_path / "study.yaml"
+    grid.write_text("tasks: [tofu_forget10]\nmethods: [npo]\nworld_seeds: [0, 1]\nseeds: [0]\n")
+    assert main(["significance", str(grid), f"results_dir={tmp_path / 'res'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 runs are not complete" in err[0] and "harness grid" in err[0]
+    assert not (tmp_path / "res" / "runs").exists()
+    grid.write_text("tasks: [tofu_forget10]\nmethods: [npo]\nworld_seeds: [1, 1]\n")
+    assert main(["significance", str(grid)]) == 2
+    assert "distinct world seeds" in capsys.readouterr().err
+
+
+def test_the_summary_score_ranks_methods_by_their_mean_rank_over_headline_metrics():
+    """a is best on both headline metrics and c worst on both: summary ranks 1, 2, 3 in every draw."""
+    from harness.significance import SUMMARY, study
+    cells = [(w, r) for w in range(3) for r in range(2)]
+    spec = {"m1": {"direction": "higher", "headline": True}, "m2": {"direction": "lower", "headline": True}}
+    vals = {"a": (3.0, 0.0), "b": (2.0, 1.0), "c": (1.0, 2.0)}
+    runs = [{"task": "t", "family": "f", "method": m, "world": w, "run": r, "specs": spec,
+             "metrics": {"m1": v1 + 0.01 * w, "m2": v2 + 0.01 * r}} for m, (v1, v2) in vals.items() for w, r in cells]
+    ranks, _ = study(runs, n=100)
+    summ = {r["method"]: r for r in ranks if r["metric"] == SUMMARY}
+    assert [summ[m]["rank_low"] for m in "abc"] == [1.0, 2.0, 3.0] == [summ[m]["rank_high"] for m in "abc"]
+    assert summ["a"]["mean"] == 1.0 and summ["c"]["ci_low"] == summ["c"]["ci_high"] == 3.0
