@@ -22,7 +22,9 @@ def membership_metrics() -> dict[str, MetricSpec]:
     (direction `retain`: the ideal is what a model that never saw the forget items scores)."""
     out = {"privleak": MetricSpec("zero", "forget", "(AUC - AUC_retain) / AUC_retain x 100, Min-K%, forget vs "
                                   "holdout; ~0 ideal, -100 memorised, > 0 over-unlearned", headline=True,
-                                  needs="retain")}
+                                  needs="retain", companions=["privleak_diff"])}
+    out["privleak_diff"] = MetricSpec("zero", "forget", "(AUC - AUC_retain) x 100, Min-K%: privleak without the "
+                                      "ratio, bounded in [-100, 100]; ~0 ideal", needs="retain")
     for a in M.MIA_ATTACKS:
         out[f"mia_auc_{a}"] = MetricSpec("retain", "forget", f"{a} attack AUC, forget vs holdout items; ~0 "
                                          f"memorised; ideal: the retain model's", reference=f"retain_model_mia_auc_{a}",
@@ -46,14 +48,20 @@ def aucs(forget: list[dict], holdout: list[dict]) -> dict[str, float]:
 def membership(forget: list[dict], holdout: list[dict], reference_auc: dict) -> dict:
     """mia_auc_<attack>, the retain model's beside each (retain_model_mia_auc_<attack>), and privleak.
     A missing reference fails here, never a silent None."""
+    return from_aucs(aucs(forget, holdout), reference_auc)
+
+
+def from_aucs(own: dict, reference_auc: dict) -> dict:
+    """The membership part's numbers from the AUCs ({attack: AUC}) and the retain model's."""
     if not reference_auc:
         raise RuntimeError("privleak needs the retain model's membership-inference AUCs on these items, and "
                            "they are missing")
     out = {}
-    for a, auc in aucs(forget, holdout).items():
+    for a, auc in own.items():
         out[f"mia_auc_{a}"] = auc
         out[f"retain_model_mia_auc_{a}"] = reference_auc[a]
     out["privleak"] = M.privleak(out["mia_auc_min_k"], reference_auc["min_k"])
+    out["privleak_diff"] = M.privleak_diff(out["mia_auc_min_k"], reference_auc["min_k"])
     return out
 
 

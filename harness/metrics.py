@@ -178,6 +178,12 @@ def mia_auc(member_scores: list[float], nonmember_scores: list[float]) -> float:
     return float(roc_auc_score(labels, list(member_scores) + list(nonmember_scores)))
 
 
+def privleak_diff(auc_unlearned: float, auc_retain: float) -> float:
+    """(AUC_unlearned - AUC_retain) * 100: privleak's difference without the division, bounded in
+    [-100, 100], so a retain model whose own AUC is far from 0.5 cannot blow it up."""
+    return (auc_unlearned - auc_retain) * 100.0
+
+
 def privleak(auc_unlearned: float, auc_retain: float) -> float:
     """(AUC_unlearned - AUC_retain) / AUC_retain * 100: about 0 is ideal, -100 a memorised forget set."""
     if auc_retain <= 0:

@@ -251,3 +251,15 @@ def test_the_shared_membership_part_by_hand():
     assert MP.memorisation(recs) == {"exact_memorization": 0.5, "extraction_strength": 0.25}
     declared = {**MP.membership_metrics(), **MP.memorisation_metrics()}
     assert declared["privleak"].direction == "zero" and declared["mia_auc_zlib"].reference == "retain_model_mia_auc_zlib"
+
+
+def test_privleak_diff_by_hand_and_its_bound():
+    """AUC 0.56 against the retain model's 0.06: privleak (0.56 - 0.06) / 0.06 x 100 = +833.3, the
+    difference x 100 = +50; at the extremes the difference stays within [-100, 100]."""
+    from harness import metric_parts as MP
+    from harness import metrics as M
+    assert M.privleak(0.56, 0.06) == pytest.approx(833.333, abs=1e-3)
+    assert M.privleak_diff(0.56, 0.06) == pytest.approx(50.0)
+    assert M.privleak_diff(0.0, 1.0) == -100.0 and M.privleak_diff(1.0, 0.0) == 100.0
+    got = MP.from_aucs({a: 0.25 for a in M.MIA_ATTACKS}, {a: 0.5 for a in M.MIA_ATTACKS})
+    assert got["privleak_diff"] == pytest.approx(-25.0) and got["privleak"] == pytest.approx(-50.0)

@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from harness import metric_parts as MP
 from harness import metrics as M
 from harness.config import ConfigError
 from harness.forms import Produced, register_form
@@ -170,10 +171,8 @@ def _weights_mia(model):
         out = dict(metrics)
         for attack in M.MIA_ATTACKS:
             out[f"policy_mia_auc_{attack}"] = metrics[f"mia_auc_{attack}"]
-        out["policy_privleak"] = metrics["privleak"]
-        for attack, auc in aucs.items():
-            out[f"mia_auc_{attack}"] = auc
-        out["privleak"] = M.privleak(out["mia_auc_min_k"], ctx.ref["auc"]["min_k"])
+        out["policy_privleak"], out["policy_privleak_diff"] = metrics["privleak"], metrics["privleak_diff"]
+        out.update(MP.from_aucs(aucs, ctx.ref["auc"]))
         weights = {(r["set"], r["id"]): r["mia"] for r in recs}
         for item in ctx.items:
             if item["set"] in ("forget", "holdout"):
