@@ -193,11 +193,11 @@ def render(report) -> str:
     if not table.empty:
         for task, rows in table.groupby("task", sort=True):
             spec = specs.get(task, {"family": DEFAULT_FAMILY, "metrics": {}})
-            tasks.append({**_task_data(task, rows, spec), "tied": tied_with_leader(sure.get(task, ([],))[0])})
+            tasks.append({**_task_data(task, rows, spec), "tied": tied_with_leader((sure.get(task) or {}).get("ranks") or [])})
             chance = {m: s.get("chance") for m, s in (spec.get("metrics") or {}).items()}
             track = load_tracks().get(spec.get("family", DEFAULT_FAMILY))
             plots[task] = (plots_for(track, rows, task, chance) + _series_plots(track, rows, report.details, task, spec)
-                           + sisa_plot(rows, task) + page_plots(task, *sure.get(task, ([], [], 1, []))))
+                           + sisa_plot(rows, task) + page_plots(task, sure.get(task)))
     # the curves and per-request numbers are drawn, not shipped in the page's data
     details = {k: {kk: _clean_tree(vv, words=True) for kk, vv in v.items() if kk != "series"}
                for k, v in report.details.items()}

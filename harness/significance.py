@@ -171,20 +171,45 @@ def worlds_of(recs: list[dict]) -> int:
 
 
 def from_runs(runs_df, specs: dict) -> dict:
-    """{task: (rank rows, pair rows, worlds)} from the leaderboard's per-run rows (a pure function of
-    results/runs/). Below 2 worlds: no rows, and no ranking is claimed."""
+    """{task: {"ranks", "pairs", "worlds", "resolves", "retain_auc"}} from the leaderboard's per-run rows
+    (a pure function of results/runs/). Below 2 worlds: no rows, and no ranking is claimed."""
     from harness import power as P
     out = {}
     for task, recs in records(runs_df, specs).items():
         worlds = worlds_of(recs)
+        out[task] = {"ranks": [], "pairs": [], "worlds": worlds, "resolves": [], "retain_auc": None}
         if worlds < 2:
-            out[task] = ([], [], worlds, [])
             continue
         runs = max(len({r["run"] for r in recs if r["world"] == w}) for w in {r["world"] for r in recs})
-        resolves = [(row["metric"], P.mdd(row["world_var"], row["run_var"], worlds, runs, row["pairs"]))
-                    for row in P.table({task: recs}, designs=())]
-        out[task] = (*study(recs), worlds, resolves)
+        ranks, pairs = study(recs)
+        out[task].update(ranks=ranks, pairs=pairs, retain_auc=retain_auc(recs),
+                         resolves=[(row["metric"], P.mdd(row["world_var"], row["run_var"], worlds, runs, row["pairs"]))
+                                   for row in P.table({task: recs}, designs=())])
     return out
+
+
+RETAIN_AUC = "retain_model_mia_auc_min_k"
+
+
+def retain_auc(recs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP_SEED) -> dict | None:
+    """The retain model's own Min-K% membership AUC over the world seeds (one retain model per world,
+    the same value in every run of that world): its mean over worlds and a 95% bootstrap interval over
+    worlds. A model that never saw the forget items should sit near 0.5; a split whose retain model
+    does not makes privleak's ratio explode (docs/metrics.md). None without the column."""
+    per_world: dict = {}
+    for r in recs:
+        v = r["metrics"].get(RETAIN_AUC)
+        if isinstance(v, (int, float)) and np.isfinite(v):
+            per_world.setdefault(r["world"], v)
+    if not per_world:
+        return None
+    worlds = sorted(per_world)
+    v = np.array([per_world[w] for w in worlds])
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (n, len(v)))].mean(axis=1)
+    lo, hi = R.percentile_interval(means)
+    return {"n_worlds": len(v), "mean": float(v.mean()), "ci_low": lo, "ci_high": hi,
+            "per_world": {int(w): float(per_world[w]) for w in worlds}}
 
 
 def tied_with_leader(ranks: list[dict]) -> dict:
@@ -203,12 +228,16 @@ NO_RANKING = ("<p class='note'><b>How sure is this?</b> Every row here comes fro
               "no ranking is claimed (replicate over world seeds: docs/statistics.md).</p>")
 
 
-def page_plots(task: str, ranks: list[dict], pairs: list[dict], worlds: int, resolves: list = ()) -> list[str]:
-    """The task's "How sure is this?" part: what the replication resolves (`resolves`: (metric, the
-    smallest difference a typical pair shows with 80% power after Holm), harness/power.py), then per
-    headline metric the methods' 95% rank intervals (sorted by mean rank) and the pairwise matrix of
-    P(row beats column), significant pairs starred."""
+def page_plots(task: str, sure: dict | None) -> list[str]:
+    """The task's "How sure is this?" part (`sure`: from_runs' entry for the task): what the replication
+    resolves (`resolves`: (metric, the smallest difference a typical pair shows with 80% power after
+    Holm), harness/power.py) and the retain model's AUC over worlds, then per headline metric the
+    methods' 95% rank intervals (sorted by mean rank) and the pairwise matrix of P(row beats column),
+    significant pairs starred."""
     from harness import plots as P
+    sure = sure or {}
+    ranks, pairs, worlds = sure.get("ranks") or [], sure.get("pairs") or [], sure.get("worlds") or 1
+    resolves, auc = sure.get("resolves") or [], sure.get("retain_auc")
     if worlds < 2 or not ranks:
         return [NO_RANKING]
     plt = P.pyplot()
@@ -217,7 +246,9 @@ def page_plots(task: str, ranks: list[dict], pairs: list[dict], worlds: int, res
     out = [f"<p class='note'><b>How sure is this?</b> {worlds} world seeds; 95% intervals from a hierarchical "
            f"bootstrap; * marks a pair that differs after Holm's correction (docs/statistics.md)."
            + (f" The smallest difference a typical pair of methods shows with 80% power here: {finest}." if finest
-              else "") + "</p>"]
+              else "")
+           + (f" The retain model's own Min-K% AUC over the worlds: {auc['mean']:.2f} [{auc['ci_low']:.2f}, "
+              f"{auc['ci_high']:.2f}] (0.5 for a model that never saw the forget items)." if auc else "") + "</p>"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.28 * len({r['method'] for r in ranks}) + 1.2),
                              squeeze=False)
     for ax, metric in zip(axes[0], metrics):

@@ -46,7 +46,7 @@ def command(files: list[str], overrides: list[str]) -> int:
                for task in recs for r in recs[task] for m, s in r["specs"].items() if s.get("headline")]
     S.write_csv(results / "significance_runs.csv", per_run, ["task", "method", "world_seed", "seed", "metric", "value",
                                                              "run_id"])
-    ranks, pairs = [], []
+    ranks, pairs, retain_rows = [], [], []
     for task, mine in recs.items():
         worlds = S.worlds_of(mine)
         if worlds < 2:
@@ -54,6 +54,12 @@ def command(files: list[str], overrides: list[str]) -> int:
             say(f"significance: {task} has {worlds} world seed and {seeds} run seed(s): too few to compute an interval "
                 f"(replicate over world_seeds); its per-run numbers are in {results / 'significance_runs.csv'}")
             continue
+        auc = S.retain_auc(mine)
+        if auc is not None:
+            retain_rows.append({"task": task, **{k: v for k, v in auc.items() if k != "per_world"},
+                                "per_world": " ".join(f"{w}:{x:.3f}" for w, x in auc["per_world"].items())})
+            say(f"significance: {task}: the retain model's Min-K% AUC over {auc['n_worlds']} worlds {auc['mean']:.3f} "
+                f"[{auc['ci_low']:.3f}, {auc['ci_high']:.3f}] (a model that never saw the forget items: about 0.5)")
         r_, p_ = S.study(mine)
         ranks += r_
         pairs += p_
@@ -64,6 +70,8 @@ def command(files: list[str], overrides: list[str]) -> int:
     power = P.table({t: r for t, r in recs.items() if S.worlds_of(r) >= 2}, DESIGNS)
     S.write_csv(results / "significance_power.csv", power, ["task", "metric", "pairs", "world_var", "run_var",
                                                             "world_share", *[f"mdd_w{w}_r{r}" for w, r in DESIGNS]])
+    S.write_csv(results / "significance_retain_auc.csv", retain_rows,
+                ["task", "n_worlds", "mean", "ci_low", "ci_high", "per_world"])
     S.write_csv(results / "significance_ranks.csv", ranks, S.RANK_COLUMNS)
     S.write_csv(results / "significance_pairs.csv", pairs, S.PAIR_COLUMNS)
     say(f"significance: {sum(len(v) for v in recs.values())} runs -> {results / 'significance_ranks.csv'}, "

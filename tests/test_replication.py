@@ -161,10 +161,13 @@ def test_a_tiny_study_is_recomputed_from_its_run_folders(tmp_path, tiny, capsys)
 
 def test_the_page_claims_no_ranking_from_one_world_and_draws_intervals_from_several():
     from harness.significance import NO_RANKING, page_plots, study
-    assert page_plots("t", [], [], 1) == [NO_RANKING] and "no ranking is claimed" in NO_RANKING
+    assert page_plots("t", None) == [NO_RANKING] and "no ranking is claimed" in NO_RANKING
+    assert page_plots("t", {"ranks": [], "pairs": [], "worlds": 1}) == [NO_RANKING]
     cells = [(w, r) for w in range(3) for r in range(2)]
     ranks, pairs = study(_runs({"a": {c: c[0] + 1.0 for c in cells}, "b": {c: float(c[0]) for c in cells}}), n=100)
-    out = page_plots("t", ranks, pairs, 3)
+    out = page_plots("t", {"ranks": ranks, "pairs": pairs, "worlds": 3, "resolves": [("m", 0.25)],
+                           "retain_auc": {"mean": 0.5, "ci_low": 0.45, "ci_high": 0.55}})
+    assert "m 0.25" in out[0] and "0.50 [0.45, 0.55]" in out[0]
     assert "3 world seeds" in out[0] and all(x.startswith("<svg") for x in out[1:]) and len(out) == 3
 
 
@@ -232,3 +235,12 @@ def test_the_summary_score_ranks_methods_by_their_mean_rank_over_headline_metric
     summ = {r["method"]: r for r in ranks if r["metric"] == SUMMARY}
     assert [summ[m]["rank_low"] for m in "abc"] == [1.0, 2.0, 3.0] == [summ[m]["rank_high"] for m in "abc"]
     assert summ["a"]["mean"] == 1.0 and summ["c"]["ci_low"] == summ["c"]["ci_high"] == 3.0
+
+
+def test_the_retain_models_auc_over_worlds():
+    from harness.significance import retain_auc
+    recs = [{"world": w, "metrics": {"retain_model_mia_auc_min_k": v}} for w, v in ((0, 0.4), (0, 0.4), (1, 0.6))]
+    got = retain_auc(recs, n=200)
+    assert got["n_worlds"] == 2 and got["mean"] == pytest.approx(0.5) and got["per_world"] == {0: 0.4, 1: 0.6}
+    assert 0.4 <= got["ci_low"] <= 0.5 <= got["ci_high"] <= 0.6
+    assert retain_auc([{"world": 0, "metrics": {}}]) is None
