@@ -5,9 +5,10 @@ For one pair of methods, the per-run differences d (paired by world and run seed
 (variance s_w^2) and between runs within a world (s_r^2), estimated as harness/replication.py
 variance_share does. The mean difference over W worlds and R runs per world then has the standard
 error SE = sqrt(s_w^2 / W + s_r^2 / (W R)), and the smallest true difference detected with power 1 - beta
-by a two-sided test at level alpha / m (Bonferroni over the m pairs, which Holm's procedure never
-needs more than) is MDD = (z_{1 - alpha/(2m)} + z_{1 - beta}) SE (normal approximation). Per task and
-metric the median over the pairs' variance components is used: a typical pair.
+by the study's two-sided t-test on the world means at level alpha / m (Bonferroni over the m pairs,
+which Holm's procedure never needs more than) is about MDD = (t_{1 - alpha/(2m)} + t_{1 - beta}) SE, with
+Student's t on W - 1 degrees of freedom. Per task and metric the median over the pairs' variance
+components is used: a typical pair.
 """
 from __future__ import annotations
 
@@ -41,10 +42,12 @@ def pair_components(recs: list[dict], metric: str, direction: str) -> list[tuple
 
 def mdd(world_var: float, run_var: float, worlds: int, runs: int, pairs: int, alpha: float = R.ALPHA,
         power: float = 0.8) -> float:
-    """The minimum detectable difference (module docstring)."""
-    z = NormalDist().inv_cdf
+    """The minimum detectable difference (module docstring), with Student's t quantiles on W - 1
+    degrees of freedom, as the study's tests use them (the normal's for W = 1, where nothing is tested)."""
+    from scipy.stats import t
+    q = (lambda p: t.ppf(p, worlds - 1)) if worlds > 1 else NormalDist().inv_cdf
     se = np.sqrt(world_var / worlds + run_var / (worlds * runs))
-    return float((z(1 - alpha / (2 * max(1, pairs))) + z(power)) * se)
+    return float((q(1 - alpha / (2 * max(1, pairs))) + q(power)) * se)
 
 
 def table(recs_by_task: dict, designs=((3, 1), (3, 2), (5, 1), (5, 2), (8, 2), (10, 2))) -> list[dict]:

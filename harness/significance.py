@@ -1,19 +1,20 @@
 """A replicated study's statistics, from its run folders alone (docs/statistics.md):
 
-    results/significance_ranks.csv   per (task, headline metric, method): its mean over world and run
-                                     seeds with a 95% hierarchical-bootstrap interval, its rank
-                                     distribution (mean and 95% interval), the world seed's share of
-                                     its variance
-    results/significance_pairs.csv   per (task, headline metric, pair of methods): the paired advantage
-                                     of A over B, its interval, P(A better), and whether it holds after
-                                     Holm's correction over the task's pairs for that metric
+    results/significance_ranks.csv   per (task, headline metric or the summary score, method): its mean
+                                     over world and run seeds with a 95% interval (Student's t over the
+                                     world means), its mean rank over bootstrap resamples, a simultaneous
+                                     95% rank interval (from the Holm-significant pairs), and the world
+                                     seed's share of its variance
+    results/significance_pairs.csv   per (task, metric, pair of methods): the paired advantage of A over
+                                     B (world-level differences), its interval, P(A better), and whether
+                                     it holds after Holm's correction over the task's pairs for that metric
 
 Only method rows are compared (a model evaluated as is, the target or retain row, is a reference, not a
 contestant). The rows are the leaderboard's per-run rows (harness/leaderboard.py collect: each run's
 metrics.json, its config.yaml's world.seed and seed, its task.yaml's directions and headline flags),
-so a study is recomputed from its folders alone with the bootstrap seed the docs name
-(harness/replication.py BOOTSTRAP_SEED). The page's "How sure is this?" part is drawn here too; the
-command that writes the CSV files for a study grid is harness/study_cmd.py.
+so a study is recomputed from its folders alone (the bootstrap's seed: harness/replication.py
+BOOTSTRAP_SEED). The page's "How sure is this?" part is drawn here too; the command that writes the
+CSV files for a study grid is harness/study_cmd.py.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from harness import replication as R
 
 RANK_COLUMNS = ["track", "task", "metric", "method", "n", "n_worlds", "mean", "ci_low", "ci_high", "rank_mean",
                 "rank_low", "rank_high", "world_var", "run_var", "world_share"]
-PAIR_COLUMNS = ["track", "task", "metric", "method_a", "method_b", "n_pairs", "mean_diff", "ci_low", "ci_high",
-                "p_a_better", "p_value", "p_holm", "significant"]
+PAIR_COLUMNS = ["track", "task", "metric", "method_a", "method_b", "n_pairs", "n_worlds", "mean_diff", "ci_low",
+                "ci_high", "p_a_better", "p_value", "p_holm", "significant"]
 
 
 def _tables(runs: list[dict], metric: str, spec: dict) -> tuple[dict, dict]:
@@ -58,59 +59,84 @@ def study(runs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP_SEED
             if len(raw) < 1:
                 continue
             rows, per_metric[metric] = _ranks(family, task, metric, raw, good, n, seed)
+            mine_pairs = _pairs(family, task, metric, good, n, seed)
+            _with_rank_intervals(rows, mine_pairs, metric)
             ranks += rows
-            pairs += _pairs(family, task, metric, good, n, seed)
-        ranks += _summary(family, task, per_metric, ranks)
+            pairs += mine_pairs
+        rows, summary_pairs = _summary(family, task, per_metric)
+        ranks += rows
+        pairs += summary_pairs
     return ranks, pairs
 
 
 SUMMARY = "summary_mean_rank"  # the track's summary score: a method's mean rank over the headline metrics
 
 
-def _summary(family, task, per_metric: dict, ranks: list[dict]) -> list[dict]:
-    """The summary score's rows: per draw, each method's mean over the headline metrics of its rank in
-    that draw (the draws are the same for every metric: one seed, the same worlds and runs), then the
-    methods ranked by it. `mean` and its interval are of the mean rank itself (lower is better)."""
+def _summary(family, task, per_metric: dict) -> tuple[list[dict], list[dict]]:
+    """The summary score's rank rows and pairs. In each world, every method is ranked on each headline
+    metric by its mean goodness over that world's runs (1 = best); its summary is the mean of those
+    ranks (lower is better). World summaries are the observations of the same t-based intervals and
+    paired tests as a metric's; `rank_mean` is the mean over the bootstrap draws of the rank of the
+    per-draw mean rank (descriptive, as for a metric)."""
     if len(per_metric) < 2:
-        return []
-    methods = sorted(set.intersection(*(set(ms) for ms, _ in per_metric.values())))
+        return [], []
+    methods = sorted(set.intersection(*(set(ms) for ms, _, _ in per_metric.values())))
     if len(methods) < 2:
-        return []
-    cols = [np.stack([rk[:, ms.index(m)] for m in methods], axis=1) for ms, rk in per_metric.values()]
-    mean_rank = np.mean(cols, axis=0)                      # [draw, method]
-    rk = R.ranks(-mean_rank)                               # a lower mean rank is better
-    point = {m: np.mean([r["rank_mean"] for r in ranks if r["task"] == task and r["method"] == m
-                         and r["metric"] in per_metric]) for m in methods}
-    out = []
+        return [], []
+    worlds = sorted(set.intersection(*(set(cg.worlds) for _, _, cg in per_metric.values())))
+    per_world = []                                     # [metric][world, method]: the method's rank there
+    for ms, _, cg in per_metric.values():
+        with R._quiet():
+            wm = np.nanmean(cg.values, axis=-1)        # [method, world]
+        sub = np.stack([wm[ms.index(m), [cg.worlds.index(w) for w in worlds]] for m in methods], axis=1)
+        per_world.append(R.ranks(np.nan_to_num(sub, nan=-np.inf)))
+    summ = np.mean(per_world, axis=0)                  # [world, method]
+    draws = np.mean([np.stack([rk[:, ms.index(m)] for m in methods], axis=1) for ms, rk, _ in per_metric.values()],
+                    axis=0)
+    rk = R.ranks(-draws)                               # per draw: a lower mean rank is better
+    pairs = []
+    for a, b in itertools.combinations(range(len(methods)), 2):
+        if summ[:, b].mean() < summ[:, a].mean():
+            a, b = b, a
+        d = summ[:, b] - summ[:, a]                    # A's advantage: how many ranks lower A sits
+        lo, hi = R.t_interval(d)
+        p_value, p_better = R.paired_t(d)
+        pairs.append({"track": family, "task": task, "metric": SUMMARY, "method_a": methods[a],
+                      "method_b": methods[b], "n_pairs": len(worlds), "n_worlds": len(worlds),
+                      "mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi, "p_a_better": p_better,
+                      "p_value": p_value})
+    for p, q in zip(pairs, R.holm([p["p_value"] for p in pairs])):
+        p["p_holm"], p["significant"] = q, bool(q < R.ALPHA)
+    rows = []
     for i, m in enumerate(methods):
-        lo, hi = R.percentile_interval(mean_rank[:, i])
-        out.append({"track": family, "task": task, "metric": SUMMARY, "method": m, "n": None, "n_worlds": None,
-                    "mean": float(point[m]), "ci_low": lo, "ci_high": hi, "rank_mean": float(rk[:, i].mean()),
-                    "rank_low": float(np.percentile(rk[:, i], 2.5)), "rank_high": float(np.percentile(rk[:, i], 97.5)),
-                    "world_var": None, "run_var": None, "world_share": None})
-    return out
+        lo, hi = R.t_interval(summ[:, i])
+        rows.append({"track": family, "task": task, "metric": SUMMARY, "method": m, "n": None,
+                     "n_worlds": len(worlds), "mean": float(summ[:, i].mean()), "ci_low": lo, "ci_high": hi,
+                     "rank_mean": float(rk[:, i].mean()), "world_var": None, "run_var": None, "world_share": None})
+    _with_rank_intervals(rows, pairs, SUMMARY)
+    return rows, pairs
 
 
 def _ranks(family, task, metric, raw: dict, good: dict, n: int, seed: int) -> list[dict]:
     cr, cg = R.Cells.of(raw), R.Cells.of(good)
-    est, d_raw, d_good = R.estimate(cr.values), R.draws(cr, n, seed), R.draws(cg, n, seed)
+    est, d_good = R.estimate(cr.values), R.draws(cg, n, seed)
     rk = R.ranks(np.nan_to_num(d_good, nan=-np.inf))   # a method absent from a draw ranks last in it
     out = []
     for i, m in enumerate(cr.methods):
-        lo, hi = R.percentile_interval(d_raw[:, i])
+        lo, hi = R.t_interval(R.world_means(cr.values[i]))
         wv, rv, share = R.variance_share(cr.values[i])
         n_cells = int(np.sum(~np.isnan(cr.values[i])))
         n_worlds = int(np.sum(~np.all(np.isnan(cr.values[i]), axis=1)))
         out.append({"track": family, "task": task, "metric": metric, "method": m, "n": n_cells, "n_worlds": n_worlds,
                     "mean": float(est[i]), "ci_low": lo, "ci_high": hi, "rank_mean": float(rk[:, i].mean()),
-                    "rank_low": float(np.percentile(rk[:, i], 2.5)), "rank_high": float(np.percentile(rk[:, i], 97.5)),
                     "world_var": wv, "run_var": rv, "world_share": share})
-    return out, (cr.methods, rk)
+    return out, (cr.methods, rk, cg)
 
 
 def _pairs(family, task, metric, good: dict, n: int, seed: int) -> list[dict]:
-    """Every pair of methods, paired by (world, run) cells both have; A is the one with the higher
-    estimated goodness, so mean_diff >= 0 and p_a_better >= 0.5 read as "how sure that A is better"."""
+    """Every pair of methods, paired by the (world, run) cells both have; each world's mean difference
+    is one observation (the world is the unit: harness/replication.py). A is the one with the higher
+    estimated goodness, so p_a_better >= 0.5 reads as "how sure that A is better"."""
     est = {m: R.estimate(R.Cells.of({m: cells}).values)[0] for m, cells in good.items()}
     out = []
     for a, b in itertools.combinations(sorted(good), 2):
@@ -120,18 +146,24 @@ def _pairs(family, task, metric, good: dict, n: int, seed: int) -> list[dict]:
         if not shared:
             continue
         diff = R.Cells.of({"d": {c: good[a][c] - good[b][c] for c in shared}})
-        d = R.draws(diff, n, seed)[:, 0]
-        lo, hi = R.percentile_interval(d)
-        above, below = float(np.mean(d > 0)), float(np.mean(d < 0))
-        ties = 1.0 - above - below
+        d = R.world_means(diff.values[0])
+        lo, hi = R.t_interval(d)
+        p_value, p_better = R.paired_t(d)
         out.append({"track": family, "task": task, "metric": metric, "method_a": a, "method_b": b,
-                    "n_pairs": len(shared), "mean_diff": float(R.estimate(diff.values)[0]), "ci_low": lo,
-                    "ci_high": hi, "p_a_better": above + ties / 2,
-                    "p_value": min(1.0, 2 * min(above + ties, below + ties))})
+                    "n_pairs": len(shared), "n_worlds": len(d), "mean_diff": float(d.mean()), "ci_low": lo,
+                    "ci_high": hi, "p_a_better": p_better, "p_value": p_value})
     adjusted = R.holm([p["p_value"] for p in out])
     for p, q in zip(out, adjusted):
         p["p_holm"], p["significant"] = q, bool(q < R.ALPHA)
     return out
+
+
+def _with_rank_intervals(rows: list[dict], pairs: list[dict], metric: str) -> None:
+    """rank_low / rank_high of each method row of `metric` from the metric's Holm-significant pairs."""
+    methods = [r["method"] for r in rows]
+    better = {(p["method_a"], p["method_b"]) for p in pairs if p["metric"] == metric and p["significant"]}
+    for r, (lo, hi) in zip(rows, (R.rank_intervals(methods, better)[m] for m in methods)):
+        r["rank_low"], r["rank_high"] = float(lo), float(hi)
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -191,11 +223,12 @@ def from_runs(runs_df, specs: dict) -> dict:
 RETAIN_AUC = "retain_model_mia_auc_min_k"
 
 
-def retain_auc(recs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP_SEED) -> dict | None:
+def retain_auc(recs: list[dict]) -> dict | None:
     """The retain model's own Min-K% membership AUC over the world seeds (one retain model per world,
-    the same value in every run of that world): its mean over worlds and a 95% bootstrap interval over
+    the same value in every run of that world): its mean over worlds and a 95% interval over
     worlds. A model that never saw the forget items should sit near 0.5; a split whose retain model
-    does not makes privleak's ratio explode (docs/metrics.md). None without the column."""
+    does not makes privleak's ratio explode (docs/metrics.md). The interval is Student's t over the
+    worlds. None without the column."""
     per_world: dict = {}
     for r in recs:
         v = r["metrics"].get(RETAIN_AUC)
@@ -205,9 +238,7 @@ def retain_auc(recs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP
         return None
     worlds = sorted(per_world)
     v = np.array([per_world[w] for w in worlds])
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (n, len(v)))].mean(axis=1)
-    lo, hi = R.percentile_interval(means)
+    lo, hi = R.t_interval(v)
     return {"n_worlds": len(v), "mean": float(v.mean()), "ci_low": lo, "ci_high": hi,
             "per_world": {int(w): float(per_world[w]) for w in worlds}}
 

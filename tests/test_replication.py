@@ -95,41 +95,56 @@ def test_lower_is_better_flips_the_pair_and_noise_is_not_significant():
     ranks, pairs = study(runs, n=300)
     xy = next(p for p in pairs if {p["method_a"], p["method_b"]} == {"x", "y"})
     assert xy["method_b"] == "y" and xy["mean_diff"] > 3 and xy["significant"]   # y is 5 worse (higher)
-    xz = next(p for p in pairs if {p["method_a"], p["method_b"]} == {"x", "z"})
-    assert not xz["significant"] and xz["ci_low"] < 0 < xz["ci_high"]
-    assert {r["method"]: r["rank_high"] for r in ranks}["y"] == 3.0
+    assert {r["method"]: r["rank_high"] for r in ranks}["y"] == 3.0 and xy["n_worlds"] == 4
 
 
-def _independent_interval(values: dict, n: int, seed: int) -> tuple[float, float]:
-    """docs/statistics.md's hierarchical bootstrap, written again from the docs: per draw, the world
-    indices (rng.integers over the sorted world seeds, as many as there are worlds), then for each drawn
-    world in order the indices of its runs (sorted run seeds); the estimate is the mean over the drawn
-    worlds of the mean of their drawn runs; the interval the 2.5th and 97.5th percentiles."""
-    worlds = sorted({w for w, _ in values})
-    runs = {w: sorted(r for ww, r in values if ww == w) for w in worlds}
-    rng = np.random.default_rng(seed)
-    est = []
+def test_noise_is_significant_about_5_percent_of_the_time():
+    """Calibration under no difference: two methods drawn alike (a world effect both share, as a world's
+    models do, plus run noise), 400 studies of 5 worlds x 2 runs: the world-level t-test calls about 5%
+    of them significant at 0.05 and about none at 0.001 (a Holm level over dozens of pairs), and its
+    interval covers 0 about 95% of the time. The hierarchical bootstrap's p-value, which this replaced,
+    is 0 whenever the 5 worlds agree in sign (1 time in 16 under no difference), so at 0.001 it still
+    rejects about 6% of the time: checked here too."""
+    from harness import replication as R
+    rng = np.random.default_rng(7)
+    sig = strict = cover = boot_sig = 0
+    n = 400
     for _ in range(n):
-        picked = [worlds[i] for i in rng.integers(0, len(worlds), len(worlds))]
-        means = []
-        for w in picked:
-            idx = rng.integers(0, len(runs[w]), len(runs[w]))
-            means.append(np.mean([values[(w, runs[w][i])] for i in idx]))
-        est.append(np.mean(means))
-    return float(np.percentile(est, 2.5)), float(np.percentile(est, 97.5))
+        world = rng.normal(0, 1.0, 5)
+        d = np.array([[world[w] + rng.normal(0, 0.5) - (world[w] + rng.normal(0, 0.5)) + rng.normal(0, 0.7)
+                       for r in range(2)] for w in range(5)])       # A - B per (world, run)
+        p, _ = R.paired_t(d.mean(axis=1))
+        lo, hi = R.t_interval(d.mean(axis=1))
+        sig += p < 0.05
+        strict += p < 0.001
+        cover += lo <= 0 <= hi
+        one = d[:, :1]                              # one run per world: the bootstrap over worlds alone
+        b = R.draws(R.Cells(["d"], list(range(5)), [0], one[None]), n=200, seed=0)[:, 0]
+        boot_sig += 2 * min(np.mean(b <= 0), np.mean(b >= 0)) < 0.001
+    assert 0.02 <= sig / n <= 0.09 and strict / n <= 0.01 and 0.91 <= cover / n <= 0.98
+    assert boot_sig / n > 0.03                      # the bootstrap over 5 worlds: ~1 in 16 at any level
+
+
+def _independent_interval(values: dict) -> tuple[float, float]:
+    """docs/statistics.md's interval of a method's mean, written again from the docs: each world's mean
+    over its runs, then mean +/- t(0.975, W - 1) x their standard deviation / sqrt(W)."""
+    from scipy import stats
+    worlds = sorted({w for w, _ in values})
+    means = [np.mean([v for (ww, _), v in values.items() if ww == w]) for w in worlds]
+    half = stats.t.ppf(0.975, len(means) - 1) * np.std(means, ddof=1) / np.sqrt(len(means))
+    return float(np.mean(means) - half), float(np.mean(means) + half)
 
 
 def test_a_tiny_study_is_recomputed_from_its_run_folders(tmp_path, tiny, capsys):
     """A study grid over two worlds: `significance` writes the three CSVs, and each method's interval
-    in significance_ranks.csv is recomputed from the run folders' metrics.json and config.yaml alone,
-    with the bootstrap seed and count the docs name. One world only: one line, per-run numbers kept."""
+    in significance_ranks.csv is recomputed from the run folders' metrics.json and config.yaml alone, as
+    the docs define it. One world only: one line, per-run numbers kept."""
     import csv
     import json
 
     import yaml
 
     from harness.cli import main
-    from harness.replication import BOOTSTRAP_SEED, N_BOOTSTRAP
     grid = tmp_path / "study.yaml"
     grid.write_text("tasks: [tofu_forget10]\nmethods: [grad_ascent, graddiff]\nworld_seeds: [0, 1]\nseeds: [0, 1]\n"
                     f"overrides: {json.dumps(tiny)}\n")
@@ -138,7 +153,7 @@ def test_a_tiny_study_is_recomputed_from_its_run_folders(tmp_path, tiny, capsys)
     assert main(["significance", str(grid), f"results_dir={res}"]) == 0
     ranks = list(csv.DictReader((res / "significance_ranks.csv").open()))
     pairs = list(csv.DictReader((res / "significance_pairs.csv").open()))
-    assert {r["method"] for r in ranks} == {"grad_ascent", "graddiff"} and len(pairs) == 4  # 4 headline metrics
+    assert {r["method"] for r in ranks} == {"grad_ascent", "graddiff"} and len(pairs) == 5  # 4 metrics + summary
     values: dict = {}
     for f in (res / "runs").iterdir():
         cfg = yaml.safe_load((f / "config.yaml").read_text())
@@ -148,7 +163,7 @@ def test_a_tiny_study_is_recomputed_from_its_run_folders(tmp_path, tiny, capsys)
         if row["metric"] == "model_utility":
             v = values[row["method"]]
             assert len(v) == int(row["n"]) == 4 and row["n_worlds"] == "2"
-            lo, hi = _independent_interval(v, N_BOOTSTRAP, BOOTSTRAP_SEED)
+            lo, hi = _independent_interval(v)
             assert (float(row["ci_low"]), float(row["ci_high"])) == (pytest.approx(lo, abs=1e-12),
                                                                      pytest.approx(hi, abs=1e-12))
     page = (res / "leaderboard.html").read_text()   # the grid's page: its "How sure is this?" part
@@ -173,9 +188,9 @@ def test_the_page_claims_no_ranking_from_one_world_and_draws_intervals_from_seve
 
 def test_minimum_detectable_difference_by_hand():
     """world variance 0.04, run variance 0.02, 5 worlds x 2 runs: SE = sqrt(0.04/5 + 0.02/10) = 0.1;
-    one pair: (z_0.975 + z_0.8) x 0.1 = (1.959964 + 0.841621) x 0.1 = 0.280159."""
+    one pair, t on 4 degrees of freedom: (t_0.975 + t_0.8) x 0.1 = (2.776445 + 0.940965) x 0.1 = 0.371741."""
     from harness.power import mdd, table
-    assert mdd(0.04, 0.02, 5, 2, 1) == pytest.approx(0.280159, abs=1e-6)
+    assert mdd(0.04, 0.02, 5, 2, 1) == pytest.approx(0.371741, abs=1e-6)
     assert mdd(0.04, 0.02, 5, 2, 10) > mdd(0.04, 0.02, 5, 2, 1)           # more pairs, stricter level
     assert mdd(0.04, 0.02, 10, 2, 1) < mdd(0.04, 0.02, 5, 2, 1)           # more worlds, finer
     cells = [(w, r) for w in range(4) for r in range(2)]
@@ -240,7 +255,8 @@ def test_the_summary_score_ranks_methods_by_their_mean_rank_over_headline_metric
 def test_the_retain_models_auc_over_worlds():
     from harness.significance import retain_auc
     recs = [{"world": w, "metrics": {"retain_model_mia_auc_min_k": v}} for w, v in ((0, 0.4), (0, 0.4), (1, 0.6))]
-    got = retain_auc(recs, n=200)
+    got = retain_auc(recs)
     assert got["n_worlds"] == 2 and got["mean"] == pytest.approx(0.5) and got["per_world"] == {0: 0.4, 1: 0.6}
-    assert 0.4 <= got["ci_low"] <= 0.5 <= got["ci_high"] <= 0.6
+    # t interval over 2 worlds: 0.5 -/+ t_0.975,1 (12.706) x sd 0.1414 / sqrt 2 = 0.5 -/+ 1.2706
+    assert (got["ci_low"], got["ci_high"]) == (pytest.approx(0.5 - 1.27062, abs=1e-4), pytest.approx(0.5 + 1.27062, abs=1e-4))
     assert retain_auc([{"world": 0, "metrics": {}}]) is None
