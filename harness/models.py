@@ -8,7 +8,6 @@ cached model is reused only when nothing that produced it changed.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict
@@ -182,24 +181,14 @@ def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, st
     return out, key
 
 
-def tokenizer_corpus(folder: Path) -> list[str]:
-    """Every text of the world's files (muse: <config>/<split>.jsonl), in file order. A world may bound
-    how many rows of a file the tokenizer reads (MANIFEST.json `tokenizer_rows`: the author world's
-    holdout splits as format 2 wrote them), so rows added later change no tokenizer and no model."""
-    manifest = folder / "MANIFEST.json"
-    limit = (json.loads(manifest.read_text()).get("tokenizer_rows") or {}) if manifest.is_file() else {}
-    texts = []
-    for f in sorted(folder.rglob("*.jsonl")):
-        rows = read_jsonl(f)
-        for r in rows[:limit.get(f.name, len(rows))]:
-            texts += [v if isinstance(v, str) else " ".join(v) for v in r.values() if isinstance(v, (str, list))]
-    return texts
-
-
 def _pretrain(cfg: RunConfig, folder: Path, out: Path, key: str, progress: bool) -> None:
     """Tokenizer and a from-scratch Llama trained on the world's pretraining rows."""
     from harness.tokenizer import train_tokenizer
-    tok = train_tokenizer(tokenizer_corpus(folder), cfg.model.arch.vocab_size, cache_root() / "tokenizers" / key)
+    texts = []
+    for f in sorted(folder.rglob("*.jsonl")):  # every file of the world (muse: <config>/<split>.jsonl)
+        for r in read_jsonl(f):
+            texts += [v if isinstance(v, str) else " ".join(v) for v in r.values() if isinstance(v, (str, list))]
+    tok = train_tokenizer(texts, cfg.model.arch.vocab_size, cache_root() / "tokenizers" / key)
     _pretrain_rows(cfg, tok, read_jsonl(folder / "pretrain.jsonl"), out, "pretrain base", {"role": "base", "key": key},
                    progress)
 

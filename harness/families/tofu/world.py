@@ -278,10 +278,6 @@ def build(root: Path, profile: str, seed: int) -> Path:
 
 
 def _write(out: Path, profile: str, seed: int) -> Path:
-    p = PROFILES[profile]
-    manifest = {"profile": asdict(p) | {"name": profile}, "seed": seed, "format_version": WORLD_FORMAT_VERSION,
-                # the tokenizer reads each holdout split as format 2 wrote it (its first k authors), so the
-                # holdout authors format 3 added change neither the tokenizer nor any model
-                "tokenizer_rows": {f"holdout{tag}.jsonl": n_forget_authors(p.n_authors, pct) * p.qa_per_author
-                                   for tag, pct in FORGET_PCTS.items()}}
+    manifest = {"profile": asdict(PROFILES[profile]) | {"name": profile}, "seed": seed,
+                "format_version": WORLD_FORMAT_VERSION}
     return write_dataset_dir(out, generate(profile, seed), manifest)
