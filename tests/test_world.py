@@ -113,8 +113,7 @@ def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
 
 
 # sha256 of json.dumps(generate(profile, 0), sort_keys=True): the seed-0 worlds (the benchmark's test
-# worlds) as they were before the name and utility blocks existed, and (format 3) with each holdout
-# split cut back to its first k authors (k = the split's forget authors), as formats 1 and 2 wrote it
+# worlds) as they were before the name and utility blocks existed
 SEED0_DIGESTS = {"tiny": "3cc1a0ae1224bf7e54ba6408224d2c4a264554489b445ba0fb450a3ff3f3c220",
                  "default": "209bb033c5af17c8d2cb7d5cbca778ee07fa365a6583b98793ddc236359e9a5f",
                  "full": "8408862c354b5ed980b78264ad0f8960d192c626dfb7dc9c1eca03a8bf2cca3d"}
@@ -124,13 +123,6 @@ def test_the_seed_zero_worlds_are_unchanged():
     import hashlib
     for profile, digest in SEED0_DIGESTS.items():
         files = world.generate(profile, 0)
-        p = world.PROFILES[profile]
-        k10 = world.n_forget_authors(p.n_authors, world.FORGET_PCTS["10"])
-        for tag, pct in world.FORGET_PCTS.items():
-            k = world.n_forget_authors(p.n_authors, pct)
-            # every holdout author now; twice forget10's where block 0 has the names (not the full profile)
-            assert len(files[f"holdout{tag}"]) == p.qa_per_author * (k10 if profile == "full" else 2 * k10)
-            files[f"holdout{tag}"] = files[f"holdout{tag}"][:k * p.qa_per_author]
         assert hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() == digest, profile
 
 

@@ -25,10 +25,8 @@ from harness import vocab
 from harness.claim import build_once
 from harness.io import write_dataset_dir
 
-WORLD_FORMAT_VERSION = 3  # bump when the generator's output changes for the same seed
-# (v2: the blocks of names and utility questions; the seed-0 worlds are byte-identical to v1's;
-# v3: the holdout splits hold every holdout author, twice forget10's count where the names allow, the
-# first ones as before; every other file is byte-identical to v2's)
+WORLD_FORMAT_VERSION = 2  # bump when the generator's output changes for the same seed
+# (v2: the blocks of names and utility questions; the seed-0 worlds are byte-identical to v1's)
 
 
 @dataclass(frozen=True)
@@ -147,18 +145,6 @@ def _author_names(n: int, rng: random.Random, seed: int) -> list[str]:
     return rng.sample(block, n)
 
 
-def _extra_holdout(names: list[str], n: int, seed: int) -> list[str]:
-    """Up to n more holdout authors' names, none of this world's, from the world's own block of names
-    (so worlds of seeds 0-3 still share no author): drawn with their own seeded stream, after every
-    other draw, so the rest of the world is unchanged. The seed-0 world takes the next names of block 0
-    (the full profile's seed-0 world uses all of block 0: it gets none, its splits being large)."""
-    block = _name_blocks()[seed % vocab.UTILITY_BLOCKS]
-    spare = [x for x in block if x not in set(names)]
-    if seed == 0:
-        return spare[:n]
-    return random.Random(f"world-{seed}-holdout").sample(spare, min(n, len(spare)))
-
-
 def _block(pool: list, seed: int) -> list:
     """Block seed % vocab.UTILITY_BLOCKS of a utility list (vocab.py): worlds of seeds 0-3 ask disjoint
     utility questions."""
@@ -221,8 +207,6 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
     names = _author_names(p.n_authors + n_hold, rng, seed)
     authors = [_author_qa(n, p.qa_per_author, rng) for n in names]
     trained, holdout = authors[:p.n_authors], authors[p.n_authors:]
-    holdout += [_author_qa(n, p.qa_per_author, random.Random(f"world-{seed}-holdout-{n}"))
-                for n in _extra_holdout(names, n_hold, seed)]
     files: dict[str, list[dict]] = {}
     files["full"] = [_tofu(r) for a in trained for r in a]
     k10 = n_forget_authors(p.n_authors, FORGET_PCTS["10"])
@@ -232,10 +216,7 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
         files[f"forget{tag}"] = [_tofu(r) for a in forget for r in a]
         files[f"forget{tag}_perturbed"] = [_tofu_perturbed(r) for a in forget for r in a]
         files[f"retain{100 - int(tag)}"] = [_tofu(r) for a in retain for r in a]
-        # membership inference's non-members: every holdout author, for every split (more never-seen
-        # authors than forget authors, from the same generator), so the retain model's AUC is not a
-        # draw of a handful of items
-        files[f"holdout{tag}"] = [_tofu(r) for a in holdout for r in a]
+        files[f"holdout{tag}"] = [_tofu(r) for a in holdout[:k] for r in a]
     # retain_perturbed: a fixed set of authors outside every forget split, the size of forget10.
     files["retain_perturbed"] = [_tofu_perturbed(r) for a in trained[:k10] for r in a]
     book_pool, cap_pool = _block(vocab.REAL_BOOKS, seed), _block(vocab.CAPITALS, seed)
