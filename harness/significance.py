@@ -59,7 +59,7 @@ def study(runs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP_SEED
             if len(raw) < 1:
                 continue
             rows, per_metric[metric] = _ranks(family, task, metric, raw, good, n, seed)
-            mine_pairs = _pairs(family, task, metric, good, n, seed)
+            mine_pairs = _pairs(family, task, metric, good)
             _with_rank_intervals(rows, mine_pairs, metric)
             ranks += rows
             pairs += mine_pairs
@@ -133,7 +133,7 @@ def _ranks(family, task, metric, raw: dict, good: dict, n: int, seed: int) -> li
     return out, (cr.methods, rk, cg)
 
 
-def _pairs(family, task, metric, good: dict, n: int, seed: int) -> list[dict]:
+def _pairs(family, task, metric, good: dict) -> list[dict]:
     """Every pair of methods, paired by the (world, run) cells both have; each world's mean difference
     is one observation (the world is the unit: harness/replication.py). A is the one with the higher
     estimated goodness, so p_a_better >= 0.5 reads as "how sure that A is better"."""
