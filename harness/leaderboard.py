@@ -191,12 +191,12 @@ def _read(folder: Path) -> tuple[dict, dict, dict]:
     # runs that differ only in their seed are aggregated together; any other difference splits them.
     # Compared as the run id compares them (defaults filled in, identity-neutral keys dropped), so a
     # folder written before a config key existed groups with one written after
-    setting = stable_hash({k: v for k, v in normalised(cfg).items() if k != "seed"}, 8)
+    same = {k: v for k, v in normalised(cfg).items() if k != "seed"}
+    setting = stable_hash(same, 8)
     # the same across world seeds too, for one version of the task: what the table and a replicated
     # study group (harness/significance.py); runs of another task version never join them
-    same = normalised(cfg)
     replicate = stable_hash({"task_version": task.get("version", 0),
-                             **{k: (v if k != "world" else {**v, "seed": None}) for k, v in same.items() if k != "seed"}}, 8)
+                             **{k: (v if k != "world" else {**v, "seed": None}) for k, v in same.items()}}, 8)
     model = cfg["model"].get("evaluate") or cfg["model"]["target"] or cfg["model"]["base"]
     metrics, flags = _checked_metrics(metrics)
     row = {"task": str(cfg["task"]), "method": row_label(cfg, task.get("family", DEFAULT_FAMILY)), "model": str(model),

@@ -20,16 +20,9 @@ import numpy as np
 from harness import replication as R
 
 
-def pair_components(recs: list[dict], metric: str, direction: str) -> list[tuple[float, float]]:
+def pair_components(recs: list[dict], metric: str, spec: dict) -> list[tuple[float, float]]:
     """(world variance, run variance) of the paired goodness differences of every pair of methods."""
-    good: dict = {}
-    for r in recs:
-        v = r["metrics"].get(metric)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
-            ideal = None
-            if direction == "retain":
-                ideal = r["metrics"].get(r["specs"][metric].get("reference") or "")
-            good.setdefault(r["method"], {})[(r["world"], r["run"])] = R.goodness(float(v), direction, ideal)
+    _, good = R.tables(recs, metric, spec)
     out = []
     for a, b in itertools.combinations(sorted(good), 2):
         shared = sorted(set(good[a]) & set(good[b]))
@@ -50,7 +43,10 @@ def mdd(world_var: float, run_var: float, worlds: int, runs: int, pairs: int, al
     return float((q(1 - alpha / (2 * max(1, pairs))) + q(power)) * se)
 
 
-def table(recs_by_task: dict, designs=((3, 1), (3, 2), (5, 1), (5, 2), (8, 2), (10, 2))) -> list[dict]:
+DESIGNS = ((3, 1), (3, 2), (5, 1), (5, 2), (8, 2), (10, 2))  # (worlds, runs per world) the power table prices
+
+
+def table(recs_by_task: dict, designs=DESIGNS) -> list[dict]:
     """Per task and headline metric, the typical pair's variance components and the MDD of each design
     (worlds, runs per world)."""
     out = []
@@ -61,7 +57,7 @@ def table(recs_by_task: dict, designs=((3, 1), (3, 2), (5, 1), (5, 2), (8, 2), (
         for metric, spec in specs.items():
             if not spec.get("headline"):
                 continue
-            comps = pair_components(recs, metric, spec["direction"])
+            comps = pair_components(recs, metric, spec)
             if not comps:
                 continue
             wv, rv = float(np.median([c[0] for c in comps])), float(np.median([c[1] for c in comps]))

@@ -16,6 +16,8 @@ same run, e.g. a membership AUC) as -|x - x_retain|.
 """
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,22 +64,32 @@ class Cells:
         return cls(methods, worlds, runs, v)
 
 
+def tables(runs: list[dict], metric: str, spec: dict) -> tuple[dict, dict]:
+    """({method: {(world, run): value}}, the same as goodness) of one metric over per-run records
+    ({"method", "world", "run", "metrics"}); non-numbers and non-finite values are left out."""
+    raw, good = {}, {}
+    for r in runs:
+        v = r["metrics"].get(metric)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+            continue
+        ideal = r["metrics"].get(spec.get("reference") or "") if spec.get("direction") == "retain" else None
+        raw.setdefault(r["method"], {})[(r["world"], r["run"])] = float(v)
+        good.setdefault(r["method"], {})[(r["world"], r["run"])] = goodness(float(v), spec["direction"], ideal)
+    return raw, good
+
+
 def estimate(v: np.ndarray) -> np.ndarray:
     """Mean over worlds of the mean over runs, along the last two axes (NaN cells left out)."""
-    with np.errstate(invalid="ignore"), _quiet():
+    with quiet():
         return np.nanmean(np.nanmean(v, axis=-1), axis=-1)
 
 
-class _quiet:
+@contextmanager
+def quiet():
     """numpy warns on an all-NaN mean (a method absent from a drawn world); the NaN is the answer."""
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
+        yield
 
 
 def draws(cells: Cells, n: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
@@ -95,16 +107,11 @@ def draws(cells: Cells, n: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> np.
         for w in ws:
             runs = np.flatnonzero(have[w])
             pick = runs[rng.integers(0, len(runs), len(runs))]
-            with _quiet():
+            with quiet():
                 per_world.append(np.nanmean(v[:, w, pick], axis=1))  # [method]
-        with _quiet():
+        with quiet():
             out[b] = np.nanmean(np.stack(per_world, axis=1), axis=1)
     return out
-
-
-def percentile_interval(x: np.ndarray, alpha: float = ALPHA) -> tuple[float, float]:
-    x = x[~np.isnan(x)]
-    return float(np.percentile(x, 100 * alpha / 2)), float(np.percentile(x, 100 * (1 - alpha / 2)))
 
 
 def ranks(est: np.ndarray) -> np.ndarray:
@@ -155,7 +162,7 @@ def variance_share(v: np.ndarray) -> tuple[float | None, float | None, float | N
 
 def world_means(v: np.ndarray) -> np.ndarray:
     """One method's (or one difference's) [world, run] values -> the mean of each world that has runs."""
-    with _quiet():
+    with quiet():
         m = np.nanmean(v, axis=-1)
     return m[~np.isnan(m)]
 

@@ -32,19 +32,6 @@ PAIR_COLUMNS = ["track", "task", "metric", "method_a", "method_b", "n_pairs", "n
                 "ci_high", "p_a_better", "p_value", "p_holm", "significant"]
 
 
-def _tables(runs: list[dict], metric: str, spec: dict) -> tuple[dict, dict]:
-    """({method: {(world, run): value}}, the same with goodness) for one task's metric."""
-    raw, good = {}, {}
-    for r in runs:
-        v = r["metrics"].get(metric)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
-            continue
-        ideal = r["metrics"].get(spec.get("reference") or "") if spec.get("direction") == "retain" else None
-        raw.setdefault(r["method"], {})[(r["world"], r["run"])] = float(v)
-        good.setdefault(r["method"], {})[(r["world"], r["run"])] = R.goodness(float(v), spec["direction"], ideal)
-    return raw, good
-
-
 def study(runs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP_SEED) -> tuple[list[dict], list[dict]]:
     """(rank rows, pair rows) over every task and headline metric of `runs`."""
     ranks, pairs = [], []
@@ -55,7 +42,7 @@ def study(runs: list[dict], n: int = R.N_BOOTSTRAP, seed: int = R.BOOTSTRAP_SEED
         for metric, spec in specs.items():
             if not spec.get("headline"):
                 continue
-            raw, good = _tables(mine, metric, spec)
+            raw, good = R.tables(mine, metric, spec)
             if len(raw) < 1:
                 continue
             rows, per_metric[metric] = _ranks(family, task, metric, raw, good, n, seed)
@@ -86,7 +73,7 @@ def _summary(family, task, per_metric: dict) -> tuple[list[dict], list[dict]]:
     worlds = sorted(set.intersection(*(set(cg.worlds) for _, _, cg in per_metric.values())))
     per_world = []                                     # [metric][world, method]: the method's rank there
     for ms, _, cg in per_metric.values():
-        with R._quiet():
+        with R.quiet():
             wm = np.nanmean(cg.values, axis=-1)        # [method, world]
         sub = np.stack([wm[ms.index(m), [cg.worlds.index(w) for w in worlds]] for m in methods], axis=1)
         per_world.append(R.ranks(np.nan_to_num(sub, nan=-np.inf)))
@@ -202,22 +189,27 @@ def worlds_of(recs: list[dict]) -> int:
     return max(len({x["world"] for x in recs if x["method"] == m}) for m in {x["method"] for x in recs})
 
 
-def from_runs(runs_df, specs: dict) -> dict:
-    """{task: {"ranks", "pairs", "worlds", "resolves", "retain_auc"}} from the leaderboard's per-run rows
-    (a pure function of results/runs/). Below 2 worlds: no rows, and no ranking is claimed."""
+def task_study(recs: list[dict], designs=()) -> dict:
+    """One task's study: {"worlds", "ranks", "pairs", "retain_auc", "resolves", "power"}. `resolves`:
+    (metric, the smallest difference a typical pair shows at the study's own replication); `power`:
+    harness/power.py's rows for `designs`. Below 2 worlds only `worlds` is filled: no ranking."""
     from harness import power as P
-    out = {}
-    for task, recs in records(runs_df, specs).items():
-        worlds = worlds_of(recs)
-        out[task] = {"ranks": [], "pairs": [], "worlds": worlds, "resolves": [], "retain_auc": None}
-        if worlds < 2:
-            continue
-        runs = max(len({r["run"] for r in recs if r["world"] == w}) for w in {r["world"] for r in recs})
-        ranks, pairs = study(recs)
-        out[task].update(ranks=ranks, pairs=pairs, retain_auc=retain_auc(recs),
-                         resolves=[(row["metric"], P.mdd(row["world_var"], row["run_var"], worlds, runs, row["pairs"]))
-                                   for row in P.table({task: recs}, designs=())])
+    worlds = worlds_of(recs)
+    out = {"worlds": worlds, "ranks": [], "pairs": [], "retain_auc": None, "resolves": [], "power": []}
+    if worlds < 2:
+        return out
+    runs = max(len({r["run"] for r in recs if r["world"] == w}) for w in {r["world"] for r in recs})
+    ranks, pairs = study(recs)
+    power = P.table({recs[0]["task"]: recs}, designs)
+    out.update(ranks=ranks, pairs=pairs, retain_auc=retain_auc(recs), power=power,
+               resolves=[(row["metric"], P.mdd(row["world_var"], row["run_var"], worlds, runs, row["pairs"]))
+                         for row in power])
     return out
+
+
+def from_runs(runs_df, specs: dict) -> dict:
+    """{task: task_study(...)} from the leaderboard's per-run rows (a pure function of results/runs/)."""
+    return {task: task_study(recs) for task, recs in records(runs_df, specs).items()}
 
 
 RETAIN_AUC = "retain_model_mia_auc_min_k"

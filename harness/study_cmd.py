@@ -10,14 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import grid, leaderboard
+from harness.batch import unique
 from harness import power as P
 from harness import significance as S
 from harness.config import ConfigError
 from harness.progress import say
 from harness.runs import is_complete, resolve
-
-
-DESIGNS = ((3, 1), (3, 2), (5, 1), (5, 2), (8, 2), (10, 2))  # (worlds, runs per world) the power table prices
 
 
 def command(files: list[str], overrides: list[str]) -> int:
@@ -27,11 +25,9 @@ def command(files: list[str], overrides: list[str]) -> int:
     dirs = sorted({c.results_dir for c in configs})
     if len(dirs) > 1:
         raise ConfigError(f"the study writes to several results folders {dirs}: give one results_dir")
-    ids, method_runs = set(), []
-    for r in (resolve(c) for c in configs):
-        if r.run_id not in ids and (r.method is not None or r.form is not None):
-            ids.add(r.run_id)
-            method_runs.append(r)
+    resolved, _ = unique([resolve(c) for c in configs], configs)   # a run id counted once
+    method_runs = [r for r in resolved if r.method is not None or r.form is not None]
+    ids = {r.run_id for r in method_runs}
     missing = [r for r in method_runs if not is_complete(r.folder)]
     if missing:
         raise ConfigError(f"{len(missing)} of the study's {len(method_runs)} runs are not complete (e.g. "
@@ -46,30 +42,29 @@ def command(files: list[str], overrides: list[str]) -> int:
                for task in recs for r in recs[task] for m, s in r["specs"].items() if s.get("headline")]
     S.write_csv(results / "significance_runs.csv", per_run, ["task", "method", "world_seed", "seed", "metric", "value",
                                                              "run_id"])
-    ranks, pairs, retain_rows = [], [], []
+    ranks, pairs, retain_rows, power = [], [], [], []
     for task, mine in recs.items():
-        worlds = S.worlds_of(mine)
-        if worlds < 2:
+        st = S.task_study(mine, P.DESIGNS)
+        if st["worlds"] < 2:
             seeds = len({r["run"] for r in mine})
-            say(f"significance: {task} has {worlds} world seed and {seeds} run seed(s): too few to compute an interval "
-                f"(replicate over world_seeds); its per-run numbers are in {results / 'significance_runs.csv'}")
+            say(f"significance: {task} has {st['worlds']} world seed and {seeds} run seed(s): too few to compute an "
+                f"interval (replicate over world_seeds); its per-run numbers are in {results / 'significance_runs.csv'}")
             continue
-        auc = S.retain_auc(mine)
+        auc = st["retain_auc"]
         if auc is not None:
             retain_rows.append({"task": task, **{k: v for k, v in auc.items() if k != "per_world"},
                                 "per_world": " ".join(f"{w}:{x:.3f}" for w, x in auc["per_world"].items())})
             say(f"significance: {task}: the retain model's Min-K% AUC over {auc['n_worlds']} worlds {auc['mean']:.3f} "
                 f"[{auc['ci_low']:.3f}, {auc['ci_high']:.3f}] (a model that never saw the forget items: about 0.5)")
-        r_, p_ = S.study(mine)
-        ranks += r_
-        pairs += p_
-        for metric in dict.fromkeys(p["metric"] for p in p_):
-            these = [p for p in p_ if p["metric"] == metric]
+        ranks += st["ranks"]
+        pairs += st["pairs"]
+        power += st["power"]
+        for metric in dict.fromkeys(p["metric"] for p in st["pairs"]):
+            these = [p for p in st["pairs"] if p["metric"] == metric]
             say(f"significance: {task} {metric}: {sum(p['significant'] for p in these)} of {len(these)} method pairs "
-                f"differ after Holm's correction ({worlds} world seeds)")
-    power = P.table({t: r for t, r in recs.items() if S.worlds_of(r) >= 2}, DESIGNS)
+                f"differ after Holm's correction ({st['worlds']} world seeds)")
     S.write_csv(results / "significance_power.csv", power, ["task", "metric", "pairs", "world_var", "run_var",
-                                                            "world_share", *[f"mdd_w{w}_r{r}" for w, r in DESIGNS]])
+                                                            "world_share", *[f"mdd_w{w}_r{r}" for w, r in P.DESIGNS]])
     S.write_csv(results / "significance_retain_auc.csv", retain_rows,
                 ["task", "n_worlds", "mean", "ci_low", "ci_high", "per_world"])
     S.write_csv(results / "significance_ranks.csv", ranks, S.RANK_COLUMNS)

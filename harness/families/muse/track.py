@@ -158,7 +158,6 @@ class Muse(Track):
     robustness_metric = "knowmem_forget"  # its recovery under attack scores robustness (harness/robustness.py)
     robustness_item = ("knowmem_forget", "rouge_f1")  # its per-item value: (items.jsonl set, field)
     check_task = staticmethod(check_task)
-    extra_metrics = staticmethod(lambda task: {})
     load_data = staticmethod(load_data)
     training_sets = staticmethod(training_sets)
     model_examples = staticmethod(model_examples)

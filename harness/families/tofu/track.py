@@ -150,7 +150,6 @@ class Tofu(Track):
     utility_metric = "model_utility"
     robustness_item = ("forget", "prob")  # its per-item value: (items.jsonl set, field)
     check_task = staticmethod(check_task)
-    extra_metrics = staticmethod(lambda task: {})
     load_data = staticmethod(load_data)
     training_sets = staticmethod(training_sets)
     model_examples = staticmethod(MD.training_examples)  # what the target / retain models are fine-tuned on
