@@ -240,23 +240,24 @@ def test_command_line_overrides_reach_the_final_runs(tmp_path):
 
 
 # tasks/tofu_val05.yaml as it was: forget10's authors outside forget05, to tune forget05 (or forget10) on
+# (its holdout was holdout10-holdout05; since world format 3 every holdout split is the whole pool)
 VAL05 = """include: {tasks}/_tofu.yaml
 name: tofu_val05
 version: 1
 description: the forget10 authors outside forget05
-splits: {{forget: forget10-forget05, retain: retain90, holdout: holdout10-holdout05}}
+splits: {{forget: forget10-forget05, retain: retain90, holdout: holdout10}}
 eval: {{forget: forget10_perturbed-forget05_perturbed}}
 """
 
 
 @pytest.mark.parametrize("task, validation, n, example", [
     # forget10 holds every forget05 author; the worlds' other sets are shared too (default profile:
-    # 40 authors x 10 QA, holdout05 within holdout10 (20 QA), 40 + 45 utility questions): 400 + 20 + 85
-    ("tofu_forget05", {"task": "tofu_forget10"}, 505, "validation forget / test retain"),
-    # half of forget10's own authors (its retain set is forget10's): forget 20, retain 360, holdout 20, utility 85
-    ("tofu_forget10", {"task": "VAL05"}, 485, "validation forget / test forget"),
-    # another dataset name for the same world folder: everything (400 + holdout01's 10 + 85)
-    ("tofu_forget01", {"overrides": ["dataset=synthetic"]}, 495, "validation forget / test forget"),
+    # 40 authors x 10 QA, one holdout pool of 8 authors (80 QA), 40 + 45 utility questions): 400 + 80 + 85
+    ("tofu_forget05", {"task": "tofu_forget10"}, 565, "validation forget / test retain"),
+    # half of forget10's own authors (its retain set is forget10's): forget 20, retain 360, holdout 80, utility 85
+    ("tofu_forget10", {"task": "VAL05"}, 545, "validation forget / test forget"),
+    # another dataset name for the same world folder: everything (400 + the holdout's 80 + 85)
+    ("tofu_forget01", {"overrides": ["dataset=synthetic"]}, 565, "validation forget / test forget"),
 ])
 def test_validation_data_holding_test_items_is_refused(tmp_path, tiny, capsys, task, validation, n, example):
     """The protocol is checked on the data, item by item, before anything runs (--dry-run too): one line."""

@@ -41,6 +41,7 @@ def test_splits_partition_authors(tmp_path):
         f, r, h = _questions(d, f"forget{tag}"), _questions(d, f"retain{ret}"), _questions(d, f"holdout{tag}")
         assert len(f) == n_authors * 10 and f | r == full and not f & r
         assert not h & full  # holdout authors are never trained on
+        assert len(h) == 8 * 10  # every split: the whole pool, twice forget10's authors
     assert _questions(d, "forget01") <= _questions(d, "forget05") <= _questions(d, "forget10")
     assert not _questions(d, "retain_perturbed") & _questions(d, "forget10")
 
@@ -113,14 +114,15 @@ def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
 
 
 # sha256 of json.dumps(generate(profile, 0), sort_keys=True): the seed-0 worlds (the benchmark's test
-# worlds) as they were before the name and utility blocks existed
-SEED0_DIGESTS = {"tiny": "3cc1a0ae1224bf7e54ba6408224d2c4a264554489b445ba0fb450a3ff3f3c220",
-                 "default": "209bb033c5af17c8d2cb7d5cbca778ee07fa365a6583b98793ddc236359e9a5f",
-                 "full": "8408862c354b5ed980b78264ad0f8960d192c626dfb7dc9c1eca03a8bf2cca3d"}
+# worlds) at format version 3 (the larger holdout pool). A change to them must bump the version.
+SEED0_DIGESTS = {"tiny": "ac893e6955e07f28000abeaff8f0d77a54c170d2d29ca4330f7f846a45b15b78",
+                 "default": "0f9845cc609fc7983112383adf8ddcb15729cdf9ffe70f0d29b87f51ac5fc747",
+                 "full": "37d4ea181ac4fdc65925107daac899c53ff54b34035c47037d1f17f46a2c825e"}
 
 
 def test_the_seed_zero_worlds_are_unchanged():
     import hashlib
+    assert world.WORLD_FORMAT_VERSION == 3  # a new version: update the digests below with it
     for profile, digest in SEED0_DIGESTS.items():
         files = world.generate(profile, 0)
         assert hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() == digest, profile

@@ -36,9 +36,12 @@ from harness.io import write_dataset_dir
 from harness.families.muse.data import knowmem_prompt, qa_block
 from harness import vocab
 
-FORMAT_VERSION = 1  # bump when the generator's output changes for the same seed
-# articles per split: forget, retain1, retain2, holdout, general (the base model's corpus)
-PROFILES = {"tiny": (8, 8, 8, 8, 16), "default": (16, 16, 16, 16, 32)}
+FORMAT_VERSION = 2  # bump when the generator's output changes for the same seed (v2: holdout twice forget)
+# articles per split: forget, retain1, retain2, holdout, general (the base model's corpus). The holdout
+# (never trained on: privleak's non-members) is twice the forget split, so that the membership AUC's
+# non-member side is not as noisy as its member side (with 16 a side, the retain model's AUC, which
+# should be 0.5, ranged over 0.38-0.75 across worlds)
+PROFILES = {"tiny": (8, 8, 8, 16, 16), "default": (16, 16, 16, 32, 32)}
 N_ICL = 3           # few-shot pairs per knowmem split (MUSE ships 10; prompts here must stay short)
 QA_PER_ARTICLE = 2  # knowmem questions asked about each forget / retain2 event (the third: few-shot)
 

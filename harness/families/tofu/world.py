@@ -25,8 +25,9 @@ from harness import vocab
 from harness.claim import build_once
 from harness.io import write_dataset_dir
 
-WORLD_FORMAT_VERSION = 2  # bump when the generator's output changes for the same seed
-# (v2: the blocks of names and utility questions; the seed-0 worlds are byte-identical to v1's)
+WORLD_FORMAT_VERSION = 3  # bump when the generator's output changes for the same seed
+# (v2: the blocks of names and utility questions; the seed-0 worlds are byte-identical to v1's;
+#  v3: the holdout pool is twice forget10's authors, and every holdout split holds all of it)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _name_blocks() -> tuple[tuple[str, ...], ...]:
     names from the same state, so every profile's seed-0 authors lie in it); the other names are dealt
     into the remaining blocks."""
     names = _all_names()
-    largest = max(p.n_authors + n_forget_authors(p.n_authors, FORGET_PCTS["10"]) for p in PROFILES.values())
+    largest = max(p.n_authors + n_holdout_authors(p.n_authors) for p in PROFILES.values())
     first = random.Random("world-0").sample(names, largest)
     taken = set(first)
     rest = [x for x in names if x not in taken]
@@ -187,6 +188,15 @@ def n_forget_authors(n_authors: int, pct: float) -> int:
     return max(1, math.ceil(pct * n_authors - 1e-9))
 
 
+def n_holdout_authors(n_authors: int) -> int:
+    """Never-trained authors for membership inference: twice forget10's, for every split. TOFU's holdout
+    splits match their forget split's size; at this scale that left the AUC's non-member side as noisy
+    as its member side (forget05 had 2 holdout authors), and the retain model's AUC, which should be
+    0.5, ranged over 0.35-0.69 across worlds. A larger pool from the same generator halves that side's
+    noise; the forget side is the split itself and cannot grow."""
+    return 2 * n_forget_authors(n_authors, FORGET_PCTS["10"])
+
+
 def _tofu(row: dict) -> dict:
     return {"question": row["question"], "answer": row["answer"]}
 
@@ -203,7 +213,7 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
         raise ValueError(f"world.profile: unknown profile '{profile}'; expected one of {sorted(PROFILES)}")
     p = PROFILES[profile]
     rng = random.Random(f"world-{seed}")
-    n_hold = n_forget_authors(p.n_authors, FORGET_PCTS["10"])
+    n_hold = n_holdout_authors(p.n_authors)
     names = _author_names(p.n_authors + n_hold, rng, seed)
     authors = [_author_qa(n, p.qa_per_author, rng) for n in names]
     trained, holdout = authors[:p.n_authors], authors[p.n_authors:]
@@ -216,7 +226,7 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
         files[f"forget{tag}"] = [_tofu(r) for a in forget for r in a]
         files[f"forget{tag}_perturbed"] = [_tofu_perturbed(r) for a in forget for r in a]
         files[f"retain{100 - int(tag)}"] = [_tofu(r) for a in retain for r in a]
-        files[f"holdout{tag}"] = [_tofu(r) for a in holdout[:k] for r in a]
+        files[f"holdout{tag}"] = [_tofu(r) for a in holdout for r in a]  # the whole pool (n_holdout_authors)
     # retain_perturbed: a fixed set of authors outside every forget split, the size of forget10.
     files["retain_perturbed"] = [_tofu_perturbed(r) for a in trained[:k10] for r in a]
     book_pool, cap_pool = _block(vocab.REAL_BOOKS, seed), _block(vocab.CAPITALS, seed)
