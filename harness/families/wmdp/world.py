@@ -35,9 +35,13 @@ from harness.claim import build_once
 from harness.io import write_dataset_dir
 from harness.families.wmdp.mcq import mcq_prompt
 
-FORMAT_VERSION = 6
-# (entities per domain, of which "format" entities with practice questions); evaluated = the rest
-PROFILES = {"tiny": (12, 8), "default": (56, 32)}
+FORMAT_VERSION = 7  # 7: 48 format entities (was 32), the same 24 evaluated ones a domain
+# (entities per domain, of which "format" entities with practice questions); evaluated = the rest.
+# The base knew 84-92% of the evaluated facts in words with 32 format entities but answered only
+# 0.56-0.57 of their hazard MCQs by letter (world seeds 0 and 1): reading the letter for a recalled value
+# was what it lacked. 48 format entities (50% more practice) gave 0.63-0.65 at the same 30 epochs;
+# measured in docs/tracks.md.
+PROFILES = {"tiny": (12, 8), "default": (72, 48)}
 SUBJECTS = {"hazard": "biology", "general": "cooking"}
 
 _SYL = ["vex", "mor", "tal", "quin", "dra", "sel", "oth", "bri", "kan", "lum", "zer", "pol", "ash", "gri"]
