@@ -39,6 +39,20 @@ def summary_table(ranks: list[dict], pairs: list[dict], task: str) -> str:
     return "\n".join(out)
 
 
+def side_by_side(ranks: list[dict], tasks: list[str]) -> str:
+    """One row per method: its summary score (mean rank) and 95% rank interval on each task, methods in
+    the order of their mean rank over the tasks."""
+    got = {(r["task"], r["method"]): r for r in ranks if r["metric"] == SUMMARY and r["task"] in tasks}
+    methods = sorted({m for _, m in got}, key=lambda m: sum(float(got[(t, m)]["mean"]) for t in tasks if (t, m) in got))
+    out = ["| method | " + " | ".join(f"{t}: mean rank, 95% rank interval" for t in tasks) + " |",
+           "|---|" + "---|" * len(tasks)]
+    for m in methods:
+        cells = [f"{float(got[(t, m)]['mean']):.1f}, {got[(t, m)]['rank_low']}-{got[(t, m)]['rank_high']}"
+                 if (t, m) in got else "–" for t in tasks]
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def pair_counts(pairs: list[dict]) -> str:
     n, sig = defaultdict(int), defaultdict(int)
     for p in pairs:
@@ -53,6 +67,9 @@ def pair_counts(pairs: list[dict]) -> str:
 def main() -> None:
     res = Path(sys.argv[1] if len(sys.argv) > 1 else "results")
     ranks, pairs = _read(res / "significance_ranks.csv"), _read(res / "significance_pairs.csv")
+    tofu = sorted(t for t in {r["task"] for r in ranks} if t.startswith("tofu_"))
+    if tofu:
+        print(f"### Summary score side by side\n\n{side_by_side(ranks, tofu)}\n")
     for task in sorted({r["task"] for r in ranks}):
         print(f"### {task}: summary score\n\n{summary_table(ranks, pairs, task)}\n")
     print(f"### Pairs that differ\n\n{pair_counts(pairs)}")

@@ -1,4 +1,6 @@
 """The replication statistics (harness/replication.py) on data with a known answer."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -260,3 +262,30 @@ def test_the_retain_models_auc_over_worlds():
     # t interval over 2 worlds: 0.5 -/+ t_0.975,1 (12.706) x sd 0.1414 / sqrt 2 = 0.5 -/+ 1.2706
     assert (got["ci_low"], got["ci_high"]) == (pytest.approx(0.5 - 1.27062, abs=1e-4), pytest.approx(0.5 + 1.27062, abs=1e-4))
     assert retain_auc([{"world": 0, "metrics": {}}]) is None
+
+
+def test_the_readme_tables_come_from_the_study_csvs(tmp_path):
+    """scripts/significance_tables.py: a method's wins and losses are its Holm-significant summary pairs
+    (A is the better one), the side-by-side rows sort by mean rank over the tasks, counts are per metric."""
+    import csv
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tables", Path(__file__).parent.parent / "scripts" / "significance_tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    S = "summary_mean_rank"
+    ranks = [{"task": t, "metric": S, "method": m, "n_worlds": "5", "mean": str(v), "rank_low": lo, "rank_high": hi}
+             for t, rows in (("tofu_forget05", [("a", 1.2, "1", "2"), ("b", 1.8, "1", "2"), ("c", 3.0, "3", "3")]),
+                             ("tofu_forget10", [("a", 2.5, "1", "3"), ("b", 1.5, "1", "2"), ("c", 2.0, "1", "3")]))
+             for m, v, lo, hi in rows]
+    pairs = [{"task": "tofu_forget05", "metric": S, "method_a": "a", "method_b": "c", "mean_diff": "1.8", "significant": "True"},
+             {"task": "tofu_forget05", "metric": S, "method_a": "b", "method_b": "c", "mean_diff": "1.2", "significant": "True"},
+             {"task": "tofu_forget05", "metric": S, "method_a": "a", "method_b": "b", "mean_diff": "0.6", "significant": "False"},
+             {"task": "tofu_forget05", "metric": "forget_rouge", "method_a": "a", "method_b": "b", "mean_diff": "0.1",
+              "significant": "False"}]
+    one = tables.summary_table(ranks, pairs, "tofu_forget05").splitlines()
+    assert one[2:] == ["| a | 1.2 | 1-2 | 1 | 0 |", "| b | 1.8 | 1-2 | 1 | 0 |", "| c | 3.0 | 3-3 | 0 | 2 |"]
+    both = tables.side_by_side(ranks, ["tofu_forget05", "tofu_forget10"]).splitlines()
+    assert [r.split(" | ")[0] for r in both[2:]] == ["| b", "| a", "| c"]  # 3.3, 3.7, 5.0
+    assert both[2] == "| b | 1.8, 1-2 | 1.5, 1-2 |"
+    counts = tables.pair_counts(pairs).splitlines()
+    assert counts[2:] == ["| tofu_forget05 | forget_rouge | 0 of 1 |", "| tofu_forget05 | summary_mean_rank | 2 of 3 |"]
