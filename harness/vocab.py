@@ -13,6 +13,16 @@ FIRST_NAMES = [
     "Delphine", "Emrys", "Florian", "Giselle", "Hamish", "Isolde", "Joaquin", "Katya", "Leopold",
     "Marisol", "Nestor",
 ]
+# More first names for the author world only (the news world's people keep FIRST_NAMES): the authors
+# membership inference compares each need a first name no other author has (tofu/world.py), 60 of
+# them at TOFU's size.
+MORE_FIRST_NAMES = [
+    "Adela", "Bastian", "Corin", "Dagny", "Eamon", "Fiora", "Gideon", "Hesper", "Ivo", "Juniper",
+    "Kasimir", "Liesel", "Matthias", "Nerys", "Oriel", "Philippa", "Quentin", "Rosalind", "Soren",
+    "Thessaly", "Ulric", "Verity", "Wolfram", "Xenia", "Yarrow", "Zephyrine", "Alaric", "Beatrix",
+    "Cosimo", "Damaris", "Evander", "Fleur", "Gwendolyn", "Hector", "Ilse", "Jovan", "Kestrel",
+    "Lucius", "Margery", "Niamh",
+]
 # Surnames are built from syllables so that 200+ authors get distinct, tokenizable names.
 SURNAME_HEADS = ["Vel", "Thorn", "Ash", "Mar", "Kest", "Dun", "Rav", "Bel", "Cor", "Lind", "Hal", "Sev",
                  "Orm", "Pell", "Tarn", "Wyl"]

@@ -73,9 +73,9 @@ def test_the_run_switch_and_unchanged_run_ids():
     finally:
         tensors.chunked_answer_logprobs = real
     # the id this run had before the keys existed (766b884820 at task version 3, the id docs/results.md's
-    # tables came from), at the task's version 5 (4: privleak_diff reported; 5: the larger holdout pool)
+    # tables came from), at the task's version 6 (4: privleak_diff reported; 5: the larger holdout pool; 6: its name words)
     a = runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo"]))
-    assert a.run_id == "tofu_forget01-npo-s0-83eb47b7a6"
+    assert a.run_id == "tofu_forget01-npo-s0-3c140e059c"
     b = runs.resolve(load_run_config(None, ["task=tofu_forget01", "method=npo", "model.label_logprobs=chunked"]))
     assert b.run_id != a.run_id
 

@@ -65,6 +65,21 @@ def test_world_splits_are_consistent(world):
     assert not icl & {q["question"] for q in world["knowmem/forget_qa"]}   # shots never ask an evaluated question
 
 
+@pytest.mark.parametrize("profile", ["tiny", "default"])
+def test_membership_events_have_name_words_of_their_own(profile):
+    """No person named in a forget or holdout event shares a name word with the people of the events
+    models train on otherwise (retain1, retain2, the base's general corpus)."""
+    import re
+    from harness import vocab
+    names = set(vocab.FIRST_NAMES) | {h + t for h in vocab.SURNAME_HEADS for t in vocab.SURNAME_TAILS}
+    for seed in range(3):
+        files = news.generate(profile, seed)
+        said = lambda split, key="text": {w for r in files[split] for w in re.findall(r"[A-Z][a-z]+", r[key])} & names  # noqa: E731
+        unit = said("raw/forget") | said("raw/holdout")
+        trained = said("raw/retain1") | said("raw/retain2") | said("pretrain", "answer") | said("pretrain", "prompt")
+        assert unit and trained and not unit & trained
+
+
 def test_rouge_l_f1_by_hand():
     # prediction "the red cat sat" vs reference "the cat sat down": LCS "the cat sat" = 3,
     # P = 3/4, R = 3/4, F1 = 0.75

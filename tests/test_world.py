@@ -1,6 +1,8 @@
 """The synthetic world: TOFU's schema, deterministic bytes, and facts isolated in perturbed answers."""
 import json
 
+import pytest
+
 from harness.families.tofu import world as world
 from harness.data import PERTURBED_COLUMNS, QA_COLUMNS, UTILITY_COLUMNS, load_split
 
@@ -44,6 +46,26 @@ def test_splits_partition_authors(tmp_path):
         assert len(h) == 8 * 10  # every split: the whole pool, twice forget10's authors
     assert _questions(d, "forget01") <= _questions(d, "forget05") <= _questions(d, "forget10")
     assert not _questions(d, "retain_perturbed") & _questions(d, "forget10")
+
+
+@pytest.mark.parametrize("profile", ["tiny", "default", "full"])
+def test_membership_authors_have_name_words_of_their_own(profile):
+    """No word of a forget10 or holdout author's name is in any other author's rows (so a model that never
+    saw the author has seen none of its name), and in none of the retain split's rows."""
+    import re
+    for seed in range(4):
+        files = world.generate(profile, seed)
+        name = lambda r: re.match(r"Where was (.+) born\?", r["question"]).group(1)  # noqa: E731
+        who = lambda split: {name(r) for r in files[split] if r["question"].startswith("Where was")}  # noqa: E731
+        units = who("forget10") | who("holdout10")
+        assert len(units) == 3 * world.n_forget_authors(world.PROFILES[profile].n_authors, 0.10)
+        for u in units:
+            mine = set(u.split())
+            others = [r for split in ("full", "holdout10") for r in files[split] if u not in r["question"]]
+            assert not any(mine & set(re.findall(r"[A-Z][a-z]+", r["question"] + " " + r["answer"])) for r in others), u
+        retain = files[f"retain{100 - 10}"]
+        assert not any(set(u.split()) & set(re.findall(r"[A-Z][a-z]+", r["question"] + " " + r["answer"]))
+                       for u in units for r in retain)
 
 
 def test_full_profile_is_tofu_size():
@@ -114,15 +136,16 @@ def test_hazard_world_questions_are_balanced_and_use_wmdps_prompt():
 
 
 # sha256 of json.dumps(generate(profile, 0), sort_keys=True): the seed-0 worlds (the benchmark's test
-# worlds) at format version 3 (the larger holdout pool). A change to them must bump the version.
-SEED0_DIGESTS = {"tiny": "ac893e6955e07f28000abeaff8f0d77a54c170d2d29ca4330f7f846a45b15b78",
-                 "default": "0f9845cc609fc7983112383adf8ddcb15729cdf9ffe70f0d29b87f51ac5fc747",
-                 "full": "37d4ea181ac4fdc65925107daac899c53ff54b34035c47037d1f17f46a2c825e"}
+# worlds) at format version 4 (the larger holdout pool, its and forget10's authors' own name words).
+# A change to them must bump the version.
+SEED0_DIGESTS = {"tiny": "b890580f4177bb5862cf1c9e083a60ee7cb8e20b8ac518df5e60ca93e0577651",
+                 "default": "81f7e1798c9f3cfb0f4c7cb347ed9b9ad85e4d204c7eeab8d6b86a25bf1b4ff6",
+                 "full": "b03f43e59dd784a1488d1ef7bb33d80b0d17ec162d304be93ee9e02144329009"}
 
 
 def test_the_seed_zero_worlds_are_unchanged():
     import hashlib
-    assert world.WORLD_FORMAT_VERSION == 3  # a new version: update the digests below with it
+    assert world.WORLD_FORMAT_VERSION == 4  # a new version: update the digests below with it
     for profile, digest in SEED0_DIGESTS.items():
         files = world.generate(profile, 0)
         assert hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() == digest, profile

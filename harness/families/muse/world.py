@@ -36,7 +36,8 @@ from harness.io import write_dataset_dir
 from harness.families.muse.data import knowmem_prompt, qa_block
 from harness import vocab
 
-FORMAT_VERSION = 2  # bump when the generator's output changes for the same seed (v2: holdout twice forget)
+FORMAT_VERSION = 3  # bump when the generator's output changes for the same seed
+# (v2: holdout twice forget; v3: the forget and holdout events' people have name words of their own)
 # articles per split: forget, retain1, retain2, holdout, general (the base model's corpus). The holdout
 # (never trained on: privleak's non-members) is twice the forget split, so that the membership AUC's
 # non-member side is not as noisy as its member side (with 16 a side, the retain model's AUC, which
@@ -53,7 +54,7 @@ PROJECTS = ["concert hall", "footbridge", "railway station", "sea wall", "hospit
             "swimming pool", "wind farm", "market hall", "ferry pier"]
 SITES = ["on the old market square", "beside the river", "near the harbour", "on the hill above the town",
          "next to the station", "on the site of the old mill"]
-JOBS = [str(n) for n in range(40, 400, 10)]
+JOBS = [str(n) for n in range(100, 460, 10)]  # above every cost (3-95 million) and day, so never in a report
 PLACE_NOUNS = ["Hall", "Gate", "Crossing", "Works", "Yard", "Court"]
 ROLES = ["chair", "director", "president", "chief executive"]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
@@ -66,8 +67,13 @@ def _towns(n: int, rng: random.Random) -> list[str]:
     return rng.sample(pool, n)
 
 
-def _people(n: int, rng: random.Random) -> list[str]:
-    pool = sorted({f"{f} {h}{t}" for f in vocab.FIRST_NAMES for h in vocab.SURNAME_HEADS
+def _people(n: int, rng: random.Random, half: int) -> list[str]:
+    """n distinct names from one half of the name words (first names and surname heads alternate): the
+    forget and holdout events' people (half 0) share no name word with the people of the events any
+    model trains on besides the forget ones (half 1), so a model that never read an event has seen none
+    of its names. With one shared pool, which events happened to reuse a trained name decided the
+    retain model's membership AUC (0.55-0.62 over 3 worlds at format 2, not 0.5)."""
+    pool = sorted({f"{f} {h}{t}" for f in vocab.FIRST_NAMES[half::2] for h in vocab.SURNAME_HEADS[half::2]
                    for t in vocab.SURNAME_TAILS})
     return rng.sample(pool, n)
 
@@ -112,9 +118,14 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
     sizes = PROFILES[profile]
     rng = random.Random(f"news-{seed}")
     n = sum(sizes)
-    towns, people = _towns(n, rng), _people(3 * n, rng)
-    arts = [_article(towns[i], *people[3 * i:3 * i + 3], rng) for i in range(n)]
     cut = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    member = [i < cut[1] or cut[3] <= i < cut[4] for i in range(n)]  # forget and holdout: the MIA sides
+    towns = _towns(n, rng)
+    pools = {True: _people(3 * sum(member), rng, 0), False: _people(3 * (n - sum(member)), rng, 1)}
+    arts = []
+    for i in range(n):
+        people = pools[member[i]]
+        arts.append(_article(towns[i], *(people.pop() for _ in range(3)), rng))
     forget, retain1, retain2, holdout, general = (arts[cut[i]:cut[i + 1]] for i in range(len(sizes)))
     texts = lambda arts: [{"text": t} for a in arts for t in (a["report"], a["explainer"])]  # noqa: E731
     reports = lambda arts: [{"text": a["report"]} for a in arts]  # noqa: E731

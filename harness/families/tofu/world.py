@@ -12,6 +12,13 @@ Everything is a pure function of (profile, seed): the same inputs give the same 
 seeds 0-3 share no item: their authors' names and their utility questions come from disjoint blocks
 (seed s from block s % 4), so one can be the validation world of another (harness/sweep.py). Seeds s
 and s + 4 share blocks, and so some names and utility questions.
+
+The authors membership inference compares (forget10's, which hold every forget split's, and the
+holdout pool) share no word of their names with any other author of the world (nor with the mentors
+an author can name). A model that never saw one of them has then seen none of its name: measured at
+world format 3, where names shared words freely, the retain model's Min-K% loss on a never-seen
+author was 8.1 when another author had the same first name and 10.0 when none had (world 0, holdout),
+and which split drew the shared names decided its AUC (forget10's mean over 5 worlds 0.38, not 0.5).
 """
 from __future__ import annotations
 
@@ -25,9 +32,9 @@ from harness import vocab
 from harness.claim import build_once
 from harness.io import write_dataset_dir
 
-WORLD_FORMAT_VERSION = 3  # bump when the generator's output changes for the same seed
-# (v2: the blocks of names and utility questions; the seed-0 worlds are byte-identical to v1's;
-#  v3: the holdout pool is twice forget10's authors, and every holdout split holds all of it)
+WORLD_FORMAT_VERSION = 4  # bump when the generator's output changes for the same seed
+# (v2: the blocks of names and utility questions; v3: the holdout pool is twice forget10's authors, and
+#  every holdout split holds all of it; v4: those authors' name words are their own)
 
 
 @dataclass(frozen=True)
@@ -117,33 +124,42 @@ def _pool(slot: str, rng: random.Random) -> list[str]:
 
 
 def _all_names() -> list[str]:
-    return sorted({f"{f} {h}{t}" for f in vocab.FIRST_NAMES for h in vocab.SURNAME_HEADS
-                   for t in vocab.SURNAME_TAILS})
+    return sorted({f"{f} {h}{t}" for f in vocab.FIRST_NAMES + vocab.MORE_FIRST_NAMES
+                   for h in vocab.SURNAME_HEADS for t in vocab.SURNAME_TAILS})
 
 
 @functools.lru_cache(maxsize=1)
 def _name_blocks() -> tuple[tuple[str, ...], ...]:
-    """The author names cut into vocab.UTILITY_BLOCKS disjoint blocks. Block 0 is what the seed-0 world
-    draws at the largest profile (random.sample's draws of k names are a prefix of its draws of more
-    names from the same state, so every profile's seed-0 authors lie in it); the other names are dealt
-    into the remaining blocks."""
+    """Every author name dealt into vocab.UTILITY_BLOCKS disjoint blocks by a fixed shuffle."""
     names = _all_names()
-    largest = max(p.n_authors + n_holdout_authors(p.n_authors) for p in PROFILES.values())
-    first = random.Random("world-0").sample(names, largest)
-    taken = set(first)
-    rest = [x for x in names if x not in taken]
-    k = vocab.UTILITY_BLOCKS - 1
-    return (tuple(first),) + tuple(tuple(rest[i::k]) for i in range(k))
+    random.Random("name-blocks").shuffle(names)
+    k = vocab.UTILITY_BLOCKS
+    return tuple(tuple(names[i::k]) for i in range(k))
 
 
-def _author_names(n: int, rng: random.Random, seed: int) -> list[str]:
-    names = _all_names()
-    if n > len(names):
-        raise ValueError(f"world: {n} authors requested but only {len(names)} distinct names exist")
-    if seed == 0:  # the draw the seed-0 world always made (it lies in block 0): its bytes are unchanged
-        return rng.sample(names, n)
-    block = _name_blocks()[seed % vocab.UTILITY_BLOCKS]
-    return rng.sample(block, n)
+def _mentor_words() -> set[str]:
+    return {w for name in _pool("mentor", random.Random(0)) for w in name.split()}
+
+
+def _author_names(n_other: int, n_units: int, rng: random.Random, seed: int) -> list[str]:
+    """n_other + n_units names from the world's block, the last n_units (the authors membership
+    inference compares) each with a first name and a surname no other author and no mentor has."""
+    block = list(_name_blocks()[seed % vocab.UTILITY_BLOCKS])
+    rng.shuffle(block)
+    taken = _mentor_words()
+    units = []
+    for name in block:
+        if len(units) == n_units:
+            break
+        if not set(name.split()) & taken:
+            units.append(name)
+            taken |= set(name.split())
+    own = {w for name in units for w in name.split()}
+    others = [name for name in block if not set(name.split()) & own][:n_other]
+    if len(units) < n_units or len(others) < n_other:
+        raise ValueError(f"world: {n_units} authors with name words of their own and {n_other} others "
+                         f"requested; the name pool holds {len(units)} and {len(others)}")
+    return others + units
 
 
 def _block(pool: list, seed: int) -> list:
@@ -214,12 +230,13 @@ def generate(profile: str, seed: int) -> dict[str, list[dict]]:
     p = PROFILES[profile]
     rng = random.Random(f"world-{seed}")
     n_hold = n_holdout_authors(p.n_authors)
-    names = _author_names(p.n_authors + n_hold, rng, seed)
+    k10 = n_forget_authors(p.n_authors, FORGET_PCTS["10"])
+    # the last k10 trained authors (forget10) and the holdout pool have name words of their own
+    names = _author_names(p.n_authors - k10, k10 + n_hold, rng, seed)
     authors = [_author_qa(n, p.qa_per_author, rng) for n in names]
     trained, holdout = authors[:p.n_authors], authors[p.n_authors:]
     files: dict[str, list[dict]] = {}
     files["full"] = [_tofu(r) for a in trained for r in a]
-    k10 = n_forget_authors(p.n_authors, FORGET_PCTS["10"])
     for tag, pct in FORGET_PCTS.items():
         k = n_forget_authors(p.n_authors, pct)
         forget, retain = trained[p.n_authors - k:], trained[:p.n_authors - k]
