@@ -177,7 +177,8 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
         results.append((label, metrics, items, {**cost, "attack_s": attack_s, **mem.record(),
                                                 **getattr(attacked, "attack_record", {})}))
         say(f"  {attack.name} {label}: " + ", ".join(f"{k} {metrics[k]:.3g}" for k in r.task.metrics
-                                                      if r.task.metrics[k].headline and k in metrics))
+                                                      if r.task.metrics[k].headline
+                                                      and isinstance(metrics.get(k), (int, float))))
         t0 = time.perf_counter()
     # the change each attacked model shows: against the run's own numbers, or (an attack that
     # evaluates a subset, e.g. relearning's probe authors) against its own baseline label; the

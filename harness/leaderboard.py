@@ -277,6 +277,13 @@ def aggregate(df: pd.DataFrame, specs: dict) -> pd.DataFrame:
     if df.empty:
         return df
     keys = ["task", "method", "model", "replicate" if "replicate" in df else "setting"]
+    df = df.copy()
+    declared = {m for spec in specs.values() for m in spec.get("metrics", {})}
+    for c in declared & set(df.columns):
+        # a declared metric missing from every run (privleak where the retain model's AUC is 0) arrives as
+        # None: it is still a number column, empty, so the table keeps it
+        if df[c].dtype == object and df[c].map(lambda v: v is None or isinstance(v, (int, float))).all():
+            df[c] = pd.to_numeric(df[c])
     numeric = [c for c in df.columns if c not in keys + ["seed", "world_seed"] and _numeric(df, c)]
     rows = []
     for k, g in df.groupby(keys, sort=False):

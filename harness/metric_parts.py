@@ -60,8 +60,12 @@ def from_aucs(own: dict, reference_auc: dict) -> dict:
     for a, auc in own.items():
         out[f"mia_auc_{a}"] = auc
         out[f"retain_model_mia_auc_{a}"] = reference_auc[a]
-    out["privleak"] = M.privleak(out["mia_auc_min_k"], reference_auc["min_k"])
-    out["privleak_diff"] = M.privleak_diff(out["mia_auc_min_k"], reference_auc["min_k"])
+    # A retain model whose own AUC is 0 (every forget item scored as more member-like than every holdout
+    # item: it happens by chance with one forget author against two held out) leaves the ratio undefined:
+    # privleak is then missing, not a failed run, and privleak_diff still compares the two AUCs.
+    ref = reference_auc["min_k"]
+    out["privleak"] = M.privleak(out["mia_auc_min_k"], ref) if ref > 0 else None
+    out["privleak_diff"] = M.privleak_diff(out["mia_auc_min_k"], ref)
     return out
 
 

@@ -89,7 +89,7 @@ def test_attack_command_writes_into_the_run_folder(tiny_grid, tmp_path, capsys):
     before = json.loads((run / "metrics.json").read_text())
     control = json.loads((out / "control.json").read_text())   # the same attack on the retain model
     assert control["model"] == status["control"] == json.loads((run / "provenance.json").read_text())["models"]["retain"]
-    for k in ("forget_quality", "model_utility", "forget_rouge", "privleak"):
+    for k in ("forget_quality", "model_utility", "forget_rouge", "privleak_diff"):
         assert m[f"{k}_change"] == pytest.approx(m[k] - before[k])
         assert m[f"control_{k}_change"] == control["8bit"][f"{k}_change"]
         assert m[f"{k}_net_change"] == pytest.approx(m[f"{k}_change"] - m[f"control_{k}_change"])

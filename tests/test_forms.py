@@ -156,8 +156,8 @@ def test_incontext_row_keeps_the_weights_membership_numbers(tiny, tmp_path):
     target = _read(_run(tiny, tmp_path / "t", "method=none", "start=target"), "metrics.json")
     folder = _run(tiny, tmp_path / "i", "method=incontext", "method_args.policy=icul")
     m, form, compute = _read(folder, "metrics.json"), _read(folder, "form.json"), _read(folder, "compute.json")
-    for k in ("mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k", "mia_auc_min_k_pp", "privleak"):
-        assert m[k] == pytest.approx(target[k]), k           # the weights did not change
+    for k in ("mia_auc_loss", "mia_auc_zlib", "mia_auc_min_k", "mia_auc_min_k_pp", "privleak", "privleak_diff"):
+        assert m[k] is target[k] is None or m[k] == pytest.approx(target[k]), k   # the weights did not change
     # every reported AUC recomputed from the run's own items: forget (label 1) against holdout, the
     # loss-like score as it is (harness/metrics.py's orientation); the weights' scores are `mia_weights`,
     # the prompted ones `mia`
@@ -171,7 +171,11 @@ def test_incontext_row_keeps_the_weights_membership_numbers(tiny, tmp_path):
             auc = roc_auc_score([1] * len(forget) + [0] * len(holdout), [i[field][attack] for i in forget + holdout])
             assert m[f"{prefix}mia_auc_{attack}"] == pytest.approx(auc, abs=1e-12), (prefix, attack)
         ref = m["retain_model_mia_auc_min_k"]
-        assert m[f"{prefix}privleak"] == pytest.approx((m[f"{prefix}mia_auc_min_k"] - ref) / ref * 100, abs=1e-9)
+        assert m[f"{prefix}privleak_diff"] == pytest.approx((m[f"{prefix}mia_auc_min_k"] - ref) * 100, abs=1e-9)
+        if ref > 0:  # the ratio is undefined (missing) where the retain model's AUC is 0
+            assert m[f"{prefix}privleak"] == pytest.approx((m[f"{prefix}mia_auc_min_k"] - ref) / ref * 100, abs=1e-9)
+        else:
+            assert m[f"{prefix}privleak"] is None
     assert any(i["mia"] != i["mia_weights"] for i in forget)  # the policy changed the prompted scores
     assert m["forget_prob"] != pytest.approx(target["forget_prob"])  # the policy did change the answers
     assert form["label"] == "icul" and "weights unchanged" in form["note"]

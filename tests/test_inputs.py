@@ -157,7 +157,7 @@ def test_messages_say_what_happened(tiny_grid, tiny, tmp_path, capsys):
             "--quiet"]
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "evaluating 28 items of tofu_forget10" in err and "metrics: forget_quality" in err
+    assert "evaluating 32 items of tofu_forget10" in err and "metrics: forget_quality" in err
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "skipped: complete already in" in err and "--force computes it again" in err and "metrics:" in err

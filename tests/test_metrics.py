@@ -245,6 +245,9 @@ def test_the_shared_membership_part_by_hand():
     got = MP.membership(forget, holdout, {a: 0.5 for a in attacks})
     assert got["mia_auc_min_k"] == 0.25 and got["retain_model_mia_auc_loss"] == 0.5
     assert got["privleak"] == pytest.approx(-50.0)
+    # a retain model whose AUC is 0: the ratio is undefined (missing), the difference is (0.25 - 0) x 100
+    zero = MP.membership(forget, holdout, {a: 0.0 for a in attacks})
+    assert zero["privleak"] is None and zero["privleak_diff"] == pytest.approx(25.0)
     with pytest.raises(RuntimeError, match="retain model's membership-inference AUCs"):
         MP.membership(forget, holdout, None)
     recs = [{"exact_memorization": 1.0, "extraction_strength": 0.5}, {"exact_memorization": 0.0, "extraction_strength": 0.0}]

@@ -305,12 +305,12 @@ def test_real_tofu_is_validated_on_a_synthetic_world(tmp_path, tiny, capsys):
                        validation={"overrides": val[:2]})
     assert main(["sweep", str(path), "--dry-run"]) == 2
     assert f"model.target={target} is given for the test data" in capsys.readouterr().err
-    # a folder that holds the validation world's items (here: all of them; tiny: 40 + 4 holdout + 16 utility)
+    # a folder that holds the validation world's items (here: all of them; tiny: 40 + 8 holdout + 16 utility)
     copy = _tofu_folder(tmp_path / "TOFU1", 1)
     path = _sweep_file(tmp_path, tiny + [f"dataset={copy}"], validation={"overrides": val[:2]})
     assert main(["sweep", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "the validation data shares 60 items with the test data" in err[0], err
+    assert len(err) == 1 and "the validation data shares 64 items with the test data" in err[0], err
     assert '"dataset=synthetic", "world.seed=2"' in err[0]
 
 
