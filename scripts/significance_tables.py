@@ -35,7 +35,7 @@ def summary_table(ranks: list[dict], pairs: list[dict], task: str) -> str:
            "|---|---|---|---|---|"]
     for r in rows:
         m = r["method"]
-        out.append(f"| {m} | {float(r['mean']):.1f} | {r['rank_low']}-{r['rank_high']} | {wins[m]} | {losses[m]} |")
+        out.append(f"| {m} | {float(r['mean']):.1f} | {int(float(r['rank_low']))}-{int(float(r['rank_high']))} | {wins[m]} | {losses[m]} |")
     return "\n".join(out)
 
 
@@ -47,7 +47,7 @@ def side_by_side(ranks: list[dict], tasks: list[str]) -> str:
     out = ["| method | " + " | ".join(f"{t}: mean rank, 95% rank interval" for t in tasks) + " |",
            "|---|" + "---|" * len(tasks)]
     for m in methods:
-        cells = [f"{float(got[(t, m)]['mean']):.1f}, {got[(t, m)]['rank_low']}-{got[(t, m)]['rank_high']}"
+        cells = [f"{float(got[(t, m)]['mean']):.1f}, {int(float(got[(t, m)]['rank_low']))}-{int(float(got[(t, m)]['rank_high']))}"
                  if (t, m) in got else "–" for t in tasks]
         out.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(out)
