@@ -24,12 +24,7 @@ def _read(path: Path) -> list[dict]:
 
 def summary_table(ranks: list[dict], pairs: list[dict], task: str) -> str:
     rows = sorted((r for r in ranks if r["task"] == task and r["metric"] == SUMMARY), key=lambda r: float(r["mean"]))
-    wins, losses = defaultdict(int), defaultdict(int)
-    for p in pairs:
-        if p["task"] == task and p["metric"] == SUMMARY and p["significant"] == "True":
-            better, worse = p["method_a"], p["method_b"]  # A is always the estimated better one
-            wins[better] += 1
-            losses[worse] += 1
+    wins, losses = _wins(pairs, task)
     n_worlds = rows[0]["n_worlds"] if rows else "?"
     out = [f"| method | mean rank ({n_worlds} worlds) | 95% rank interval | significantly better than | worse than |",
            "|---|---|---|---|---|"]
@@ -39,15 +34,28 @@ def summary_table(ranks: list[dict], pairs: list[dict], task: str) -> str:
     return "\n".join(out)
 
 
-def side_by_side(ranks: list[dict], tasks: list[str]) -> str:
-    """One row per method: its summary score (mean rank) and 95% rank interval on each task, methods in
-    the order of their mean rank over the tasks."""
+def _wins(pairs: list[dict], task: str) -> tuple[dict, dict]:
+    """How many methods each method is significantly better / worse than on the summary score."""
+    wins, losses = defaultdict(int), defaultdict(int)
+    for p in pairs:
+        if p["task"] == task and p["metric"] == SUMMARY and p["significant"] == "True":
+            wins[p["method_a"]] += 1   # A is always the estimated better one
+            losses[p["method_b"]] += 1
+    return wins, losses
+
+
+def side_by_side(ranks: list[dict], tasks: list[str], pairs: list[dict] = ()) -> str:
+    """One row per method: on each task its summary score (mean rank), 95% rank interval and how many
+    methods it is significantly ahead of / behind (Holm); methods in the order of their mean rank over
+    the tasks."""
     got = {(r["task"], r["method"]): r for r in ranks if r["metric"] == SUMMARY and r["task"] in tasks}
+    wl = {t: _wins(list(pairs), t) for t in tasks}
     methods = sorted({m for _, m in got}, key=lambda m: sum(float(got[(t, m)]["mean"]) for t in tasks if (t, m) in got))
-    out = ["| method | " + " | ".join(f"{t}: mean rank, 95% rank interval" for t in tasks) + " |",
+    out = ["| method | " + " | ".join(f"{t}: mean rank, 95% rank interval, ahead of / behind" for t in tasks) + " |",
            "|---|" + "---|" * len(tasks)]
     for m in methods:
-        cells = [f"{float(got[(t, m)]['mean']):.1f}, {int(float(got[(t, m)]['rank_low']))}-{int(float(got[(t, m)]['rank_high']))}"
+        cells = [f"{float(got[(t, m)]['mean']):.1f}, {int(float(got[(t, m)]['rank_low']))}-"
+                 f"{int(float(got[(t, m)]['rank_high']))}, {wl[t][0][m]} / {wl[t][1][m]}"
                  if (t, m) in got else "–" for t in tasks]
         out.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -69,7 +77,7 @@ def main() -> None:
     ranks, pairs = _read(res / "significance_ranks.csv"), _read(res / "significance_pairs.csv")
     tofu = sorted(t for t in {r["task"] for r in ranks} if t.startswith("tofu_"))
     if tofu:
-        print(f"### Summary score side by side\n\n{side_by_side(ranks, tofu)}\n")
+        print(f"### Summary score side by side\n\n{side_by_side(ranks, tofu, pairs)}\n")
     for task in sorted({r["task"] for r in ranks}):
         print(f"### {task}: summary score\n\n{summary_table(ranks, pairs, task)}\n")
     print(f"### Pairs that differ\n\n{pair_counts(pairs)}")

@@ -284,8 +284,9 @@ def test_the_readme_tables_come_from_the_study_csvs(tmp_path):
               "significant": "False"}]
     one = tables.summary_table(ranks, pairs, "tofu_forget05").splitlines()
     assert one[2:] == ["| a | 1.2 | 1-2 | 1 | 0 |", "| b | 1.8 | 1-2 | 1 | 0 |", "| c | 3.0 | 3-3 | 0 | 2 |"]
-    both = tables.side_by_side(ranks, ["tofu_forget05", "tofu_forget10"]).splitlines()
+    both = tables.side_by_side(ranks, ["tofu_forget05", "tofu_forget10"], pairs).splitlines()
     assert [r.split(" | ")[0] for r in both[2:]] == ["| b", "| a", "| c"]  # 3.3, 3.7, 5.0
-    assert both[2] == "| b | 1.8, 1-2 | 1.5, 1-2 |"
+    assert both[2] == "| b | 1.8, 1-2, 1 / 0 | 1.5, 1-2, 0 / 0 |"
+    assert both[4] == "| c | 3.0, 3-3, 0 / 2 | 2.0, 1-3, 0 / 0 |"
     counts = tables.pair_counts(pairs).splitlines()
     assert counts[2:] == ["| tofu_forget05 | forget_rouge | 0 of 1 |", "| tofu_forget05 | summary_mean_rank | 2 of 3 |"]
