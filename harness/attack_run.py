@@ -25,6 +25,7 @@ import yaml
 
 from harness import attack_reference as REF
 from harness import attack_settings as AS
+from harness import batch
 from harness import models as MD
 from harness import runs
 from harness.attack_reference import number as _number
@@ -176,9 +177,7 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
         # what the attack records of the model it made (e.g. the quantisation library that ran)
         results.append((label, metrics, items, {**cost, "attack_s": attack_s, **mem.record(),
                                                 **getattr(attacked, "attack_record", {})}))
-        say(f"  {attack.name} {label}: " + ", ".join(f"{k} {metrics[k]:.3g}" for k in r.task.metrics
-                                                      if r.task.metrics[k].headline
-                                                      and isinstance(metrics.get(k), (int, float))))
+        say(f"  {attack.name} {label}: " + batch.headline_numbers(r.task, metrics, ".3g"))
         t0 = time.perf_counter()
     # the change each attacked model shows: against the run's own numbers, or (an attack that
     # evaluates a subset, e.g. relearning's probe authors) against its own baseline label; the

@@ -69,5 +69,11 @@ def headline(r) -> str:
         metrics = json.loads((r.folder / "metrics.json").read_text())
     except (OSError, ValueError):
         return "metrics: not readable"
-    heads = [k for k, s in r.task.metrics.items() if s.headline and isinstance(metrics.get(k), (int, float))]
-    return "metrics: " + ", ".join(f"{k} {metrics[k]:.4g}" for k in heads) if heads else "metrics: none"
+    text = headline_numbers(r.task, metrics)
+    return f"metrics: {text}" if text else "metrics: none"
+
+
+def headline_numbers(task, metrics: dict, digits: str = ".4g") -> str:
+    """'name value, ...' for the task's headline metrics that have a number (privleak can be missing)."""
+    return ", ".join(f"{k} {metrics[k]:{digits}}" for k, s in task.metrics.items()
+                     if s.headline and isinstance(metrics.get(k), (int, float)))
