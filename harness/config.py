@@ -38,7 +38,7 @@ def select_rule_syntax(v: str) -> str | None:
 
 @dataclass
 class WorldConfig:
-    profile: Literal["tiny", "default", "full"] = "default"  # full = TOFU's size: 200 authors x 20 QA
+    profile: Literal["tiny", "small", "default", "full"] = "default"  # full = TOFU's size: 200 authors x 20 QA; small: TOFU only (real models on a CPU)
     seed: int = num(0, ge=0)
 
 
@@ -67,6 +67,10 @@ class TrainRecipe:
     weight_decay: float = num(0.01, ge=0)
     warmup_frac: float = num(0.05, ge=0, le=1)
     replay: bool = True  # mix the base's pretraining corpus into fine-tuning (keeps world knowledge)
+    # fine-tune LoRA adapters of this rank on every linear layer and merge them into the weights before
+    # saving (a real model on a CPU: ~4x cheaper a step than full fine-tuning, and it keeps more of
+    # what the base knew); 0 = full fine-tuning. The saved model is a plain model either way.
+    lora_rank: int = num(0, ge=0, note="0 = full fine-tuning", identity="neutral_at_default")
 
 
 @dataclass

@@ -28,7 +28,7 @@ from harness.train import finetune
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_FORMAT_VERSION = 1  # bump when training code changes what a cached model would be
-META = "harness_meta.json"
+from harness.packaged import META  # noqa: E402 - a model folder's record, written last (one definition)
 
 
 def cache_root() -> Path:
@@ -132,11 +132,14 @@ def replay_examples(source: str, fmt: PromptFormatter, replay: bool) -> list[Enc
     return [pretrain_example(fmt, p) for p in read_jsonl(folder / "pretrain.jsonl")]
 
 
-def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, progress) -> None:
+def _train_and_save(out: Path, model, tok, examples, recipe, seed, desc, meta, progress, merge=None) -> None:
     say(f"{desc}: {len(examples)} examples x {recipe.epochs} epochs, "
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters -> {out}")
     t0 = time.perf_counter()
     stats = finetune(model, examples, recipe, seed, tok.pad_token_id or tok.eos_token_id, desc, progress)
+    if merge is not None:  # LoRA fine-tuning: the adapters folded into a plain model
+        stats["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        model = merge(model)
     stats["seconds"] = time.perf_counter() - t0
     stats["params"] = sum(p.numel() for p in model.parameters())
     save_trained(out, model, tok, {**meta, "train": stats})
@@ -167,6 +170,12 @@ def pretrain_example(fmt: PromptFormatter, row: dict) -> Encoded:
     return Encoded(whole[:len(ctx)], whole[len(ctx):])
 
 
+def recipe_key(recipe) -> dict:
+    """A training recipe as its models' keys hold it: lora_rank only when set, so the keys of models
+    trained before it existed (full fine-tuning) are unchanged."""
+    return {k: v for k, v in asdict(recipe).items() if k != "lora_rank" or v}
+
+
 def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, str]:
     """Tokenizer + from-scratch Llama pretrained on the world's general knowledge (cached)."""
     folder = Path(source)
@@ -174,7 +183,7 @@ def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, st
         raise ConfigError(f"model.base=default needs the synthetic world's pretrain.jsonl, not found in "
                           f"'{source}'; with a real dataset, set model.base to a pretrained model")
     key = stable_hash({"v": TRAIN_FORMAT_VERSION, "world": folder.name, "arch": asdict(cfg.model.arch),
-                       "recipe": asdict(cfg.model.pretrain), "seed": cfg.world.seed})
+                       "recipe": recipe_key(cfg.model.pretrain), "seed": cfg.world.seed})
     out = cache_root() / "models" / f"base-{key}"
     # another process training the same model: wait for it, then reuse it
     build_once(out, out / META, lambda: _pretrain(cfg, folder, out, key, progress))
@@ -238,8 +247,18 @@ def control_base(cfg: RunConfig, source: str, without: list[str], progress: bool
 
 def _fine_tune(path: Path, base: str, tok, examples: list, cfg: RunConfig, meta: dict, progress: bool) -> None:
     m = cfg.model
-    _train_and_save(path, load_model(base, m.dtype, m.device), tok, examples, m.finetune, cfg.world.seed,
-                    f"fine-tune {meta['role']} on {meta['split']}", meta, progress)
+    model = load_model(base, m.dtype, m.device)
+    if m.finetune.lora_rank:  # adapters on every linear layer, merged into the weights before saving
+        from peft import LoraConfig, get_peft_model
+        linear = sorted({n.rsplit(".", 1)[-1] for n, mod in model.named_modules()
+                         if isinstance(mod, torch.nn.Linear) and "lm_head" not in n})
+        model = get_peft_model(model, LoraConfig(r=m.finetune.lora_rank, lora_alpha=2 * m.finetune.lora_rank,
+                                                 target_modules=linear, lora_dropout=0.0))
+        merge = lambda trained: trained.merge_and_unload()  # noqa: E731
+    else:
+        merge = None
+    _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
+                    f"fine-tune {meta['role']} on {meta['split']}", meta, progress, merge)
 
 
 _PREPARED: dict[str, dict] = {}  # this process's answers: a grid asks again for every run
@@ -271,8 +290,18 @@ def base_model(cfg: RunConfig, task: Task, progress: bool = True) -> dict:
     """{'base', 'source'} alone, built if needed: what the forms' own models start from (a grid worker
     trains SISA's constituents or the DP target while the other still trains the target and retain)."""
     source = dataset_source(cfg, task)
-    base = _default_base(cfg, source, progress)[0] if cfg.model.base == "default" else cfg.model.base
+    if cfg.model.base == "default":
+        base = _default_base(cfg, source, progress)[0]
+    else:
+        base = base_ref(cfg.model.base, progress)
     return {"base": str(base), "source": source}
+
+
+def base_ref(ref: str, progress: bool = True) -> str:
+    """A model id, folder, or the name of a packaged model (harness/packaged.py: converted into the
+    cache on first use, its folder returned)."""
+    from harness import packaged
+    return str(packaged.folder(ref, progress)) if packaged.is_packaged(ref) else ref
 
 
 def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
@@ -282,11 +311,13 @@ def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
     if "target" not in get_track(task.family).roles:  # e.g. the hazard track unlearns the base model itself
         return base_model(cfg, task, progress)
     if m.target and m.retain:
-        return {"base": m.base, "target": m.target, "retain": m.retain, "source": source}
+        return {"base": m.base if m.base == "default" else base_ref(m.base, progress), "target": m.target,
+                "retain": m.retain, "source": source}
     if m.base == "default":
         base, base_key = _default_base(cfg, source, progress)
-    else:
-        base, base_key = m.base, stable_hash(m.base)
+    else:  # a packaged model's folder is named by its file's SHA-256: the key follows the weights
+        base = base_ref(m.base, progress)
+        base_key = stable_hash(m.base if base == m.base else Path(base).name)
     out = {"base": str(base), "source": source}
     track = get_track(task.family)
     for role, given in (("target", m.target), ("retain", m.retain)):
@@ -300,7 +331,7 @@ def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
         examples = track.model_examples(source, splits, fmt, m.finetune.replay)
         data_hash = stable_hash([(e.prompt, e.answer) for e in examples])
         key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "data": data_hash,
-                           "recipe": asdict(m.finetune), "seed": cfg.world.seed})
+                           "recipe": recipe_key(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"
         meta = {"role": role, "key": key, "split": split, "base": portable(base)}  # '<cache>/...': movable
         build_once(path, path / META, partial(_fine_tune, path, str(base), tok, examples, cfg, meta, progress))

@@ -10,7 +10,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from harness import curves, forms, sharded
+from harness import curves, forms, packaged, sharded
 from harness import models as MD
 from harness.config import ConfigError, RunConfig, UnlearnConfig, from_dict, identity, to_dict, validate
 from harness.families import get_track, lacks
@@ -98,10 +98,14 @@ def resolve(cfg: RunConfig) -> Resolved:
                           f"(task {task.name}): set unlearn.select_on=evaluated")
     for role in ("base", "target", "retain", "evaluate"):
         ref = getattr(cfg.model, role)
+        if packaged.is_packaged(ref):  # installed, its file whole (size, SHA-256), an architecture we load
+            packaged.locate(ref)
+            continue
         if ref.startswith(("/", ".", "~")) and not Path(ref).expanduser().exists():
             raise ConfigError(f"config key 'model.{role}': folder '{ref}' does not exist")
         if ref and ref != "default" and Path(ref).expanduser().is_dir():
             _check_model_folder(Path(ref).expanduser(), role)
+    _check_chat(cfg)
     if sharded.requested_by_launcher():  # accelerate launch --use_fsdp
         cfg.unlearn.fsdp = True
     device = MD.resolve_device(cfg.model.device)  # no GPU for cuda: fails here
@@ -124,6 +128,22 @@ def resolve(cfg: RunConfig) -> Resolved:
     run_id = f"{task.name}-{label}-s{cfg.seed}-{stable_hash({'cfg': body, 'task_version': task.version}, 10)}"
     return Resolved(cfg, task, method, method_cfg, run_id, Path(cfg.results_dir) / "runs" / run_id, form, form_cfg,
                     inputs)
+
+
+def _check_chat(cfg: RunConfig) -> None:
+    """eval.prompt_style=chat needs a tokenizer with a chat template: the from-scratch default has none,
+    and a local folder has one when its tokenizer files carry it (packaged models always do)."""
+    if cfg.eval.prompt_style != "chat":
+        return
+    ref = cfg.model.evaluate or cfg.model.target or cfg.model.base
+    if ref == "default":
+        raise ConfigError("eval.prompt_style=chat: the default from-scratch models have no chat template; "
+                          "use prompt_style=auto or plain, or a model with a chat template (e.g. model=smollm2-135m)")
+    folder = Path(ref).expanduser()
+    if folder.is_dir() and (folder / "tokenizer_config.json").is_file() and not (folder / "chat_template.jinja").is_file() \
+            and "chat_template" not in (folder / "tokenizer_config.json").read_text():
+        raise ConfigError(f"eval.prompt_style=chat: the tokenizer in '{ref}' has no chat template; "
+                          f"use prompt_style=plain")
 
 
 def _check_model_folder(folder: Path, role: str) -> None:

@@ -312,7 +312,11 @@ def estimate_params(cfg) -> float:
                                num_attention_heads=a.num_heads,
                                max_position_embeddings=a.max_position)
         else:
-            conf = AutoConfig.from_pretrained(m.target or m.base)
+            from harness import packaged
+            ref = m.target or m.base
+            if packaged.is_packaged(ref):  # its converted folder, once converted (no conversion for an estimate)
+                ref = str(packaged.converted_folder(ref))
+            conf = AutoConfig.from_pretrained(ref)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(conf)
         return float(matmul_params(model))

@@ -24,7 +24,7 @@ def _err(capsys, argv):
     (["run", "method=graddiff", "method_args.beta=1"], "unknown config key 'method_args.beta'"),
     (["run", "model.target=/no/such/model"], "folder '/no/such/model' does not exist"),
     (["run", "dataset=/no/such/data"], "dataset folder '/no/such/data' does not exist"),
-    (["run", "world.profile=huge"], "config key 'world.profile': expected one of tiny, default, full"),
+    (["run", "world.profile=huge"], "config key 'world.profile': expected one of tiny, small, default, full"),
     (["run", "method=loku"], "method 'loku' trains LoRA adapters only: set adapter.kind=lora"),
     (["run", "adapter.kind=qlora"], "'adapter.kind': expected one of none, lora"),
     (["run", "method=idkdpo", "task=wmdp_synthetic"], "needs refusal answers to questions"),

@@ -12,7 +12,7 @@ from harness import plots as P
 from harness.config import ConfigError, RunConfig
 from harness.data import load_refusals, load_split
 from harness.families import Track, register_track
-from harness.families.tofu import world
+from harness.families.tofu import real_world, world
 from harness.families.tofu.authors import AuthorUnits, author_split, pretend_fill, selection_split
 from harness.families.tofu.metrics import CURVE_METRICS, KS_FEW_ITEMS, METRICS, curve
 from harness.families.tofu.qa import aligned, evaluate_sets, membership_scores, tofu_metrics
@@ -23,11 +23,19 @@ from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
 
 EVAL_KINDS = ("forget", "retain", "real_authors", "world_facts")  # task file `eval:` kind -> split
+# optional: `real_world: builtin`, the shipped real-world questions the base model answers correctly
+# (harness/families/tofu/real_world.py): for a real pretrained model
+OPTIONAL_KINDS = {"real_world": "builtin"}
 
 
 def check_task(task, where: str) -> None:
-    if set(task.eval) != set(EVAL_KINDS) or not all(isinstance(v, str) for v in task.eval.values()):
-        raise ConfigError(f"{where}: 'eval' must map exactly {', '.join(EVAL_KINDS)} to split names")
+    required = {k: v for k, v in task.eval.items() if k not in OPTIONAL_KINDS}
+    if set(required) != set(EVAL_KINDS) or not all(isinstance(v, str) for v in required.values()):
+        raise ConfigError(f"{where}: 'eval' must map exactly {', '.join(EVAL_KINDS)} to split names "
+                          f"(and optionally real_world: builtin)")
+    for kind, value in OPTIONAL_KINDS.items():
+        if kind in task.eval and task.eval[kind] != value:
+            raise ConfigError(f"{where}: eval.{kind} must be '{value}' (the shipped set), got {task.eval[kind]!r}")
     if not isinstance(task.splits.forget, str):
         raise ConfigError(f"{where}: splits.forget must be one split name")
     if task.lm_eval_tasks:
@@ -39,7 +47,9 @@ def check_task(task, where: str) -> None:
 def load_data(task, source: str, cfg: RunConfig, needs_refusals: bool = False) -> dict:
     t = task
     data = {"forget": load_split(source, t.splits.forget), "retain": load_split(source, t.splits.retain)}
-    data["eval"] = {kind: load_split(source, split) for kind, split in t.eval.items()}
+    data["eval"] = {kind: load_split(source, split) for kind, split in t.eval.items() if kind in EVAL_KINDS}
+    if "real_world" in t.eval:  # generation only, on the subset the base model answers (reference numbers)
+        data["real_world"] = real_world.questions()
     data["eval"]["holdout"] = load_split(source, t.splits.holdout)  # membership inference
     if t.requests:  # sequential unlearning requests, applied one after another
         data["requests"] = [load_split(source, s) for s in t.requests]
@@ -79,6 +89,12 @@ def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg:
     t0 = time.perf_counter()
     with FlopMeter(model) as meter:
         items, agg = evaluate_sets(model, fmt, data["eval"], cfg.eval, MD.pad_id(tok), progress=progress)
+        world_recs = []
+        if "real_world" in data:  # the questions the base model answered correctly (reference numbers)
+            kept = set(ref["real_world"]["kept"])
+            world_recs, n = real_world.score(model, fmt, [r for r in data["real_world"] if r["id"] in kept],
+                                             cfg.eval, MD.pad_id(tok))
+            agg["_tokens"] += n
     metrics = tofu_metrics(agg, ref)
     forget_items = [i for i in items if i["set"] == "forget"]
     theirs = aligned([i["id"] for i in forget_items], ref["log_ratios"], "the retain model's truth ratios")
@@ -89,6 +105,11 @@ def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg:
     if metrics["ks_n"] < KS_FEW_ITEMS:  # legitimate (a small split), but the reader must know
         metrics["warnings"] = [f"forget_quality from {metrics['ks_n']} items: a KS p-value on so few items takes a "
                                f"few coarse values (the smallest possible is {M.ks_min_pvalue(metrics['ks_n']):.2g})"]
+    if "real_world" in data:
+        metrics["real_world_n"] = len(world_recs)
+        metrics["real_world_accuracy"] = (sum(r["correct"] for r in world_recs) / len(world_recs)
+                                          if world_recs else None)
+        items += world_recs
     cost = {"eval_s": time.perf_counter() - t0, "tokens_eval": agg["_tokens"], "eval_flops": meter.total}
     return metrics, items, cost
 
