@@ -160,7 +160,8 @@ def cmd_prepare(ns) -> int:
 
 def cmd_attack(ns) -> int:
     """An attack on a finished run folder, or on every method run a glob pattern matches (reference
-    rows, which unlearned nothing, are left out); all checked before any compute, exit 2 on bad input."""
+    rows, which unlearned nothing, and a sweep's trials, which tune on validation data and are no
+    result, are left out); all checked before any compute, exit 2 on bad input."""
     import glob
 
     import yaml
@@ -168,8 +169,10 @@ def cmd_attack(ns) -> int:
     from harness import attack_run
     folders = [ns.folder]
     if glob.has_magic(ns.folder):
+        def config(f):
+            return yaml.safe_load(Path(f, "config.yaml").read_text()) or {}
         folders = [f for f in sorted(glob.glob(ns.folder)) if Path(f, "status.json").exists()
-                   and (yaml.safe_load(Path(f, "config.yaml").read_text()) or {}).get("method") != "none"
+                   and config(f).get("method") != "none" and (config(f).get("sweep") or {}).get("role") != "trial"
                    and not attack_run.weightless(Path(f))]
         if not folders:
             from harness.config import ConfigError

@@ -66,7 +66,9 @@ class TrainRecipe:
     batch_size: int = num(32, ge=1)
     weight_decay: float = num(0.01, ge=0)
     warmup_frac: float = num(0.05, ge=0, le=1)
-    replay: bool = True  # mix the base's pretraining corpus into fine-tuning (keeps world knowledge)
+    # mix what the base knew into fine-tuning: the default world's pretraining corpus; for a pretrained
+    # base fine-tuned on QA (tofu), its own answers to held-out real-world questions (real_world.py)
+    replay: bool = True
     # fine-tune LoRA adapters of this rank on every linear layer and merge them into the weights before
     # saving (a real model on a CPU: ~4x cheaper a step than full fine-tuning, and it keeps more of
     # what the base knew); 0 = full fine-tuning. The saved model is a plain model either way.

@@ -261,6 +261,32 @@ def _fine_tune(path: Path, base: str, tok, examples: list, cfg: RunConfig, meta:
                     f"fine-tune {meta['role']} on {meta['split']}", meta, progress, merge)
 
 
+def self_replay(base: str, base_key: str, qs: list[str], cfg: RunConfig, progress: bool) -> list[tuple[str, str]]:
+    """(question, the base model's first-sentence greedy answer) for the track's held-out real-world
+    questions (the fictitious-author track: harness/families/tofu/real_world.py says why, and what it
+    measured), generated once per base model and prompt setting, cached under <cache>/replay/."""
+    import json
+    import re
+
+    from harness.evaluate import generate
+
+    def first_sentence(text: str) -> str:
+        m = re.search(r"^(.*?[.!?])(\s|$)", text.strip(), re.S)
+        return (m.group(1) if m else text).strip()
+    key = stable_hash({"v": 1, "base": base_key, "questions": qs, "dtype": cfg.model.dtype, "device": cfg.model.device,
+                       "eval": [cfg.eval.prompt_style, cfg.eval.max_length, cfg.eval.max_new_tokens]})
+    path = cache_root() / "replay" / f"{key}.json"
+
+    def measure() -> None:
+        if progress:
+            say(f"replay: the base model answers {len(qs)} held-out real-world questions")
+        model, tok, fmt = open_model(base, cfg)
+        gens, _ = generate(model, fmt, qs, cfg.eval, pad_id(tok), progress=False)
+        write_json_atomic(path, {"base": portable(base), "pairs": [[q, first_sentence(g)] for q, g in zip(qs, gens)]})
+    build_once(path, path, measure)
+    return [(q, a) for q, a in json.loads(path.read_text())["pairs"] if a]
+
+
 _PREPARED: dict[str, dict] = {}  # this process's answers: a grid asks again for every run
 
 
@@ -328,7 +354,12 @@ def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
         fmt = PromptFormatter(tok, cfg.eval.prompt_style, cfg.eval.max_length)
         splits = task.splits.model_splits(role)
         split = "+".join(splits)
-        examples = track.model_examples(source, splits, fmt, m.finetune.replay)
+        # a pretrained base has no world corpus to replay; for QA fine-tuning, its own answers instead
+        real = m.base != "default"
+        examples = track.model_examples(source, splits, fmt, m.finetune.replay and not real)
+        questions = getattr(track, "replay_questions", None)  # the tracks that fine-tune on QA offer them
+        if real and m.finetune.replay and questions:
+            examples += [fmt.encode(q, a) for q, a in self_replay(str(base), base_key, questions(), cfg, progress)]
         data_hash = stable_hash([(e.prompt, e.answer) for e in examples])
         key = stable_hash({"v": TRAIN_FORMAT_VERSION, "base": base_key, "data": data_hash,
                            "recipe": recipe_key(m.finetune), "seed": cfg.world.seed})

@@ -36,6 +36,9 @@ a one-line config error before any compute):
     curve_forget      the forget metric the page's curve plot shows
     request_metrics   (forget metric, utility metric) of the per-request plot of tasks with `requests`;
                       without it, the task's first headline forget and utility metrics
+    replay_questions() -> [question]   held-out real-world questions whose answers by a pretrained base
+                      model are mixed into its target's and retain model's fine-tuning when
+                      model.finetune.replay is on (harness/models.py self_replay); without it, nothing
 
 What attacks and forms ask of a family (they never name one; a capability a track leaves at the base
 class's default, the plug-ins that need it decline with a one-line error naming what is missing):

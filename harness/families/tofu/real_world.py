@@ -77,6 +77,23 @@ def questions() -> list[dict]:
     return rows
 
 
+# Replay for a real base model: its own first-sentence answers to real-world questions that neither
+# this set (block 0 of harness/vocab.py's capitals and books) nor the worlds of seeds 0 and 1 (blocks 0
+# and 1) ask, mixed into the target's and retain model's fine-tuning. Measured (SmolLM2-135M, small
+# world, LoRA rank 16, lr 1e-3): without it, two epochs on the fictitious authors took the base's
+# correct real-world answers from 65 to 37 ("The capital of India is Port Alder"): the fine-tuned
+# model answers every "where" with a memorised city. It is self-distillation, so it keeps what the base
+# said, right or wrong, never teaches an answer, and never sees an evaluated question.
+N_REPLAY = 64
+
+
+def replay_questions(n: int = N_REPLAY) -> list[str]:
+    pool = ([f"What is the capital of {c}?" for c, _ in vocab.CAPITALS[len(vocab.CAPITALS) // 2:]]
+            + [f"Who wrote '{b}'?" for b, _ in vocab.REAL_BOOKS[len(vocab.REAL_BOOKS) // 2:]])
+    import random
+    return random.Random(0).sample(pool, n)
+
+
 def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z ]+", " ", text.lower()).split())
 

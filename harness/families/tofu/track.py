@@ -174,6 +174,7 @@ class Tofu(Track):
     load_data = staticmethod(load_data)
     training_sets = staticmethod(training_sets)
     model_examples = staticmethod(MD.training_examples)  # what the target / retain models are fine-tuned on
+    replay_questions = staticmethod(real_world.replay_questions)  # a pretrained base's replay (real_world.py)
     refusal_set = staticmethod(refusal_set)
     reference = staticmethod(reference)
     evaluate = staticmethod(evaluate)
