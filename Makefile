@@ -54,10 +54,17 @@ real-model: $(REAL_STAMP)
 leaderboard-real: $(REAL_STAMP)
 	$(BIN)/python -m harness sweep configs/sweep_real.yaml --workers 2 $(ARGS)
 	$(BIN)/python -m harness grid configs/grid_real.yaml --workers 2 $(ARGS)
+	$(BIN)/python -m harness attack "results/runs/tofu_real_forget10-*" relearn "steps=[0,10]"
+	$(BIN)/python -m harness attack "results/runs/tofu_real_forget10-*" quantize "bits=[4]"
+	$(BIN)/python -m harness leaderboard
 
-leaderboard-real-full: $(REAL_STAMP)   # + every method, LoRA, the default world size (a GPU: docs/real-model.md)
+leaderboard-real-full: $(REAL_STAMP)   # + every method, full and LoRA (a GPU: docs/real-model.md)
 	$(BIN)/python -m harness sweep configs/sweep_real_full.yaml --workers 2 $(ARGS)
+	$(BIN)/python -m harness sweep configs/sweep_real_lora.yaml --workers 2 $(ARGS)
 	$(BIN)/python -m harness grid configs/grid_real.yaml --workers 2 $(ARGS)
+	$(BIN)/python -m harness attack "results/runs/tofu_real_forget10-*" relearn "steps=[0,10]"
+	$(BIN)/python -m harness attack "results/runs/tofu_real_forget10-*" quantize "bits=[4]"
+	$(BIN)/python -m harness leaderboard
 
 GRIDS := configs/grid_default.yaml configs/grid_forms.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
 
