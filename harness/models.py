@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from harness import distributed as dist
-from harness.claim import build_once
+from harness.claim import Busy, build_once
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
 from harness.io import atomic_dir, portable, read_jsonl, shorten, stable_hash, write_json_atomic
@@ -346,6 +346,7 @@ def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
         base_key = stable_hash(m.base if base == m.base else Path(base).name)
     out = {"base": str(base), "source": source}
     track = get_track(task.family)
+    busy = None
     for role, given in (("target", m.target), ("retain", m.retain)):
         if given:
             out[role] = given
@@ -365,6 +366,12 @@ def _prepare(cfg: RunConfig, task: Task, progress: bool) -> dict:
                            "recipe": recipe_key(m.finetune), "seed": cfg.world.seed})
         path = cache_root() / "models" / f"{role}-{key}"
         meta = {"role": role, "key": key, "split": split, "base": portable(base)}  # '<cache>/...': movable
-        build_once(path, path / META, partial(_fine_tune, path, str(base), tok, examples, cfg, meta, progress))
+        try:
+            build_once(path, path / META, partial(_fine_tune, path, str(base), tok, examples, cfg, meta, progress))
+        except Busy as e:  # (inside without_waiting) another process trains it: train the next role meanwhile
+            busy = e
+            continue
         out[role] = str(path)
+    if busy is not None:
+        raise busy
     return out
