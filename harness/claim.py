@@ -182,6 +182,17 @@ def without_waiting() -> Iterator[None]:
         _NO_WAIT.reset(token)
 
 
+@contextlib.contextmanager
+def waiting() -> Iterator[None]:
+    """Inside this block build_once waits again (a short shared build that everything after it needs,
+    e.g. a pretrained base's replay answers: skipping it would skip every model that follows)."""
+    token = _NO_WAIT.set(False)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
+
+
 def build_once(target: Path, done: Path, build: Callable[[], object]) -> None:
     """Build a shared cache entry once: nothing to do when `done` (its completion marker) exists;
     otherwise claim `target`, waiting for a process already building it (or, inside

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from harness import distributed as dist
-from harness.claim import Busy, build_once
+from harness.claim import Busy, build_once, waiting
 from harness.config import ConfigError, RunConfig
 from harness.data import load_split
 from harness.io import atomic_dir, portable, read_jsonl, shorten, stable_hash, write_json_atomic
@@ -283,7 +283,8 @@ def self_replay(base: str, base_key: str, qs: list[str], cfg: RunConfig, progres
         model, tok, fmt = open_model(base, cfg)
         gens, _ = generate(model, fmt, qs, cfg.eval, pad_id(tok), progress=False)
         write_json_atomic(path, {"base": portable(base), "pairs": [[q, first_sentence(g)] for q, g in zip(qs, gens)]})
-    build_once(path, path, measure)
+    with waiting():  # seconds of generation that both the target and the retain model need
+        build_once(path, path, measure)
     return [(q, a) for q, a in json.loads(path.read_text())["pairs"] if a]
 
 

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+
+import pytest
 from pathlib import Path
 
 from harness import runs
@@ -119,3 +121,24 @@ def test_shared_cache_entries_are_built_once(tmp_path):
     sleeper.wait()                                     # ... and exits
     t.join(timeout=30)
     assert done == [out] and (out / "MANIFEST.json").exists()
+
+
+def test_a_worker_trains_the_retain_model_while_another_trains_the_target(monkeypatch, tiny):
+    """Preparing ahead (without_waiting), a worker that finds the target claimed by another process
+    trains the retain model meanwhile, then reports the target busy; it never waits idle."""
+    from harness import models as MD
+    from harness import runs
+    from harness.claim import Busy, without_waiting
+    from harness.config import load_run_config
+    r = runs.resolve(load_run_config(None, tiny + ["task=tofu_forget05", "method=none", "model.finetune.epochs=3"]))
+    real = MD.build_once
+
+    def target_elsewhere(path, done, build):
+        if path.name.startswith("target-"):
+            raise Busy(f"{path} is being built by another process")
+        return real(path, done, build)
+    monkeypatch.setattr(MD, "build_once", target_elsewhere)
+    with without_waiting(), pytest.raises(Busy, match="target-"):
+        MD.prepare_models(r.cfg, r.task, progress=False)
+    retained = [p for p in (MD.cache_root() / "models").glob("retain-*") if (p / MD.META).exists()]
+    assert any(json.loads((p / MD.META).read_text())["split"] == "retain95" for p in retained)
