@@ -79,7 +79,8 @@ def view(sweep: pd.DataFrame, details: dict, specs: dict) -> tuple[pd.DataFrame,
         spent = [t for t in trials if t is not None] + ref_rows
         varying = _varying([details[t["run_id"]]["config"] for t in trials if t is not None])
         flat = _flat(cfg)
-        row = {"sweep": tag["name"], "task": fin["task"], "method": fin["method"], "rule": rule.text(),
+        row = {"sweep": tag["name"], "task": fin["task"], "method": fin["method"], "model": fin.get("model"),
+               "rule": rule.text(),
                "validation": ", ".join(tag.get("validation") or []),
                "n_trials": len(trials), "n_missing": sum(t is None for t in trials), "n_feasible": sel.n_feasible,
                "feasible": sel.feasible, "rule_choice": bool(matches), "selection": sel.why if matches else
@@ -93,6 +94,8 @@ def view(sweep: pd.DataFrame, details: dict, specs: dict) -> tuple[pd.DataFrame,
             row.update({f"val_{m}": chosen.get(m) for m in rule.metrics})
         metric_cols = list((specs.get(fin["task"]) or {}).get("metrics", {}))
         row.update({m: fin.get(m) for m in metric_cols if m in fin})
+        # what the attacks did to the final run (harness/leaderboard.py attack_columns)
+        row.update({c: fin.get(c) for c in fin.index if c == "robustness" or c.endswith(("_recovery", "_removed"))})
         row.update({"unlearn_flops": fin.get("unlearn_flops"), "status": fin["status"], "run_id": fin["run_id"]})
         rows.append(row)
     trials = sweep[sweep["sweep_role"] != "final"].copy()
