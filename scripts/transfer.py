@@ -1,0 +1,67 @@
+"""Does the toy model's method ranking transfer to a real model? The rank correlation (Spearman) of the
+methods between two leaderboards, on forget quality, model utility and robustness, and the table.
+
+    python scripts/transfer.py TOY_RESULTS REAL_RESULTS [toy_task=tofu_forget10] [real_task=tofu_real_forget10]
+
+TOY_RESULTS: a results folder of `make leaderboard` (its leaderboard.csv: the methods at their registered
+defaults, full fine-tuning). REAL_RESULTS: a results folder of `make leaderboard-real` (its
+leaderboard_selected.csv: each method at the setting its sweep selected). Only methods with a number on
+both sides are ranked; with n methods, Spearman's rho needs |rho| above about 0.8 (n = 6) to be told
+from no relation at the 5% level, so the table says n and the p-value beside rho.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+from scipy.stats import spearmanr
+
+METRICS = {"forget_quality": "higher", "model_utility": "higher", "robustness": "higher"}
+
+
+def rows(path: Path, task: str) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    df = df[df["task"] == task]
+    if "status" in df:
+        df = df[df["status"] == "complete"]
+    if "reference_row" in df:
+        df = df[~df["reference_row"].astype(bool)]
+    return df.drop_duplicates("method").set_index("method")
+
+
+def compare(toy: pd.DataFrame, real: pd.DataFrame) -> tuple[list[dict], pd.DataFrame]:
+    out = []
+    table = pd.DataFrame(index=sorted(set(toy.index) & set(real.index)))
+    for m in METRICS:
+        both = [k for k in table.index if m in toy and m in real and pd.notna(toy.at[k, m]) and pd.notna(real.at[k, m])]
+        table[f"toy {m}"] = [toy.at[k, m] if m in toy else None for k in table.index]
+        table[f"real {m}"] = [real.at[k, m] if m in real else None for k in table.index]
+        if len(both) >= 3:
+            rho, p = spearmanr([toy.at[k, m] for k in both], [real.at[k, m] for k in both])
+            out.append({"metric": m, "n": len(both), "rho": float(rho), "p": float(p)})
+        else:
+            out.append({"metric": m, "n": len(both), "rho": None, "p": None})
+    return out, table
+
+
+def main(argv: list[str]) -> None:
+    opts = dict(a.split("=", 1) for a in argv if "=" in a)
+    toy_dir, real_dir = (Path(a) for a in argv if "=" not in a)
+    toy = rows(toy_dir / "leaderboard.csv", opts.get("toy_task", "tofu_forget10"))
+    real = rows(real_dir / "leaderboard_selected.csv", opts.get("real_task", "tofu_real_forget10"))
+    stats, table = compare(toy, real)
+    print("| metric | methods | Spearman rho | p |\n|---|---|---|---|")
+    for s in stats:
+        rho = "n/a" if s["rho"] is None else f"{s['rho']:+.2f}"
+        p = "n/a" if s["p"] is None else f"{s['p']:.2f}"
+        print(f"| {s['metric']} | {s['n']} | {rho} | {p} |")
+    print()
+    cols = list(table.columns)
+    print("| method | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+    for k, r in table.iterrows():
+        print(f"| {k} | " + " | ".join("–" if pd.isna(v) else f"{v:.3g}" for v in r) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
