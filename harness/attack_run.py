@@ -193,6 +193,7 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
         for label, metrics, items, cost in results:
             _changes(metrics, before, r.task.metrics, (control or {}).get(label))
             _against_target(metrics, before, r, (target or {}).get(label), (target or {}).get("before"), removed)
+            _damage_guard(metrics, _utility_metric(r), control, label)
             write_measured(tmp / label, metrics, items, cost)
         (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(acfg), sort_keys=False))
         # the models' paths as the run's provenance records them (io.portable)
@@ -204,6 +205,28 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
         write_json_atomic(tmp / "status.json", {"status": "complete", "attack": attack.name,
                                                 "labels": [lb for lb, *_ in results],
                                                 "control": control["model"] if control else None})
+
+
+# the control keeping less than this share of its utility under the attack: the attack broke the model
+DAMAGE_SHARE = 0.5
+
+
+def _utility_metric(r) -> str | None:
+    """The track's utility_metric, else the task's first headline utility metric (as eligibility.py)."""
+    return getattr(r.track, "utility_metric", None) or next(
+        (m for m, s in r.task.metrics.items() if s.role == "utility" and s.headline), None)
+
+
+def _damage_guard(metrics: dict, u: str | None, control: dict | None, label: str) -> None:
+    """No recovery where the attack wrecked the control (a model that never knew the forget data): when
+    its utility `u` falls below DAMAGE_SHARE of what it was, whatever the attacked models' forget
+    metrics do is damage, not memory (e.g. too high a learning rate)."""
+    got, was = ((control or {}).get(label) or {}).get(u), ((control or {}).get("before") or {}).get(u)
+    if not (_number(got) and _number(was)) or was <= 0 or got >= DAMAGE_SHARE * was:
+        return
+    metrics["recovery"] = None
+    metrics["recovery_note"] = (f"the attack wrecked the control: its {u} fell from {was:.3g} to {got:.3g} (below "
+                                f"{DAMAGE_SHARE:g} of it), so what it does to the forget metrics is damage, not memory")
 
 
 def _removed(r, mine: dict, target: dict | None) -> tuple[float | None, float | None, int]:

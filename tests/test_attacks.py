@@ -315,11 +315,15 @@ def test_seeded_attacks_keep_their_controls_per_seed(two_author_run, tmp_path):
     assert len(new["quantize", 0]) == 2 and not new["quantize", 1]       # computed once, shared
 
 
-def test_results_are_kept_per_settings(two_author_run, tmp_path):
+def test_results_are_kept_per_settings(two_author_run, tmp_path, monkeypatch):
     """A narrower request adds its labels to the complete folder (k10 is kept); other scalar settings
     (a learning rate) get their own folder beside the default's; the robustness score, from the
     default-settings folders, does not change; the page's columns name each folder."""
+    from harness import attack_run
     from harness.leaderboard import attack_columns, parse_attack_column
+    # this fixture's 2-author model is fragile: 10 steps at lr 1e-3 take its control's utility from 0.64
+    # to 0.17, which the damage guard (tested on its own below) rightly refuses to read as recovery
+    monkeypatch.setattr(attack_run, "DAMAGE_SHARE", 0.0)
     run = _copy(two_author_run, tmp_path)
     metrics = yaml.safe_load((run / "task.yaml").read_text())["metrics"]
     assert main(["attack", str(run), "quantize", "bits=[4]", "--quiet"]) == 0
@@ -399,3 +403,42 @@ def test_int4_unpacking_needs_no_kernel_build():
         ext._lib = None
     _no_kernel_build()
     assert ext._lib is not None and all(torch.equal(ext.lib.unpack(x, b), unpack(x, b)) for b in (2, 4))
+
+
+def test_relearning_rate_follows_the_kind_of_base():
+    """lr None: 1e-3 on a model trained here from scratch, 2e-5 on a pretrained base (1e-3 wrecks one);
+    a configured lr wins either way."""
+    from types import SimpleNamespace as NS
+    from harness.attacks.relearn import RelearnConfig, learning_rate
+    scratch, real = NS(model=NS(base="default")), NS(model=NS(base="smollm2-135m"))
+    assert learning_rate(RelearnConfig(), scratch) == 1e-3
+    assert learning_rate(RelearnConfig(), real) == 2e-5
+    assert learning_rate(RelearnConfig(lr=0.01), real) == 0.01
+
+
+def test_an_attack_that_wrecks_the_control_has_no_recovery():
+    """The control (never knew the forget data) keeping under half its utility: recovery None, with why;
+    at half or more, the recovery stands."""
+    from harness.attack_run import _damage_guard
+    track = "model_utility"
+    control = {"before": {"model_utility": 0.5}, "k10": {"model_utility": 0.2}, "k5": {"model_utility": 0.25}}
+    m = {"recovery": 0.4}
+    _damage_guard(m, track, control, "k10")
+    assert m["recovery"] is None and "0.5 to 0.2" in m["recovery_note"]
+    m = {"recovery": 0.4}
+    _damage_guard(m, track, control, "k5")   # exactly half: kept
+    assert m == {"recovery": 0.4}
+    m = {"recovery": 0.4}
+    _damage_guard(m, track, None, "k10")     # no control: nothing to judge by
+    assert m == {"recovery": 0.4}
+
+
+@pytest.mark.parametrize("task,expected", [("tofu_forget10", "model_utility"), ("wmdp_synthetic", "general_acc"),
+                                           ("muse_news_synthetic", "knowmem_retain")])
+def test_the_damage_guard_reads_each_tracks_utility(task, expected):
+    from types import SimpleNamespace as NS
+    from harness.attack_run import _utility_metric
+    from harness.families import load_tracks
+    from harness.tasks import get_task
+    t = get_task(task)
+    assert _utility_metric(NS(track=load_tracks()[t.family], task=t)) == expected

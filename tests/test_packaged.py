@@ -147,6 +147,8 @@ def test_the_real_packaged_model_unlearns_and_is_evaluated(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["forget_n"] == 4 and metrics["real_world_n"] >= 20  # it knows capitals, authors, science
     assert 0.5 <= metrics["real_world_accuracy"] <= 1.0
+    lo, hi = metrics["real_world_accuracy_ci"]
+    assert lo <= metrics["real_world_accuracy"] <= hi
     items = [json.loads(line) for line in (run / "items.jsonl").read_text().splitlines()]
     world = [i for i in items if i["set"] == "real_world"]
     assert len(world) == metrics["real_world_n"] and all("<|im_end|>" not in i["generation"] for i in world)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import time
 
+import numpy as np
+
 from harness import metrics as M
 from harness import models as MD
 from harness import plots as P
@@ -18,6 +20,7 @@ from harness.families.tofu.metrics import CURVE_METRICS, KS_FEW_ITEMS, METRICS, 
 from harness.families.tofu.qa import aligned, evaluate_sets, membership_scores, tofu_metrics
 from harness.families.tofu.reference import reference
 from harness.families.tofu.stats import bootstrap
+from harness.stats import mean_interval
 from harness.io import shorten
 from harness.meter import FlopMeter
 from harness.prompts import PromptFormatter
@@ -109,6 +112,9 @@ def evaluate(model, tok, fmt: PromptFormatter, task, data: dict, ref: dict, cfg:
         metrics["real_world_n"] = len(world_recs)
         metrics["real_world_accuracy"] = (sum(r["correct"] for r in world_recs) / len(world_recs)
                                           if world_recs else None)
+        if world_recs and cfg.eval.bootstrap > 0:  # its own generator: the other intervals stay as they were
+            metrics["real_world_accuracy_ci"] = mean_interval([float(r["correct"]) for r in world_recs],
+                                                              cfg.eval.bootstrap, np.random.default_rng(cfg.seed))
         items += world_recs
     cost = {"eval_s": time.perf_counter() - t0, "tokens_eval": agg["_tokens"], "eval_flops": meter.total}
     return metrics, items, cost
