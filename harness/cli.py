@@ -192,6 +192,11 @@ def cmd_significance(ns) -> int:
     return command([a for a in ns.args if "=" not in a], [a for a in ns.args if "=" in a])
 
 
+def cmd_meta_eval(ns) -> int:
+    from harness import metaeval_cmd
+    return metaeval_cmd.command(ns.task, ns.args, ns.pool, ns.workers, ns.prepare_only, not ns.quiet)
+
+
 def cmd_leaderboard(ns) -> int:
     """Rebuild the tables and the page from a results folder; a missing folder is an error, a broken
     run folder is skipped and reported."""
@@ -330,6 +335,15 @@ def main(argv: list[str] | None = None) -> int:
                         "intervals (docs/statistics.md)")
     sp.add_argument("args", nargs="*", help="grid files, then key=value ...")
     sp.set_defaults(fn=cmd_significance)
+    sp = sub.add_parser("meta-eval", help="which of a task's forget metrics can be trusted: faithfulness on model "
+                        "pools, robustness under attack (docs/metrics.md)")
+    sp.add_argument("task", help="e.g. tofu_forget10")
+    sp.add_argument("args", nargs="*", help="key=value overrides of the task's runs (world, model recipe, ...)")
+    sp.add_argument("--pool", type=int, default=6, help="models per pool (positive and negative), default 6")
+    sp.add_argument("--workers", type=int, default=1, help="processes training the pool models")
+    sp.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(fn=cmd_meta_eval)
     sp = sub.add_parser("leaderboard", help="rebuild results/leaderboard.{csv,html} from results/runs")
     sp.add_argument("--results", default="results")
     sp.set_defaults(fn=cmd_leaderboard)

@@ -73,6 +73,9 @@ class TrainRecipe:
     # saving (a real model on a CPU: ~4x cheaper a step than full fine-tuning, and it keeps more of
     # what the base knew); 0 = full fine-tuning. The saved model is a plain model either way.
     lora_rank: int = num(0, ge=0, note="0 = full fine-tuning", identity="neutral_at_default")
+    # the training seed (batch order, LoRA initialisation); None = the world's seed. The meta-evaluation's
+    # pools (harness/metaeval_pools.py) vary it to get several models of one world
+    seed: int | None = num(None, ge=0, note="None = world.seed", identity="neutral_at_default")
 
 
 @dataclass

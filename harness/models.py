@@ -171,9 +171,10 @@ def pretrain_example(fmt: PromptFormatter, row: dict) -> Encoded:
 
 
 def recipe_key(recipe) -> dict:
-    """A training recipe as its models' keys hold it: lora_rank only when set, so the keys of models
-    trained before it existed (full fine-tuning) are unchanged."""
-    return {k: v for k, v in asdict(recipe).items() if k != "lora_rank" or v}
+    """A training recipe as its models' keys hold it: lora_rank and seed only when set, so the keys of
+    models trained before they existed (full fine-tuning, the world's seed) are unchanged."""
+    d = asdict(recipe)
+    return {k: v for k, v in d.items() if (k != "lora_rank" or v) and (k != "seed" or v is not None)}
 
 
 def _default_base(cfg: RunConfig, source: str, progress: bool) -> tuple[Path, str]:
@@ -207,7 +208,8 @@ def _pretrain_rows(cfg: RunConfig, tok, rows: list[dict], out: Path, desc: str, 
     recipe, saved with `tok` under `out`."""
     from transformers import LlamaConfig, LlamaForCausalLM
     a = cfg.model.arch
-    torch.manual_seed(cfg.world.seed)
+    seed = cfg.world.seed if cfg.model.pretrain.seed is None else cfg.model.pretrain.seed
+    torch.manual_seed(seed)
     model = LlamaForCausalLM(LlamaConfig(
         vocab_size=len(tok), hidden_size=a.hidden_size, intermediate_size=a.intermediate_size,
         num_hidden_layers=a.num_layers, num_attention_heads=a.num_heads, num_key_value_heads=a.num_heads,
@@ -216,7 +218,7 @@ def _pretrain_rows(cfg: RunConfig, tok, rows: list[dict], out: Path, desc: str, 
     model.to(resolve_device(cfg.model.device))
     fmt = PromptFormatter(tok, "plain", a.max_position)
     examples = [pretrain_example(fmt, p) for p in rows]
-    _train_and_save(out, model, tok, examples, cfg.model.pretrain, cfg.world.seed, desc, meta, progress)
+    _train_and_save(out, model, tok, examples, cfg.model.pretrain, seed, desc, meta, progress)
 
 
 def control_base(cfg: RunConfig, source: str, without: list[str], progress: bool = True) -> Path:
@@ -257,8 +259,13 @@ def _fine_tune(path: Path, base: str, tok, examples: list, cfg: RunConfig, meta:
         merge = lambda trained: trained.merge_and_unload()  # noqa: E731
     else:
         merge = None
-    _train_and_save(path, model, tok, examples, m.finetune, cfg.world.seed,
+    _train_and_save(path, model, tok, examples, m.finetune, finetune_seed(cfg),
                     f"fine-tune {meta['role']} on {meta['split']}", meta, progress, merge)
+
+
+def finetune_seed(cfg: RunConfig) -> int:
+    """The target's and retain model's training seed: model.finetune.seed, else the world's."""
+    return cfg.world.seed if cfg.model.finetune.seed is None else cfg.model.finetune.seed
 
 
 def self_replay(base: str, base_key: str, qs: list[str], cfg: RunConfig, progress: bool) -> list[tuple[str, str]]:

@@ -1,0 +1,257 @@
+"""`python -m harness meta-eval <task> [--pool N] [--workers W] [key=value ...]`: which of a task's
+forget metrics can be trusted (harness/metaeval.py has the formulas; docs/metrics.md explains them).
+
+1. Pools. Model i of the pools (i = 1..N) is trained with recipe variant i: training seed world.seed + i,
+   epochs and learning rate scaled by EPOCH_SCALE[i % 3] and LR_SCALE[(i // 3) % 3] of the task's
+   fine-tuning recipe. The positive model of variant i is the target fine-tuned with it (it saw the
+   forget units), the negative one the retain model fine-tuned with it (it never did): the two pools
+   differ in the forget data only, and vary what users' models vary. Models are cached and claimed like
+   every other model (`--workers 2` trains them in two processes).
+2. Every pool model is evaluated as is (method=none) against the task's own retain model (the default
+   recipe's: no pool model is its own reference), into <results_dir>/meta_eval/runs/; the pools'
+   membership is written to <results_dir>/meta_eval/<task>/pools.json.
+3. Faithfulness of each forget metric from those run folders; robustness from the task's unlearned runs in
+   <results_dir>/runs/ and their relearn (k10) and quantize (4bit) attack folders; the placebo (a seeded
+   random number per forget item, mean over items) beside them. Rows are appended to (or replace the
+   task's rows in) <results_dir>/meta_eval.csv.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from harness import metaeval as ME
+from harness.config import ConfigError, load_run_config
+from harness.io import read_jsonl, stable_hash, write_json_atomic
+from harness.progress import say
+
+EPOCH_SCALE = (1.0, 0.8, 1.2)
+LR_SCALE = (1.0, 1.5, 0.7)
+N_BOOT = 1000
+ATTACKS = (("relearn", "k10"), ("quantize", "4bit"))
+COLUMNS = ["track", "task", "metric", "direction", "faithfulness", "faith_low", "faith_high", "robust_relearn",
+           "robust_quant", "robustness", "overall", "n_pos", "n_neg", "n_unlearned"]
+
+
+def variant(cfg, i: int):
+    """The run config whose models are pool variant i (1-based)."""
+    ft = cfg.model.finetune
+    recipe = dataclasses.replace(ft, seed=cfg.world.seed + i, epochs=max(1, round(ft.epochs * EPOCH_SCALE[i % 3])),
+                                 lr=ft.lr * LR_SCALE[(i // 3) % 3])
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, finetune=recipe))
+
+
+def check(cfg, task, pool: int) -> list:
+    """Every bad input, before any model is trained; returns the unlearned runs' folders."""
+    from harness.families import get_track
+    from harness.runs import is_complete
+    track = get_track(task.family)
+    if pool < ME.MIN_POOL:
+        raise ConfigError(f"meta-eval: --pool {pool} is too small for an interval: at least {ME.MIN_POOL} models a side")
+    if "retain" not in track.roles:
+        raise ConfigError(f"meta-eval: task {task.name} has no retain model (family {task.family}): the negative pool "
+                          f"is retain models fine-tuned without the forget data")
+    if cfg.model.target or cfg.model.retain:
+        raise ConfigError("meta-eval: the pools are fine-tuned here; do not give model.target or model.retain")
+    metrics = forget_metrics(task)
+    bad = [m for m, s in metrics.items() if s.direction not in ("lower", "higher", "zero", "retain")]
+    if not metrics or bad:
+        raise ConfigError(f"meta-eval: task {task.name}: metric {bad[0] if bad else '(none)'} has no direction to "
+                          f"orient it by")
+    runs_dir = Path(cfg.results_dir) / "runs"
+    # the runs with a model to attack: in-context forms and reference rows have no attack folders
+    attacked = [f for f in sorted(runs_dir.glob(f"{task.name}-*")) if is_complete(f) and (f / "attacks").is_dir()
+                and _is_method_run(f) and _same_models(cfg, f)]
+    for f in attacked:
+        for a, label in ATTACKS:
+            if not (f / "attacks" / a / label / "metrics.json").exists():
+                raise ConfigError(f"meta-eval: {f.name} has no {a} attack with label {label}: run `python -m harness "
+                                  f"attack \"{runs_dir}/{task.name}-*\" {a}` first")
+    if not attacked:
+        raise ConfigError(f"meta-eval: no unlearning run of {task.name} in {runs_dir} on these models (world, base, recipe) has the relearn and quantize "
+                          f"attacks robustness is measured with (make leaderboard, or python -m harness grid)")
+    return attacked
+
+
+def _same_models(cfg, folder: Path) -> bool:
+    """Whether the run unlearned the models these pools are measured beside: the same world, dataset, base
+    and fine-tuning recipe."""
+    try:
+        theirs = load_run_config(str(folder / "config.yaml"))
+    except (ConfigError, OSError):
+        return False
+    return (theirs.world == cfg.world and theirs.dataset == cfg.dataset and theirs.model.base == cfg.model.base
+            and theirs.model.finetune == cfg.model.finetune)
+
+
+def _is_method_run(folder: Path) -> bool:
+    """A run that unlearned (not a reference row: <task>-<method>-s<seed>-<id>)."""
+    parts = folder.name.split("-")
+    return len(parts) >= 4 and parts[1] not in ("target", "retain", "none")
+
+
+def forget_metrics(task) -> dict:
+    return {m: s for m, s in task.metrics.items() if s.role == "forget"}
+
+
+def build_pools(cfg, task, pool: int, progress: bool) -> list[dict]:
+    """Train (or find) every pool model; [{label, variant, recipe, model}] in pool order."""
+    from harness import models as MD
+    from harness.claim import Busy, without_waiting
+    variants = [variant(cfg, i) for i in range(1, pool + 1)]
+    with without_waiting():  # first pass: skip what another process is training
+        for v in variants:
+            try:
+                MD.prepare_models(v, task, progress)
+            except Busy:
+                continue
+    out = []
+    for i, v in enumerate(variants, 1):
+        got = MD.prepare_models(v, task, progress)
+        recipe = dataclasses.asdict(v.model.finetune)
+        out += [{"label": "P", "variant": i, "recipe": recipe, "model": got["target"]},
+                {"label": "N", "variant": i, "recipe": recipe, "model": got["retain"]}]
+    return out
+
+
+def evaluate_pools(cfg, task, members: list[dict], overrides: list[str], progress: bool) -> list[dict]:
+    """Each pool model evaluated as is against the task's own retain model; members gain run_id/folder."""
+    from harness import models as MD
+    from harness.batch import resolve_all, run_many
+    ref = MD.prepare_models(cfg, task, progress)["retain"]
+    where = str(Path(cfg.results_dir) / "meta_eval")
+    configs = [load_run_config(None, [*overrides, "method=none", f"model.target={m['model']}",
+                                      f"model.retain={ref}", f"results_dir={where}"]) for m in members]
+    resolved = resolve_all(configs)
+    run_many(resolved, force=False, progress=progress, wait=True)
+    for m, r in zip(members, resolved):
+        m.update(run_id=r.run_id, folder=str(r.folder), reference_retain=ref)
+    return members
+
+
+def placebo(folder: Path) -> float:
+    """The mean over the run's forget items of a uniform number seeded by (run id, item id): a metric that
+    knows nothing about the model."""
+    ids = [str(r["id"]) for r in read_jsonl(folder / "items.jsonl") if r.get("set") == "forget"]
+    return float(np.mean([np.random.default_rng(int(stable_hash([folder.name, i]), 16)).random() for i in ids]))
+
+
+def _k(metrics: dict, name: str, spec) -> float | None:
+    return ME.oriented_of(metrics, name, spec)
+
+
+def score(task, members: list[dict], unlearned: list[Path], seed: int, utility: str | None) -> list[dict]:
+    """The CSV rows of one task, from the pools' and the unlearned runs' folders alone."""
+    specs = forget_metrics(task)
+    read = lambda p: json.loads(Path(p).read_text())  # noqa: E731
+    pool_metrics = [(m["label"], read(Path(m["folder"]) / "metrics.json"), Path(m["folder"])) for m in members]
+    rows = []
+    for name, spec in [*specs.items(), ("placebo", None)]:
+        if spec is None:
+            ks = [(lb, placebo(f)) for lb, _, f in pool_metrics]
+        else:
+            ks = [(lb, _k(mt, name, spec)) for lb, mt, _ in pool_metrics]
+        pos = [k for lb, k in ks if lb == "P" and k is not None]
+        neg = [k for lb, k in ks if lb == "N" and k is not None]
+        row = {"track": task.family, "task": task.name, "metric": name, "direction": spec.direction if spec else "lower",
+               "n_pos": len(pos), "n_neg": len(neg)}
+        if len(pos) < 2 or len(neg) < 2:
+            rows.append(row)
+            continue
+        row["faithfulness"] = ME.auc(pos, neg)
+        row["faith_low"], row["faith_high"] = ME.auc_interval(pos, neg, N_BOOT, seed)
+        if spec is not None:
+            row.update(_robustness(name, spec, unlearned, ME.threshold(pos, neg), pos + neg, utility))
+        row["overall"] = ME.hm(row["faithfulness"], row.get("robustness"))
+        rows.append(row)
+    return rows
+
+
+def _robustness(name: str, spec, unlearned: list[Path], t: float, pooled: list[float], utility: str | None) -> dict:
+    """R and Q averaged over the unlearned runs that forgot by this metric (k below the pools' threshold)
+    and kept >= UTILITY_SHARE of the target's utility."""
+    read = lambda p: json.loads(p.read_text())  # noqa: E731
+    kept = []
+    for f in unlearned:
+        before = read(f / "metrics.json")
+        rel, q = f / "attacks" / "relearn", f / "attacks" / "quantize"
+        target = read(rel / "target.json").get("before", {})
+        if utility and _bad_utility(before.get(utility), target.get(utility)):
+            continue
+        k = _k(before, name, spec)
+        if k is None or k >= t:
+            continue
+        control = read(rel / "control.json")
+        vals = [_k(read(rel / "k0" / "metrics.json"), name, spec), _k(read(rel / "k10" / "metrics.json"), name, spec),
+                _k(control.get("k0", {}), name, spec), _k(control.get("k10", {}), name, spec),
+                k, _k(read(q / "4bit" / "metrics.json"), name, spec)]
+        if any(v is None for v in vals):
+            continue
+        kept.append(vals)
+    if not kept:
+        return {"n_unlearned": 0}
+    shift = min([*pooled, *(v for vals in kept for v in vals)])
+    r = float(np.mean([ME.relearn_stability(u0, u1, c0, c1) for u0, u1, c0, c1, _, _ in kept]))
+    q = float(np.mean([ME.quant_stability(b, a, shift) for *_, b, a in kept]))
+    return {"robust_relearn": r, "robust_quant": q, "robustness": ME.hm(r, q), "n_unlearned": len(kept)}
+
+
+def _bad_utility(mine, target) -> bool:
+    ok = ME._num(mine) and ME._num(target)
+    return not ok or mine < ME.UTILITY_SHARE * target
+
+
+def write_csv(path: Path, task: str, rows: list[dict]) -> None:
+    """The task's rows replace its earlier ones; other tasks' rows stay."""
+    import csv
+    old = []
+    if path.exists():
+        with path.open() as fh:
+            old = [r for r in csv.DictReader(fh) if r.get("task") != task]
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in [*old, *rows]:
+            w.writerow({c: r.get(c, "") if r.get(c) is not None else "" for c in COLUMNS})
+    tmp.replace(path)
+
+
+def command(task_name: str, overrides: list[str], pool: int, workers: int, prepare_only: bool, progress: bool) -> int:
+    from harness.tasks import get_task
+    overrides = [f"task={task_name}", *overrides]
+    cfg = load_run_config(None, overrides)
+    task = get_task(task_name)
+    if prepare_only:  # a helper process of --workers: it trains pool models, the parent does the rest
+        build_pools(cfg, task, pool, progress)
+        return 0
+    unlearned = check(cfg, task, pool)
+    helpers = [subprocess.Popen([sys.executable, "-m", "harness", "meta-eval", task_name, *overrides[1:],
+                                 f"--pool={pool}", "--prepare-only", "--quiet"]) for _ in range(max(0, workers - 1))]
+    members = build_pools(cfg, task, pool, progress)
+    for h in helpers:
+        h.wait()
+    members = evaluate_pools(cfg, task, members, overrides, progress)
+    folder = Path(cfg.results_dir) / "meta_eval" / task_name
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / "pools.json", {"task": task_name, "pool": pool, "members": members,
+                                              "unlearned": [f.name for f in unlearned]})
+    from harness.families import get_track
+    rows = score(task, members, unlearned, cfg.seed, getattr(get_track(task.family), "utility_metric", None))
+    out = Path(cfg.results_dir) / "meta_eval.csv"
+    write_csv(out, task_name, rows)
+    for r in rows:
+        f = r.get("faithfulness")
+        say(f"  {r['metric']:<22} faithfulness {_fmt(f)} [{_fmt(r.get('faith_low'))}, {_fmt(r.get('faith_high'))}]  "
+            f"robustness {_fmt(r.get('robustness'))} (n={r.get('n_unlearned', 0)})")
+    say(f"meta-eval {task_name}: {len(rows)} metrics -> {out}")
+    return 0
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
