@@ -242,7 +242,9 @@ def command(task_name: str, overrides: list[str], pool: int, workers: int, prepa
     write_json_atomic(folder / "pools.json", {"task": task_name, "pool": pool, "members": members,
                                               "unlearned": [f.name for f in unlearned]})
     from harness.families import get_track
-    rows = score(task, members, unlearned, cfg.seed, getattr(get_track(task.family), "utility_metric", None))
+    utility = getattr(get_track(task.family), "utility_metric", None) or next(
+        (m for m, s in task.metrics.items() if s.role == "utility" and s.headline), None)
+    rows = score(task, members, unlearned, cfg.seed, utility)
     out = Path(cfg.results_dir) / "meta_eval.csv"
     write_csv(out, task_name, rows)
     for r in rows:

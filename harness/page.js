@@ -243,4 +243,32 @@
     }
     main.append(sec);
   }
+  if (data.meta_eval && data.meta_eval.length) {  // harness meta-eval: <results>/meta_eval.csv
+    const sec = el('section', {id: 'trust'});
+    sec.append(el('h2', {text: 'Which metrics can you trust?'}));
+    nav.append(el('a', {href: '#trust', text: 'which metrics to trust'}));
+    sec.append(el('p', {class: 'note', text: 'Faithfulness: how well a metric tells models that hold the forget ' +
+      'knowledge from models that never saw it (AUC over two pools of models; 0.5 = cannot tell; the placebo row ' +
+      'is random numbers). Robustness: how little 10 relearning steps and 4-bit quantisation move it on the ' +
+      'unlearned runs, against the retain model under the same attack. Overall: their harmonic mean. ' +
+      'Method: docs/metrics.md.'}));
+    const tpl = document.getElementById('plots-trust');
+    if (tpl) sec.append(el('div', {class: 'plots'}, tpl.content.cloneNode(true)));
+    const cols = ['task', 'metric', 'faithfulness', 'faith_low', 'faith_high', 'robust_relearn', 'robust_quant',
+                  'robustness', 'overall', 'n_pos', 'n_neg', 'n_unlearned'];
+    const table = el('table', {class: 'trust'});
+    const head = el('tr');
+    cols.forEach(c => head.append(el('th', {text: c})));
+    table.append(el('thead', {}, head));
+    const body = el('tbody');
+    data.meta_eval.forEach(r => {
+      const tr = el('tr', r.metric === 'placebo' ? {class: 'placebo'} : {});
+      cols.forEach(c => tr.append(el('td', {text: typeof r[c] === 'number' && !c.startsWith('n_') ? fmt(r[c])
+                                                  : (r[c] === null || r[c] === undefined ? '–' : String(r[c]))})));
+      body.append(tr);
+    });
+    table.append(body);
+    sec.append(el('div', {class: 'wrap'}, table));
+    main.append(sec);
+  }
 })();

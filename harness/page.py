@@ -205,11 +205,14 @@ def render(report) -> str:
             "n_runs": len(report.details), "broken": [[str(a), str(b)] for a, b in report.broken],
             "families": {name: t.title for name, t in load_tracks().items()}, "tasks": tasks, "details": details,
             "family_order": _family_order(tasks), "selected": _selected_data(report),
+            "meta_eval": trust_rows(Path(getattr(report, "folder", "results"))),
             "runs_folder": f"{getattr(report, 'folder', 'results')}/runs/"}
     # Plot SVGs are produced by matplotlib, which escapes every text it draws; each goes into a
     # <template> keyed by position, so no run-folder string is ever spliced into HTML here.
     templates = "".join(f"<template id='plots-{i}'>{''.join(plots[t['name']])}</template>"
                         for i, t in enumerate(tasks))
+    if data["meta_eval"]:
+        templates += f"<template id='plots-trust'>{trust_plot(data['meta_eval'])}</template>"
     page, css, js = ((HERE / f"page.{ext}").read_text(encoding="utf-8") for ext in ("html", "css", "js"))
     return (page.replace("/*DATA*/", _json_script(data)).replace("<!--PLOTS-->", templates)
             .replace("/*CSS*/", css).replace("/*JS*/", js))
@@ -257,3 +260,42 @@ def _clean_tree(v, words: bool = False):
 
 
 __all__ = ["render"]
+
+
+TRUST_COLUMNS = ("track", "task", "metric", "direction", "faithfulness", "faith_low", "faith_high", "robust_relearn",
+                 "robust_quant", "robustness", "overall", "n_pos", "n_neg", "n_unlearned")
+
+
+def trust_rows(results: Path) -> list[dict]:
+    """The rows of <results>/meta_eval.csv (`harness meta-eval`), numbers as numbers; [] without one."""
+    f = results / "meta_eval.csv"
+    if not f.is_file():
+        return []
+    try:
+        df = pd.read_csv(f)
+    except (ValueError, OSError):
+        return []
+    return [{c: _clean(r.get(c)) for c in TRUST_COLUMNS} for _, r in df.iterrows()]
+
+
+def trust_plot(rows: list[dict]) -> str:
+    """Faithfulness (x, with its interval) against robustness (y), one point per metric and task."""
+    from harness.plots import pyplot, svg
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    for r in rows:
+        x, y = r.get("faithfulness"), r.get("robustness")
+        if x is None:
+            continue
+        y = -0.05 if y is None else y  # no robustness number: drawn below the axis, marked hollow
+        lo, hi = r.get("faith_low"), r.get("faith_high")
+        err = [[x - lo], [hi - x]] if lo is not None and hi is not None else None
+        ax.errorbar([x], [y], xerr=err, fmt="o", ms=4, mfc="none" if r.get("robustness") is None else None,
+                    alpha=0.8, capsize=2)
+        ax.annotate(f"{r['metric']} ({r['task']})", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.axvline(0.5, color="grey", lw=0.6, ls="--")
+    ax.set_xlim(-0.02, 1.05)
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_xlabel("faithfulness (AUC between models that know and never knew; 0.5 = cannot tell)")
+    ax.set_ylabel("robustness (HM of relearning and 4-bit stability)")
+    return svg(fig, "trust")

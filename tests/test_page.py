@@ -218,3 +218,41 @@ def test_the_selected_view_of_a_sweep(tiny_sweep, tmp_path):
         assert page.locator("table[data-task]").count() == 0   # no main-table row comes from a sweep
         assert errors == []
         browser.close()
+
+
+def test_the_trust_section_from_meta_eval_csv(tiny_grid, tmp_path):
+    """<results>/meta_eval.csv (harness meta-eval) becomes the section "Which metrics can you trust?": the
+    scatter and one table row per metric, the placebo's row marked; a metric name from the CSV is text,
+    never markup."""
+    sync_playwright = _browser()
+    out, _, _ = tiny_grid
+    res = tmp_path / "results"
+    shutil.copytree(out / "results" / "runs", res / "runs")
+    import csv
+    with (res / "meta_eval.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["track", "task", "metric", "direction", "faithfulness", "faith_low", "faith_high",
+                    "robust_relearn", "robust_quant", "robustness", "overall", "n_pos", "n_neg", "n_unlearned"])
+        w.writerow(["tofu", "tofu_forget10", "forget_rouge", "lower", 0.9, 0.7, 1.0, 0.5, 1.0, 0.6667, 0.766, 6, 6, 3])
+        w.writerow(["tofu", "tofu_forget10", "placebo", "lower", 0.5, 0.2, 0.8, "", "", "", "", 6, 6, ""])
+        w.writerow(["tofu", "tofu_forget10", XSS_METRIC, "lower", 0.7, 0.5, 0.9, "", "", "", "", 6, 6, 0])
+    assert main(["leaderboard", "--results", str(res)]) == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((res / "leaderboard.html").as_uri())
+        sec = page.locator("section#trust")
+        sec.locator("table.trust tbody tr").first.wait_for()
+        assert sec.locator("h2").inner_text() == "Which metrics can you trust?"
+        rows = sec.locator("table.trust tbody tr")
+        assert rows.count() == 3
+        assert rows.nth(0).locator("td").nth(1).inner_text() == "forget_rouge"
+        assert rows.nth(0).locator("td").nth(2).inner_text() == "0.900"
+        assert rows.nth(0).locator("td").nth(11).inner_text() == "3"
+        assert sec.locator("tr.placebo").count() == 1
+        assert sec.locator("svg").count() == 1 and "faithfulness" in sec.locator("svg").text_content()
+        assert rows.nth(2).locator("td").nth(1).inner_text() == XSS_METRIC
+        assert page.evaluate("window.__xss2") is None and not errors
+        browser.close()
