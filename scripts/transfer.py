@@ -35,7 +35,7 @@ def rows(path: Path, task: str) -> pd.DataFrame:
 def exact_p(x: list, y: list) -> float | None:
     """Two-sided permutation p-value of Spearman's rho: the share of the n! orderings of y whose |rho| is
     at least the observed one (None above 8 methods: 40,320 orderings is where it stops being instant)."""
-    if len(x) > 8:
+    if len(x) > 8 or len(set(x)) < 2 or len(set(y)) < 2:  # a constant side has no rank correlation
         return None
     a, b = rankdata(x), rankdata(y)
     obs = abs(np.corrcoef(a, b)[0, 1])

@@ -18,3 +18,4 @@ def test_exact_p_counts_the_orderings_at_least_as_extreme():
     # i.e. the identity and the 3 adjacent swaps, and their 4 reversals: 8 of 24
     assert p == pytest.approx(8 / 24)
     assert transfer.exact_p(list(range(9)), list(range(9))) is None   # too many orderings
+    assert transfer.exact_p([1, 1, 1], [1, 2, 3]) is None              # a constant side: no correlation
