@@ -78,6 +78,26 @@ def check(cfg, task, pool: int) -> list:
     return attacked
 
 
+def adopt(cfg, task, overrides: list[str]):
+    """Without model, world or evaluation settings on the command line, the pools are built like the models of the
+    task's attacked unlearning runs in <results>/runs (e.g. the document grid's 256-position news models):
+    the world, dataset and model of the first such run. Given settings are kept as given."""
+    if any(o.split("=", 1)[0].split(".")[0] in ("model", "world", "dataset", "eval") for o in overrides):
+        return cfg
+    from harness.runs import is_complete
+    for f in sorted((Path(cfg.results_dir) / "runs").glob(f"{task.name}-*")):
+        if is_complete(f) and (f / "attacks").is_dir() and _is_method_run(f):
+            try:
+                theirs = load_run_config(str(f / "config.yaml"))
+            except (ConfigError, OSError):
+                continue
+            say(f"meta-eval {task.name}: pools built and evaluated like {f.name} (its world, dataset, model and "
+                f"evaluation settings)")
+            return dataclasses.replace(cfg, world=theirs.world, dataset=theirs.dataset, eval=theirs.eval,
+                                       model=dataclasses.replace(theirs.model, target="", retain="", evaluate=""))
+    return cfg
+
+
 def _same_models(cfg, folder: Path) -> bool:
     """Whether the run unlearned the models these pools are measured beside: the same world, dataset, base
     and fine-tuning recipe."""
@@ -119,14 +139,15 @@ def build_pools(cfg, task, pool: int, progress: bool) -> list[dict]:
     return out
 
 
-def evaluate_pools(cfg, task, members: list[dict], overrides: list[str], progress: bool) -> list[dict]:
+def evaluate_pools(cfg, task, members: list[dict], progress: bool) -> list[dict]:
     """Each pool model evaluated as is against the task's own retain model; members gain run_id/folder."""
     from harness import models as MD
     from harness.batch import resolve_all, run_many
     ref = MD.prepare_models(cfg, task, progress)["retain"]
     where = str(Path(cfg.results_dir) / "meta_eval")
-    configs = [load_run_config(None, [*overrides, "method=none", f"model.target={m['model']}",
-                                      f"model.retain={ref}", f"results_dir={where}"]) for m in members]
+    configs = [dataclasses.replace(cfg, method="none", method_args={}, results_dir=where,
+                                   model=dataclasses.replace(cfg.model, target=m["model"], retain=ref))
+               for m in members]
     resolved = resolve_all(configs)
     run_many(resolved, force=False, progress=progress, wait=True)
     for m, r in zip(members, resolved):
@@ -227,6 +248,7 @@ def command(task_name: str, overrides: list[str], pool: int, workers: int, prepa
     overrides = [f"task={task_name}", *overrides]
     cfg = load_run_config(None, overrides)
     task = get_task(task_name)
+    cfg = adopt(cfg, task, overrides[1:])
     if prepare_only:  # a helper process of --workers: it trains pool models, the parent does the rest
         build_pools(cfg, task, pool, progress)
         return 0
@@ -248,7 +270,7 @@ def command(task_name: str, overrides: list[str], pool: int, workers: int, prepa
         for h in helpers:
             h.wait()
         torch.set_num_threads(before)
-    members = evaluate_pools(cfg, task, members, overrides, progress)
+    members = evaluate_pools(cfg, task, members, progress)
     folder = Path(cfg.results_dir) / "meta_eval" / task_name
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "pools.json", {"task": task_name, "pool": pool, "members": members,
