@@ -155,11 +155,14 @@ def evaluate_pools(cfg, task, members: list[dict], progress: bool) -> list[dict]
     return members
 
 
-def placebo(folder: Path) -> float:
-    """The mean over the run's forget items of a uniform number seeded by (run id, item id): a metric that
-    knows nothing about the model."""
-    ids = [str(r["id"]) for r in read_jsonl(folder / "items.jsonl") if r.get("set") == "forget"]
-    return float(np.mean([np.random.default_rng(int(stable_hash([folder.name, i]), 16)).random() for i in ids]))
+def placebo(folder: Path) -> float | None:
+    """The mean over the run's evaluated items (every set: the families name their forget sets
+    differently) of a uniform number seeded by (run id, set, item id): a metric that knows nothing about
+    the model. None for a run without item records."""
+    keys = [(str(r.get("set")), str(r["id"])) for r in read_jsonl(folder / "items.jsonl") if "id" in r]
+    if not keys:
+        return None
+    return float(np.mean([np.random.default_rng(int(stable_hash([folder.name, *k]), 16)).random() for k in keys]))
 
 
 def _k(metrics: dict, name: str, spec) -> float | None:
@@ -177,8 +180,8 @@ def score(task, members: list[dict], unlearned: list[Path], seed: int, utility: 
             ks = [(lb, placebo(f)) for lb, _, f in pool_metrics]
         else:
             ks = [(lb, _k(mt, name, spec)) for lb, mt, _ in pool_metrics]
-        pos = [k for lb, k in ks if lb == "P" and k is not None]
-        neg = [k for lb, k in ks if lb == "N" and k is not None]
+        pos = [k for lb, k in ks if lb == "P" and ME._num(k)]
+        neg = [k for lb, k in ks if lb == "N" and ME._num(k)]
         row = {"track": task.family, "task": task.name, "metric": name, "direction": spec.direction if spec else "lower",
                "n_pos": len(pos), "n_neg": len(neg)}
         if len(pos) < 2 or len(neg) < 2:
