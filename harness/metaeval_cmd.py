@@ -2,11 +2,11 @@
 forget metrics can be trusted (harness/metaeval.py has the formulas; docs/metrics.md explains them).
 
 1. Pools. Model i of the pools (i = 1..N) is trained with recipe variant i: training seed world.seed + i,
-   epochs and learning rate scaled by EPOCH_SCALE[i % 3] and LR_SCALE[(i // 3) % 3] of the task's
-   fine-tuning recipe. The positive model of variant i is the target fine-tuned with it (it saw the
-   forget units), the negative one the retain model fine-tuned with it (it never did): the two pools
-   differ in the forget data only, and vary what users' models vary. Models are cached and claimed like
-   every other model (`--workers 2` trains them in two processes).
+   epochs and learning rate scaled by RECIPES[(i - 1) % 8] of the task's fine-tuning recipe. The positive
+   model of variant i is the target fine-tuned with it (it saw the forget units), the negative one the
+   retain model fine-tuned with it (it never did): the two pools differ in the forget data only, and vary
+   what users' models vary. Models are cached and claimed like every other model (`--workers 2` trains
+   them in two processes).
 2. Every pool model is evaluated as is (method=none) against the task's own retain model (the default
    recipe's: no pool model is its own reference), into <results_dir>/meta_eval/runs/; the pools'
    membership is written to <results_dir>/meta_eval/<task>/pools.json.
@@ -30,8 +30,13 @@ from harness.config import ConfigError, load_run_config
 from harness.io import read_jsonl, stable_hash, write_json_atomic
 from harness.progress import say
 
-EPOCH_SCALE = (1.0, 0.8, 1.2)
-LR_SCALE = (1.0, 1.5, 0.7)
+# (epochs, learning rate) as multiples of the task's recipe, in pool order. Under-trained variants are
+# there on purpose: a model that fully memorised its fine-tuning data is told apart from one that never
+# saw it by almost any metric (on the embedded 0.6M-parameter models every forget metric scored AUC 1.0
+# with epochs 0.8-1.2x), while a faithful metric must also rank the fine-tune that learned the forget
+# data only partly above every model that never saw it. Any pool size takes a prefix: 4 or 6 already
+# span 0.25-1x the epochs and 0.5-1.5x the rate.
+RECIPES = ((1.0, 1.0), (0.25, 1.0), (0.5, 0.5), (1.0, 1.5), (0.5, 1.5), (0.25, 0.5), (1.0, 0.5), (0.5, 1.0))
 N_BOOT = 1000
 ATTACKS = (("relearn", "k10"), ("quantize", "4bit"))
 COLUMNS = ["track", "task", "metric", "direction", "faithfulness", "faith_low", "faith_high", "robust_relearn",
@@ -41,8 +46,8 @@ COLUMNS = ["track", "task", "metric", "direction", "faithfulness", "faith_low", 
 def variant(cfg, i: int):
     """The run config whose models are pool variant i (1-based)."""
     ft = cfg.model.finetune
-    recipe = dataclasses.replace(ft, seed=cfg.world.seed + i, epochs=max(1, round(ft.epochs * EPOCH_SCALE[i % 3])),
-                                 lr=ft.lr * LR_SCALE[(i // 3) % 3])
+    epochs, lr = RECIPES[(i - 1) % len(RECIPES)]
+    recipe = dataclasses.replace(ft, seed=cfg.world.seed + i, epochs=max(1, round(ft.epochs * epochs)), lr=ft.lr * lr)
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, finetune=recipe))
 
 
@@ -140,46 +145,54 @@ def build_pools(cfg, task, pool: int, progress: bool) -> list[dict]:
 
 
 def evaluate_pools(cfg, task, members: list[dict], progress: bool) -> list[dict]:
-    """Each pool model evaluated as is against the task's own retain model; members gain run_id/folder."""
+    """Each pool model evaluated as is against the task's own models (the retain model is the reference:
+    no pool model is its own); members gain run_id/folder. Run folders are named by the model evaluated
+    (<task>-eval-target-<key>-... for a positive, <task>-eval-retain-<key>-... for a negative)."""
     from harness import models as MD
     from harness.batch import resolve_all, run_many
-    ref = MD.prepare_models(cfg, task, progress)["retain"]
+    own = MD.prepare_models(cfg, task, progress)
     where = str(Path(cfg.results_dir) / "meta_eval")
     configs = [dataclasses.replace(cfg, method="none", method_args={}, results_dir=where,
-                                   model=dataclasses.replace(cfg.model, target=m["model"], retain=ref))
+                                   model=dataclasses.replace(cfg.model, target=own["target"], retain=own["retain"],
+                                                             evaluate=m["model"]))
                for m in members]
     resolved = resolve_all(configs)
     run_many(resolved, force=False, progress=progress, wait=True)
-    for m, r in zip(members, resolved):
-        m.update(run_id=r.run_id, folder=str(r.folder), reference_retain=ref)
+    from harness.io import portable
+    for m, r in zip(members, resolved):  # paths as results record them: the file reads the same in any clone
+        m.update(model=portable(m["model"]), run_id=r.run_id, folder=f"meta_eval/runs/{r.run_id}",
+                 reference_retain=portable(own["retain"]))
     return members
 
 
-def placebo(folder: Path) -> float | None:
+def placebo(folder: Path, model: str) -> float | None:
     """The mean over the run's evaluated items (every set: the families name their forget sets
-    differently) of a uniform number seeded by (run id, set, item id): a metric that knows nothing about
-    the model. None for a run without item records."""
+    differently) of a uniform number seeded by (the evaluated model's cache name, set, item id): a metric
+    that knows nothing about the model, the same in any clone. None for a run without item records."""
     keys = [(str(r.get("set")), str(r["id"])) for r in read_jsonl(folder / "items.jsonl") if "id" in r]
     if not keys:
         return None
-    return float(np.mean([np.random.default_rng(int(stable_hash([folder.name, *k]), 16)).random() for k in keys]))
+    name = Path(model).name
+    return float(np.mean([np.random.default_rng(int(stable_hash([name, *k]), 16)).random() for k in keys]))
 
 
 def _k(metrics: dict, name: str, spec) -> float | None:
     return ME.oriented_of(metrics, name, spec)
 
 
-def score(task, members: list[dict], unlearned: list[Path], seed: int, utility: str | None) -> list[dict]:
-    """The CSV rows of one task, from the pools' and the unlearned runs' folders alone."""
+def score(task, members: list[dict], unlearned: list[Path], seed: int, utility: str | None, results: Path) -> list[dict]:
+    """The CSV rows of one task, from the pools' and the unlearned runs' folders alone (a member's folder is
+    relative to the results directory)."""
     specs = forget_metrics(task)
     read = lambda p: json.loads(Path(p).read_text())  # noqa: E731
-    pool_metrics = [(m["label"], read(Path(m["folder"]) / "metrics.json"), Path(m["folder"])) for m in members]
+    pool_metrics = [(m["label"], read(results / m["folder"] / "metrics.json"), results / m["folder"], m["model"])
+                    for m in members]
     rows = []
     for name, spec in [*specs.items(), ("placebo", None)]:
         if spec is None:
-            ks = [(lb, placebo(f)) for lb, _, f in pool_metrics]
+            ks = [(lb, placebo(f, model)) for lb, _, f, model in pool_metrics]
         else:
-            ks = [(lb, _k(mt, name, spec)) for lb, mt, _ in pool_metrics]
+            ks = [(lb, _k(mt, name, spec)) for lb, mt, _, _ in pool_metrics]
         pos = [k for lb, k in ks if lb == "P" and ME._num(k)]
         neg = [k for lb, k in ks if lb == "N" and ME._num(k)]
         row = {"track": task.family, "task": task.name, "metric": name, "direction": spec.direction if spec else "lower",
@@ -281,7 +294,7 @@ def command(task_name: str, overrides: list[str], pool: int, workers: int, prepa
     from harness.families import get_track
     utility = getattr(get_track(task.family), "utility_metric", None) or next(
         (m for m, s in task.metrics.items() if s.role == "utility" and s.headline), None)
-    rows = score(task, members, unlearned, cfg.seed, utility)
+    rows = score(task, members, unlearned, cfg.seed, utility, Path(cfg.results_dir))
     out = Path(cfg.results_dir) / "meta_eval.csv"
     write_csv(out, task_name, rows)
     for r in rows:

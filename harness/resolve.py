@@ -15,7 +15,7 @@ from harness import models as MD
 from harness.config import ConfigError, RunConfig, UnlearnConfig, from_dict, identity, to_dict, validate
 from harness.families import get_track, lacks
 from harness.fingerprint import input_fingerprints
-from harness.io import stable_hash
+from harness.io import portable, stable_hash
 from harness.registry import get_method
 from harness.tasks import Task, get_task
 from harness.tensors import fused_available
@@ -114,6 +114,9 @@ def resolve(cfg: RunConfig) -> Resolved:
         raise ConfigError("model.label_logprobs=fused needs a CUDA device and liger-kernel (pip install "
                           "liger-kernel); use chunked (the same numbers, any device)")
     body = identity(to_dict(cfg))
+    for role in ("base", "target", "retain", "evaluate"):  # a cached model is named by its place in the cache,
+        if body["model"][role].startswith("/"):            # not by where this clone keeps it: one id in any clone
+            body["model"][role] = portable(body["model"][role])
     inputs = input_fingerprints(cfg, task, track.worlds)
     if inputs:  # local data or models: a changed file is a different run (harness/fingerprint.py)
         body["inputs"] = inputs

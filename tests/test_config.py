@@ -46,3 +46,21 @@ def test_yaml_file_and_its_errors(tmp_path):
         load_run_config(str(tmp_path / "none.yaml"))
     with pytest.raises(ConfigError, match="expected key=value"):
         parse_overrides(["method"])
+
+
+
+def test_a_cached_model_is_named_by_its_place_in_the_cache(tmp_path, monkeypatch):
+    """Two clones whose caches live in different folders give a run on the same cached model one run id."""
+    import json
+    from harness import models as MD
+    from harness.resolve import resolve
+    ids = []
+    for clone in ("a", "b"):
+        monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / clone / ".cache"))
+        model = tmp_path / clone / ".cache" / "models" / "target-0123"
+        model.mkdir(parents=True)
+        (model / "config.json").write_text("{}")
+        (model / MD.META).write_text(json.dumps({"key": "0123"}))
+        ids.append(resolve(load_run_config(None, ["task=tofu_forget10", "method=none",
+                                                  f"model.evaluate={model}"])).run_id)
+    assert ids[0] == ids[1] and "-eval-target-0123-" in ids[0]

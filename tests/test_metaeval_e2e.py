@@ -37,23 +37,28 @@ def test_the_csv_has_every_forget_metric_and_the_placebo(meta):
     assert all(r["n_pos"] == r["n_neg"] == "4" for r in rows)
     placebo = next(r for r in rows if r["metric"] == "placebo")
     assert float(placebo["faith_low"]) <= 0.5 <= float(placebo["faith_high"])
-    # the memorised answers are told apart from answers never seen by ROUGE
-    rouge = next(r for r in rows if r["metric"] == "forget_rouge")
-    assert float(rouge["faithfulness"]) > 0.5
+    # the answers a model fine-tuned on are more probable under it than under one that never saw them
+    prob = next(r for r in rows if r["metric"] == "forget_prob")
+    assert float(prob["faithfulness"]) > 0.5
 
 
 def test_every_number_is_recomputed_from_the_folders(meta):
     pools = json.loads((meta / "meta_eval" / "tofu_forget10" / "pools.json").read_text())
     assert [m["label"] for m in pools["members"]] == ["P", "N"] * 4
+    # each run is named by the model it evaluated; paths are recorded as in any clone
+    for m in pools["members"]:
+        role = "target" if m["label"] == "P" else "retain"
+        assert m["run_id"].startswith(f"tofu_forget10-eval-{role}-") and m["model"].startswith("<cache>/models/")
+    assert len({m["recipe"]["epochs"] for m in pools["members"]}) > 1  # under-trained variants too
     unlearned = [meta / "runs" / n for n in pools["unlearned"]]
-    rows = MC.score(get_task("tofu_forget10"), pools["members"], unlearned, 0, "model_utility")
+    rows = MC.score(get_task("tofu_forget10"), pools["members"], unlearned, 0, "model_utility", meta)
     written = {r["metric"]: r for r in csv.DictReader((meta / "meta_eval.csv").open())}
     for r in rows:
         for c in ("faithfulness", "faith_low", "faith_high", "robustness"):
             want = written[r["metric"]][c]
             assert (want == "" and r.get(c) is None) or float(want) == pytest.approx(r[c]), (r["metric"], c)
     # by hand for one metric: the AUC of forget_prob from the pool runs' metrics.json
-    k = {lb: [json.loads((Path(m["folder"]) / "metrics.json").read_text())["forget_prob"]
+    k = {lb: [json.loads((meta / m["folder"] / "metrics.json").read_text())["forget_prob"]
               for m in pools["members"] if m["label"] == lb] for lb in "PN"}
     assert float(written["forget_prob"]["faithfulness"]) == pytest.approx(ME.auc(k["P"], k["N"]))
 
@@ -62,13 +67,10 @@ def test_a_metric_that_reads_the_pool_label_is_perfectly_faithful(meta, monkeypa
     """The leak control: a metric equal to the pool label (1 for a model that saw the forget data) must
     come out at 1.0, interval included."""
     pools = json.loads((meta / "meta_eval" / "tofu_forget10" / "pools.json").read_text())
-    members = []
-    for m in pools["members"]:
-        folder = Path(m["folder"])
-        members.append({**m, "folder": str(folder)})
+    members = pools["members"]
     task = get_task("tofu_forget10")
     monkeypatch.setattr(MC, "forget_metrics", lambda t: {"leaked": MetricSpec("lower", "forget")})
-    label = {m["folder"]: 1.0 if m["label"] == "P" else 0.0 for m in members}
+    label = {str(meta / m["folder"]): 1.0 if m["label"] == "P" else 0.0 for m in members}
     real_k = MC._k
     monkeypatch.setattr(MC, "_k", lambda metrics, name, spec: metrics["_leak"] if name == "leaked" else real_k(metrics, name, spec))
     real_read = Path.read_text
@@ -79,7 +81,7 @@ def test_a_metric_that_reads_the_pool_label_is_perfectly_faithful(meta, monkeypa
             return json.dumps({**json.loads(text), "_leak": label[str(self.parent)]})
         return text
     monkeypatch.setattr(Path, "read_text", read_text)
-    rows = MC.score(task, members, [], 0, None)
+    rows = MC.score(task, members, [], 0, None, meta)
     leak = next(r for r in rows if r["metric"] == "leaked")
     assert leak["faithfulness"] == 1.0 and leak["faith_low"] == leak["faith_high"] == 1.0
 
