@@ -56,6 +56,22 @@ def weightless(run: Path) -> bool:
     return form.is_file() and json.loads(form.read_text()).get("kind") == "in-context"
 
 
+def evaluated_model(run: Path) -> str | None:
+    """The model a method=none run evaluated as is when it named one (model.evaluate: a model unlearned
+    elsewhere, or a meta-evaluation pool's model): it is the model an attack on the run attacks."""
+    try:
+        cfg = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    ref = (cfg.get("model") or {}).get("evaluate") if cfg.get("method") == "none" else None
+    return ref or None
+
+
+def attacked_model(run: Path) -> str:
+    """The run's own unlearned model, else the model it evaluated as is."""
+    return str(run / "model") if (run / "model").is_dir() else evaluated_model(run)
+
+
 def unattackable(run: Path) -> tuple[str, str] | None:
     """(short reason, one-line message) why a run folder has no unlearned model to attack, or None."""
     if not run.is_dir():
@@ -66,7 +82,7 @@ def unattackable(run: Path) -> tuple[str, str] | None:
     state = json.loads(status.read_text()).get("status")
     if state != "complete":
         return state, f"{run}: the run is {state}: there is no unlearned model to attack"
-    if not (run / "model").is_dir():
+    if not (run / "model").is_dir() and not evaluated_model(run):
         if weightless(run):
             return "in-context: no weights of its own", (f"{run}: an in-context run has no weights of its own (they "
                                                          f"are the target's): there is no unlearned model to attack")
@@ -161,7 +177,7 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
     say(f"attack {out.name} on {run.name}: the unlearned model, the control and the target")
     got = runs.inputs(r, progress, selection=False)  # the run's pipeline: data -> models -> reference numbers
     data, paths, ref = got.data, got.paths, got.ref
-    model, tok, fmt = MD.open_model(str(run / "model"), cfg)
+    model, tok, fmt = MD.open_model(attacked_model(run), cfg)
     who = "the unlearned model"
     ctx = SimpleNamespace(run=r, data=data, reference=ref, tok=tok, fmt=fmt, seed=cfg.seed, paths=paths, who=who)
     edata, eref, efmt = REF.evaluated(attack, acfg, ctx)

@@ -1,18 +1,16 @@
 """`python -m harness meta-eval <task> [--pool N] [--workers W] [key=value ...]`: which of a task's
 forget metrics can be trusted (harness/metaeval.py has the formulas; docs/metrics.md explains them).
 
-1. Pools. Model i of the pools (i = 1..N) is trained with recipe variant i: training seed world.seed + i,
-   epochs and learning rate scaled by RECIPES[(i - 1) % 8] of the task's fine-tuning recipe. The positive
-   model of variant i is the target fine-tuned with it (it saw the forget units), the negative one the
-   retain model fine-tuned with it (it never did): the two pools differ in the forget data only, and vary
-   what users' models vary. Models are cached and claimed like every other model (`--workers 2` trains
-   them in two processes).
-2. Every pool model is evaluated as is (method=none) against the task's own retain model (the default
-   recipe's: no pool model is its own reference), into <results_dir>/meta_eval/runs/; the pools'
-   membership is written to <results_dir>/meta_eval/<task>/pools.json.
-3. Faithfulness of each forget metric from those run folders; robustness from the task's unlearned runs in
-   <results_dir>/runs/ and their relearn (k10) and quantize (4bit) attack folders; the placebo (a seeded
-   random number per forget item, mean over items) beside them. Rows are appended to (or replace the
+1. Pools (harness/metaeval_pools.py): N positive models (the target fine-tuned with recipe variant i) and
+   N negative ones (the retain model fine-tuned with the same variant), cached and claimed like every
+   other model (`--workers 2` trains them in two processes).
+2. Every pool model is evaluated as is (method=none, model.evaluate) against the task's own target and
+   retain models (no pool model is its own reference), into <results_dir>/meta_eval/runs/, and attacked
+   there as the task's unlearned runs were (relearn k10, quantize 4bit); the pools' membership is
+   written to <results_dir>/meta_eval/<task>/pools.json.
+3. Faithfulness of each forget metric and of the attacks' recovery numbers from those run folders;
+   robustness from the task's unlearned runs in <results_dir>/runs/ and their attack folders; the placebo
+   (a seeded random number per item, mean over items) beside them. Rows are appended to (or replace the
    task's rows in) <results_dir>/meta_eval.csv.
 """
 from __future__ import annotations
@@ -28,27 +26,13 @@ import numpy as np
 from harness import metaeval as ME
 from harness.config import ConfigError, load_run_config
 from harness.io import read_jsonl, stable_hash, write_json_atomic
+from harness.metaeval_pools import attack_pools, build_pools, evaluate_pools
 from harness.progress import say
 
-# (epochs, learning rate) as multiples of the task's recipe, in pool order. Under-trained variants are
-# there on purpose: a model that fully memorised its fine-tuning data is told apart from one that never
-# saw it by almost any metric (on the embedded 0.6M-parameter models every forget metric scored AUC 1.0
-# with epochs 0.8-1.2x), while a faithful metric must also rank the fine-tune that learned the forget
-# data only partly above every model that never saw it. Any pool size takes a prefix: 4 or 6 already
-# span 0.25-1x the epochs and 0.5-1.5x the rate.
-RECIPES = ((1.0, 1.0), (0.25, 1.0), (0.5, 0.5), (1.0, 1.5), (0.5, 1.5), (0.25, 0.5), (1.0, 0.5), (0.5, 1.0))
 N_BOOT = 1000
 ATTACKS = (("relearn", "k10"), ("quantize", "4bit"))
 COLUMNS = ["track", "task", "metric", "direction", "faithfulness", "faith_low", "faith_high", "robust_relearn",
            "robust_quant", "robustness", "overall", "n_pos", "n_neg", "n_unlearned"]
-
-
-def variant(cfg, i: int):
-    """The run config whose models are pool variant i (1-based)."""
-    ft = cfg.model.finetune
-    epochs, lr = RECIPES[(i - 1) % len(RECIPES)]
-    recipe = dataclasses.replace(ft, seed=cfg.world.seed + i, epochs=max(1, round(ft.epochs * epochs)), lr=ft.lr * lr)
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, finetune=recipe))
 
 
 def check(cfg, task, pool: int) -> list:
@@ -124,47 +108,6 @@ def forget_metrics(task) -> dict:
     return {m: s for m, s in task.metrics.items() if s.role == "forget"}
 
 
-def build_pools(cfg, task, pool: int, progress: bool) -> list[dict]:
-    """Train (or find) every pool model; [{label, variant, recipe, model}] in pool order."""
-    from harness import models as MD
-    from harness.claim import Busy, without_waiting
-    variants = [variant(cfg, i) for i in range(1, pool + 1)]
-    with without_waiting():  # first pass: skip what another process is training
-        for v in variants:
-            try:
-                MD.prepare_models(v, task, progress)
-            except Busy:
-                continue
-    out = []
-    for i, v in enumerate(variants, 1):
-        got = MD.prepare_models(v, task, progress)
-        recipe = dataclasses.asdict(v.model.finetune)
-        out += [{"label": "P", "variant": i, "recipe": recipe, "model": got["target"]},
-                {"label": "N", "variant": i, "recipe": recipe, "model": got["retain"]}]
-    return out
-
-
-def evaluate_pools(cfg, task, members: list[dict], progress: bool) -> list[dict]:
-    """Each pool model evaluated as is against the task's own models (the retain model is the reference:
-    no pool model is its own); members gain run_id/folder. Run folders are named by the model evaluated
-    (<task>-eval-target-<key>-... for a positive, <task>-eval-retain-<key>-... for a negative)."""
-    from harness import models as MD
-    from harness.batch import resolve_all, run_many
-    own = MD.prepare_models(cfg, task, progress)
-    where = str(Path(cfg.results_dir) / "meta_eval")
-    configs = [dataclasses.replace(cfg, method="none", method_args={}, results_dir=where,
-                                   model=dataclasses.replace(cfg.model, target=own["target"], retain=own["retain"],
-                                                             evaluate=m["model"]))
-               for m in members]
-    resolved = resolve_all(configs)
-    run_many(resolved, force=False, progress=progress, wait=True)
-    from harness.io import portable
-    for m, r in zip(members, resolved):  # paths as results record them: the file reads the same in any clone
-        m.update(model=portable(m["model"]), run_id=r.run_id, folder=f"meta_eval/runs/{r.run_id}",
-                 reference_retain=portable(own["retain"]))
-    return members
-
-
 def placebo(folder: Path, model: str) -> float | None:
     """The mean over the run's evaluated items (every set: the families name their forget sets
     differently) of a uniform number seeded by (the evaluated model's cache name, set, item id): a metric
@@ -182,20 +125,26 @@ def _k(metrics: dict, name: str, spec) -> float | None:
 
 def score(task, members: list[dict], unlearned: list[Path], seed: int, utility: str | None, results: Path) -> list[dict]:
     """The CSV rows of one task, from the pools' and the unlearned runs' folders alone (a member's folder is
-    relative to the results directory)."""
-    specs = forget_metrics(task)
-    read = lambda p: json.loads(Path(p).read_text())  # noqa: E731
-    pool_metrics = [(m["label"], read(results / m["folder"] / "metrics.json"), results / m["folder"], m["model"])
-                    for m in members]
+    relative to the results directory): every forget metric (with its robustness), the attacks' recovery
+    numbers on the attacked pool runs, and the placebo."""
+    read = lambda p: json.loads(Path(p).read_text()) if Path(p).is_file() else {}  # noqa: E731
+    pool = [(m["label"], read(results / m["folder"] / "metrics.json"), results / m["folder"], m["model"])
+            for m in members]
+    # (metric, its spec when it has robustness, direction, k of one pool run)
+    scored = [(name, spec, spec.direction, lambda mt, f, model, n=name, sp=spec: _k(mt, n, sp))
+              for name, spec in forget_metrics(task).items()]
+    # recovery: the share of what the target knows beyond the pool model that the attack brings back,
+    # beyond what it brings the task's retain model; higher means the model held more (lower is better)
+    scored += [(f"{a}_{label}_recovery", None, "lower",
+                lambda mt, f, model, a=a, lb=label: ME.oriented(read(f / "attacks" / a / lb / "metrics.json").get("recovery"), "lower"))
+               for a, label in ATTACKS]
+    scored += [("placebo", None, "lower", lambda mt, f, model: placebo(f, model))]
     rows = []
-    for name, spec in [*specs.items(), ("placebo", None)]:
-        if spec is None:
-            ks = [(lb, placebo(f, model)) for lb, _, f, model in pool_metrics]
-        else:
-            ks = [(lb, _k(mt, name, spec)) for lb, mt, _, _ in pool_metrics]
+    for name, spec, direction, k_of in scored:
+        ks = [(lb, k_of(mt, f, model)) for lb, mt, f, model in pool]
         pos = [k for lb, k in ks if lb == "P" and ME._num(k)]
         neg = [k for lb, k in ks if lb == "N" and ME._num(k)]
-        row = {"track": task.family, "task": task.name, "metric": name, "direction": spec.direction if spec else "lower",
+        row = {"track": task.family, "task": task.name, "metric": name, "direction": direction,
                "n_pos": len(pos), "n_neg": len(neg)}
         if len(pos) < 2 or len(neg) < 2:
             rows.append(row)
@@ -287,6 +236,7 @@ def command(task_name: str, overrides: list[str], pool: int, workers: int, prepa
             h.wait()
         torch.set_num_threads(before)
     members = evaluate_pools(cfg, task, members, progress)
+    attack_pools(task, members, unlearned, ATTACKS, Path(cfg.results_dir), progress)
     folder = Path(cfg.results_dir) / "meta_eval" / task_name
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "pools.json", {"task": task_name, "pool": pool, "members": members,

@@ -106,9 +106,23 @@ def _source(item) -> str:
         return ""
 
 
+def _fixture_sources(item) -> str:
+    """The sources of the fixtures a test uses: a test whose module fixture trains models is slow too."""
+    import inspect
+    info = getattr(item, "_fixtureinfo", None)
+    out = []
+    for defs in (info.name2fixturedefs.values() if info else ()):
+        for d in defs:
+            try:
+                out.append(inspect.getsource(d.func))
+            except (OSError, TypeError):
+                pass
+    return "\n".join(out)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        src, used = _source(item), set(getattr(item, "fixturenames", ()))
+        src, used = _source(item) + _fixture_sources(item), set(getattr(item, "fixturenames", ()))
         if any(w in src for w in BROWSER_WORDS):
             item.add_marker(pytest.mark.browser)
         if any(w in src for w in DISTRIBUTED_WORDS):

@@ -442,3 +442,20 @@ def test_the_damage_guard_reads_each_tracks_utility(task, expected):
     from harness.tasks import get_task
     t = get_task(task)
     assert _utility_metric(NS(track=load_tracks()[t.family], task=t)) == expected
+
+
+def test_a_model_evaluated_as_is_is_attacked_like_the_run_that_made_it(tiny_grid, tmp_path):
+    """A method=none run that evaluated a model (model.evaluate: one unlearned elsewhere, or a meta-eval
+    pool model) can be attacked: the attack reads the same numbers as on the run whose model it is."""
+    import json
+    run = _run_folder(tiny_grid, tmp_path)
+    res = tmp_path / "evaluated"
+    assert main(["run", "method=none", "task=tofu_forget10", f"model.evaluate={run / 'model'}", f"results_dir={res}",
+                 *TINY, "--quiet"]) == 0
+    evaluated = next((res / "runs").iterdir())
+    assert "-eval-" in evaluated.name
+    for folder in (run, evaluated):
+        assert main(["attack", str(folder), "quantize", "bits=[8]", "--quiet"]) == 0
+    got = [json.loads((f / "attacks" / "quantize" / "8bit" / "metrics.json").read_text()) for f in (run, evaluated)]
+    assert got[0]["forget_prob"] == pytest.approx(got[1]["forget_prob"], abs=1e-6)
+    assert got[0]["model_utility"] == pytest.approx(got[1]["model_utility"], abs=1e-6)

@@ -71,3 +71,28 @@ def test_robustness_filters_and_averages_from_the_attack_folders(tmp_path):
     assert got["robust_relearn"] == pytest.approx(0.25)
     assert got["robust_quant"] == pytest.approx(2 / 3, abs=1e-6)
     assert got["robustness"] == pytest.approx(2 * 0.25 * (2 / 3) / (0.25 + 2 / 3), abs=1e-6)
+
+
+def test_recovery_rows_read_the_attacked_pool_runs(tmp_path):
+    """The attacks' recovery numbers get a faithfulness from the pool runs' attack folders: positives
+    recover 0.6, (none: the target's level already), 0.3, 0.9; negatives 0.0, 0.1, 0.4, (none). AUC over
+    the numbered ones = 8/9 (0.3 < 0.4 is the one pair lost). No quantize folders: no number, n = 0."""
+    import json
+
+    from harness import metaeval_cmd as MC
+    from harness.tasks import get_task
+    members = []
+    for i, (label, rec) in enumerate([("P", 0.6), ("P", None), ("P", 0.3), ("P", 0.9),
+                                      ("N", 0.0), ("N", 0.1), ("N", 0.4), ("N", None)]):
+        f = tmp_path / "meta_eval" / "runs" / f"r{i}"
+        (f / "attacks" / "relearn" / "k10").mkdir(parents=True)
+        (f / "metrics.json").write_text(json.dumps({"forget_prob": 0.5}))
+        (f / "items.jsonl").write_text(json.dumps({"set": "forget", "id": "q1"}) + "\n")
+        (f / "attacks" / "relearn" / "k10" / "metrics.json").write_text(json.dumps({"recovery": rec}))
+        members.append({"label": label, "folder": f"meta_eval/runs/r{i}", "model": f"<cache>/models/m{i}"})
+    rows = {r["metric"]: r for r in MC.score(get_task("tofu_forget10"), members, [], 0, None, tmp_path)}
+    rec = rows["relearn_k10_recovery"]
+    assert (rec["n_pos"], rec["n_neg"], rec["direction"]) == (3, 3, "lower")
+    assert rec["faithfulness"] == pytest.approx(8 / 9) and "robustness" not in rec
+    assert rows["quantize_4bit_recovery"]["n_pos"] == 0 and "faithfulness" not in rows["quantize_4bit_recovery"]
+    assert rows["forget_prob"]["faithfulness"] == 0.5  # every pool run reads 0.5: all ties

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY
+from harness import attack_run
 from harness import metaeval as ME
 from harness import metaeval_cmd as MC
 from harness.cli import main
@@ -21,11 +22,15 @@ def meta(tmp_path_factory):
     data = two_author_world(root)
     res = root / "results"
     common = ["task=tofu_forget10", f"dataset={data}", *TINY, f"results_dir={res}"]
-    assert main(["run", "method=npo", *common, "--quiet"]) == 0
-    run = next((res / "runs").glob("tofu_forget10-npo-*"))
-    assert main(["attack", str(run), "relearn", "steps=[0,10]", "--quiet"]) == 0
-    assert main(["attack", str(run), "quantize", "bits=[4]", "--quiet"]) == 0
-    assert main(["meta-eval", "tofu_forget10", *common[1:], "--pool", "4", "--quiet"]) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        # ten relearning steps take the 0.07M-parameter control below half its utility on this world, and
+        # the damage guard would leave every recovery number empty: the guard is tested in test_attacks.py
+        mp.setattr(attack_run, "DAMAGE_SHARE", 0.0)
+        assert main(["run", "method=npo", *common, "--quiet"]) == 0
+        run = next((res / "runs").glob("tofu_forget10-npo-*"))
+        assert main(["attack", str(run), "relearn", "steps=[0,10]", "--quiet"]) == 0
+        assert main(["attack", str(run), "quantize", "bits=[4]", "--quiet"]) == 0
+        assert main(["meta-eval", "tofu_forget10", *common[1:], "--pool", "4", "--quiet"]) == 0
     return res
 
 
@@ -33,8 +38,16 @@ def test_the_csv_has_every_forget_metric_and_the_placebo(meta):
     rows = list(csv.DictReader((meta / "meta_eval.csv").open()))
     assert list(rows[0]) == MC.COLUMNS
     task = get_task("tofu_forget10")
-    assert {r["metric"] for r in rows} == set(MC.forget_metrics(task)) | {"placebo"}
-    assert all(r["n_pos"] == r["n_neg"] == "4" for r in rows)
+    recovery = {"relearn_k10_recovery", "quantize_4bit_recovery"}
+    assert {r["metric"] for r in rows} == set(MC.forget_metrics(task)) | {"placebo"} | recovery
+    assert all(r["n_pos"] == r["n_neg"] == "4" for r in rows if r["metric"] not in recovery)
+    # every pool run was attacked as the unlearned run was; a recovery number exists where the pool model
+    # knows less than the target (it is empty for a model at the target's level)
+    pools = json.loads((meta / "meta_eval" / "tofu_forget10" / "pools.json").read_text())
+    for m in pools["members"]:
+        assert (meta / m["folder"] / "attacks" / "relearn" / "k10" / "metrics.json").is_file()
+        assert (meta / m["folder"] / "attacks" / "quantize" / "4bit" / "metrics.json").is_file()
+    assert int(next(r for r in rows if r["metric"] == "relearn_k10_recovery")["n_neg"]) >= 2
     placebo = next(r for r in rows if r["metric"] == "placebo")
     assert float(placebo["faith_low"]) <= 0.5 <= float(placebo["faith_high"])
     # the answers a model fine-tuned on are more probable under it than under one that never saw them
