@@ -194,7 +194,8 @@ def cmd_significance(ns) -> int:
 
 def cmd_meta_eval(ns) -> int:
     from harness import metaeval_cmd
-    return metaeval_cmd.command(ns.task, ns.args, ns.pool, ns.workers, ns.prepare_only, not ns.quiet)
+    return metaeval_cmd.command(ns.task, ns.args, ns.pool, ns.workers, ns.prepare_only, not ns.quiet,
+                                recovery=not ns.no_recovery)
 
 
 def cmd_leaderboard(ns) -> int:
@@ -341,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("args", nargs="*", help="key=value overrides of the task's runs (world, model recipe, ...)")
     sp.add_argument("--pool", type=int, default=6, help="models per pool (positive and negative), default 6")
     sp.add_argument("--workers", type=int, default=1, help="processes training the pool models")
+    sp.add_argument("--no-recovery", action="store_true", help="do not attack the pool models (2 x pool attacks: "
+                    "the costly part on a real model); the recovery rows stay empty")
     sp.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(fn=cmd_meta_eval)

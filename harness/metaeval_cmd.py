@@ -208,7 +208,8 @@ def write_csv(path: Path, task: str, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
-def command(task_name: str, overrides: list[str], pool: int, workers: int, prepare_only: bool, progress: bool) -> int:
+def command(task_name: str, overrides: list[str], pool: int, workers: int, prepare_only: bool, progress: bool,
+            recovery: bool = True) -> int:
     from harness.tasks import get_task
     overrides = [f"task={task_name}", *overrides]
     cfg = load_run_config(None, overrides)
@@ -236,7 +237,8 @@ def command(task_name: str, overrides: list[str], pool: int, workers: int, prepa
             h.wait()
         torch.set_num_threads(before)
     members = evaluate_pools(cfg, task, members, progress)
-    attack_pools(task, members, unlearned, ATTACKS, Path(cfg.results_dir), progress)
+    if recovery:
+        attack_pools(task, members, unlearned, ATTACKS, Path(cfg.results_dir), progress)
     folder = Path(cfg.results_dir) / "meta_eval" / task_name
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "pools.json", {"task": task_name, "pool": pool, "members": members,
