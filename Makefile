@@ -21,7 +21,7 @@ export HF_DATASETS_OFFLINE ?= 1
 # it), every process recompiles torch and transformers (about 13 s of CPU each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: meta-eval real-model leaderboard-real leaderboard-real-full setup test test-fast leaderboard leaderboard-full forms robustness sweep significance prepare run list clean screenshot
+.PHONY: meta-eval meta-eval-real real-model leaderboard-real leaderboard-real-full setup test test-fast leaderboard leaderboard-full forms robustness sweep significance prepare run list clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[make] setting up $(VENV) (torch CPU wheel first: a bare 'torch' would pull a multi-GB CUDA build)"
@@ -74,6 +74,10 @@ meta-eval: $(STAMP)
 	$(BIN)/python -m harness attack "results/runs/muse_news_synthetic-*" quantize "bits=[4]"
 	$(BIN)/python -m harness meta-eval tofu_forget10 --pool 6 --workers 2
 	$(BIN)/python -m harness meta-eval muse_news_synthetic --pool 6 --workers 2
+	$(BIN)/python -m harness leaderboard
+
+meta-eval-real: $(REAL_STAMP)   # after make leaderboard-real: SmolLM2 pools of 4 + 4, unattacked (docs/real-model.md)
+	$(BIN)/python -m harness meta-eval tofu_real_forget10 --pool 4 --workers 2 --no-recovery
 	$(BIN)/python -m harness leaderboard
 
 GRIDS := configs/grid_default.yaml configs/grid_forms.yaml configs/grid_wmdp.yaml configs/grid_muse.yaml
