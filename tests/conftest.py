@@ -107,12 +107,15 @@ def _source(item) -> str:
 
 
 def _fixture_sources(item) -> str:
-    """The sources of the fixtures a test uses: a test whose module fixture trains models is slow too."""
+    """The sources of the fixtures a test's own module defines (conftest's slow ones are SLOW_FIXTURES): a
+    test whose module fixture trains models is slow too."""
     import inspect
-    info = getattr(item, "_fixtureinfo", None)
+    info, module = getattr(item, "_fixtureinfo", None), getattr(getattr(item, "module", None), "__name__", None)
     out = []
     for defs in (info.name2fixturedefs.values() if info else ()):
         for d in defs:
+            if getattr(d.func, "__module__", None) != module:
+                continue
             try:
                 out.append(inspect.getsource(d.func))
             except (OSError, TypeError):
