@@ -250,8 +250,9 @@
     sec.append(el('p', {class: 'note', text: 'Faithfulness: how well a metric tells models that hold the forget ' +
       'knowledge from models that never saw it (AUC over two pools of models; 0.5 = cannot tell; the placebo row ' +
       'is random numbers). Robustness: how little 10 relearning steps and 4-bit quantisation move it on the ' +
-      'unlearned runs, against the retain model under the same attack. Overall: their harmonic mean. ' +
-      'Method: docs/metrics.md.'}));
+      'unlearned runs, against the retain model under the same attack. Overall: their harmonic mean. The ' +
+      '*_recovery rows score the attacks\' recovery numbers on the pool models (attacked like the unlearned ' +
+      'runs). Method: docs/metrics.md.'}));
     const tpl = document.getElementById('plots-trust');
     if (tpl) sec.append(el('div', {class: 'plots'}, tpl.content.cloneNode(true)));
     const cols = ['task', 'metric', 'faithfulness', 'faith_low', 'faith_high', 'robust_relearn', 'robust_quant',
