@@ -22,11 +22,9 @@ holds more of the forget knowledge", from its declared direction:
 - **Relearning**: R = min( (k_ret_after - k_ret_before) / (k_unl_after - k_unl_before), 1 ) per unlearned
   model, averaged; the retain model under the same attack is the reference. A change of the unlearned
   model <= 0 (the attack brought nothing back) gives R = 1.
-- **Quantisation**: Q = min( k_unl_before / k_unl_after, 1 ) per unlearned model, averaged. The paper
-  writes it on the raw metric, where "knowledge" reads upwards; on an oriented k that can be 0 or
-  negative (k = -forget_truth_ratio) a ratio has no meaning, so here k is shifted by the smallest value
-  either side takes on the pools and the unlearned models, `k - k_min + 1e-9` (a deviation: stated in
-  docs/metrics.md).
+- **Quantisation**: Q = min( knowledge before / knowledge after, 1 ) per unlearned model, averaged: on k
+  where k >= 0 (directions lower, zero, retain), and on the raw metric inverted, min( m_after / m_before,
+  1 ), for a metric that reads knowledge downwards (direction higher: forget_quality, truth ratio).
 - **Robustness** = HM(R, Q); **overall** = HM(faithfulness, robustness). HM(a, b) = 2ab / (a + b), 0 when
   both are 0.
 """
@@ -99,10 +97,14 @@ def relearn_stability(unl_before: float, unl_after: float, ret_before: float, re
     return float(min(max(d_ret, 0.0) / d_unl, 1.0))
 
 
-def quant_stability(before: float, after: float, shift: float) -> float:
-    """Q = min(k_before / k_after, 1) on k shifted to be positive (k - shift + EPS)."""
-    b, a = before - shift + EPS, after - shift + EPS
-    return float(min(b / a, 1.0))
+def quant_stability(before: float, after: float, direction: str) -> float:
+    """Q = min(knowledge before / knowledge after, 1), the paper's ratio, on oriented k. k >= 0 reads
+    knowledge upwards (lower, zero, retain): Q = min(k_before / k_after, 1). k = -m for a metric that reads
+    it downwards (higher: forget_quality, truth ratio, values >= 0): Q = min(m_after / m_before, 1).
+    EPS keeps 0 / 0 at 1."""
+    if direction == "higher":
+        return float(min((-after + EPS) / (-before + EPS), 1.0))
+    return float(min((before + EPS) / (after + EPS), 1.0))
 
 
 def hm(a: float | None, b: float | None) -> float | None:

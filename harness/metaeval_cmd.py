@@ -152,13 +152,13 @@ def score(task, members: list[dict], unlearned: list[Path], seed: int, utility: 
         row["faithfulness"] = ME.auc(pos, neg)
         row["faith_low"], row["faith_high"] = ME.auc_interval(pos, neg, N_BOOT, seed)
         if spec is not None:
-            row.update(_robustness(name, spec, unlearned, ME.threshold(pos, neg), pos + neg, utility))
+            row.update(_robustness(name, spec, unlearned, ME.threshold(pos, neg), utility))
         row["overall"] = ME.hm(row["faithfulness"], row.get("robustness"))
         rows.append(row)
     return rows
 
 
-def _robustness(name: str, spec, unlearned: list[Path], t: float, pooled: list[float], utility: str | None) -> dict:
+def _robustness(name: str, spec, unlearned: list[Path], t: float, utility: str | None) -> dict:
     """R and Q averaged over the unlearned runs that forgot by this metric (k below the pools' threshold)
     and kept >= UTILITY_SHARE of the target's utility."""
     read = lambda p: json.loads(p.read_text())  # noqa: E731
@@ -181,9 +181,8 @@ def _robustness(name: str, spec, unlearned: list[Path], t: float, pooled: list[f
         kept.append(vals)
     if not kept:
         return {"n_unlearned": 0}
-    shift = min([*pooled, *(v for vals in kept for v in vals)])
     r = float(np.mean([ME.relearn_stability(u0, u1, c0, c1) for u0, u1, c0, c1, _, _ in kept]))
-    q = float(np.mean([ME.quant_stability(b, a, shift) for *_, b, a in kept]))
+    q = float(np.mean([ME.quant_stability(b, a, spec.direction) for *_, b, a in kept]))
     return {"robust_relearn": r, "robust_quant": q, "robustness": ME.hm(r, q), "n_unlearned": len(kept)}
 
 

@@ -38,16 +38,22 @@ def test_relearning_and_quantisation_stability():
     assert ME.relearn_stability(0.1, 0.1, 0.2, 0.3) == 1.0          # nothing came back
     assert ME.relearn_stability(0.1, 0.2, 0.2, 0.5) == 1.0          # no more than the retain model: capped
     assert ME.relearn_stability(0.1, 0.3, 0.2, 0.1) == 0.0          # the retain model lost: counted as 0
-    # k shifted by -1 (shift = -1): before 0 -> 1, after 1 -> 2: Q = 1/2
-    assert ME.quant_stability(0.0, 1.0, -1.0) == pytest.approx(0.5, abs=1e-8)
-    assert ME.quant_stability(1.0, 0.5, 0.0) == 1.0
+    # forget_prob 0.2 -> 0.25 under 4 bits: Q = 0.8; falling is capped at 1
+    assert ME.quant_stability(0.2, 0.25, "lower") == pytest.approx(0.8)
+    assert ME.quant_stability(1.0, 0.5, "lower") == 1.0
+    # a truth ratio of 0.8 (k = -0.8) that falls to 0.6 (knowledge back): Q = 0.6 / 0.8 = 0.75
+    assert ME.quant_stability(-0.8, -0.6, "higher") == pytest.approx(0.75)
+    assert ME.quant_stability(-0.6, -0.8, "higher") == 1.0
+    # an unlearned model at 0 that quantisation takes to 0.05: nothing left of its forgetting
+    assert ME.quant_stability(0.0, 0.05, "lower") == pytest.approx(0.0, abs=1e-6)
+    assert ME.quant_stability(0.0, 0.0, "zero") == 1.0
     assert ME.hm(0.5, 1.0) == pytest.approx(2 / 3) and ME.hm(0.0, 0.0) == 0.0 and ME.hm(None, 1.0) is None
 
 
 def test_robustness_filters_and_averages_from_the_attack_folders(tmp_path):
-    """Three unlearned runs: one counts (R = 0.1/0.4 = 0.25; Q on k shifted by the smallest value 0.1:
-    (0.2-0.1)/(0.25-0.1) = 2/3; HM = 0.3636), one kept too little utility (0.7 < 0.8 x 1.0), one did not
-    forget by this metric (k = 0.6 >= the pools' threshold 0.5)."""
+    """Three unlearned runs: one counts (R = 0.1/0.4 = 0.25; Q = 0.2/0.25 = 0.8; HM = 0.381), one kept
+    too little utility (0.7 < 0.8 x 1.0), one did not forget by this metric (k = 0.6 >= the pools'
+    threshold 0.5)."""
     import json
 
     from harness import metaeval_cmd as MC
@@ -66,11 +72,11 @@ def test_robustness_filters_and_averages_from_the_attack_folders(tmp_path):
         return f
 
     runs = [run("a", 0.2, 0.9), run("b", 0.2, 0.7), run("c", 0.6, 0.9)]
-    got = MC._robustness("forget_prob", MetricSpec("lower", "forget"), runs, 0.5, [0.1, 0.9], "model_utility")
+    got = MC._robustness("forget_prob", MetricSpec("lower", "forget"), runs, 0.5, "model_utility")
     assert got["n_unlearned"] == 1
     assert got["robust_relearn"] == pytest.approx(0.25)
-    assert got["robust_quant"] == pytest.approx(2 / 3, abs=1e-6)
-    assert got["robustness"] == pytest.approx(2 * 0.25 * (2 / 3) / (0.25 + 2 / 3), abs=1e-6)
+    assert got["robust_quant"] == pytest.approx(0.8, abs=1e-6)
+    assert got["robustness"] == pytest.approx(2 * 0.25 * 0.8 / (0.25 + 0.8), abs=1e-6)
 
 
 def test_recovery_rows_read_the_attacked_pool_runs(tmp_path):
