@@ -18,7 +18,7 @@ from harness.progress import say
 # (epochs, learning rate) as multiples of the task's recipe, in pool order: from a full fine-tune to one
 # of a tenth of its epochs. Under-trained variants are there on purpose. A model that memorised its
 # fine-tuning data outright is told apart from one that never saw it by almost any metric: on the embedded
-# 0.7M-parameter models every forget metric but one scored AUC 1.0 with pools of 0.25-1.5x the epochs. A
+# 0.7M-parameter models every forget metric but one scored AUC 1.0 with pools of 0.25-1x the epochs. A
 # faithful metric must also rank the model that learned the forget data only partly above every model
 # that never saw it, and that is where metrics differ. Any pool size takes a prefix; 4 already spans
 # 0.1-1x the epochs and 0.5-1.5x the rate.
