@@ -209,7 +209,7 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
         for label, metrics, items, cost in results:
             _changes(metrics, before, r.task.metrics, (control or {}).get(label))
             _against_target(metrics, before, r, (target or {}).get(label), (target or {}).get("before"), removed)
-            _damage_guard(metrics, _utility_metric(r), control, label)
+            _damage_guard(metrics, utility_metric(r.track, r.task), control, label)
             write_measured(tmp / label, metrics, items, cost)
         (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(acfg), sort_keys=False))
         # the models' paths as the run's provenance records them (io.portable)
@@ -227,10 +227,10 @@ def _compute(attack, acfg, r, out: Path, progress: bool) -> None:
 DAMAGE_SHARE = 0.5
 
 
-def _utility_metric(r) -> str | None:
+def utility_metric(track, task) -> str | None:
     """The track's utility_metric, else the task's first headline utility metric (as eligibility.py)."""
-    return getattr(r.track, "utility_metric", None) or next(
-        (m for m, s in r.task.metrics.items() if s.role == "utility" and s.headline), None)
+    return getattr(track, "utility_metric", None) or next(
+        (m for m, s in task.metrics.items() if s.role == "utility" and s.headline), None)
 
 
 def _damage_guard(metrics: dict, u: str | None, control: dict | None, label: str) -> None:

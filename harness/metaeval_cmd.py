@@ -242,9 +242,9 @@ def command(task_name: str, overrides: list[str], pool: int, workers: int, prepa
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "pools.json", {"task": task_name, "pool": pool, "members": members,
                                               "unlearned": [f.name for f in unlearned]})
+    from harness.attack_run import utility_metric
     from harness.families import get_track
-    utility = getattr(get_track(task.family), "utility_metric", None) or next(
-        (m for m, s in task.metrics.items() if s.role == "utility" and s.headline), None)
+    utility = utility_metric(get_track(task.family), task)  # the one the attacks' damage guard reads
     rows = score(task, members, unlearned, cfg.seed, utility, Path(cfg.results_dir))
     out = Path(cfg.results_dir) / "meta_eval.csv"
     write_csv(out, task_name, rows)

@@ -436,12 +436,11 @@ def test_an_attack_that_wrecks_the_control_has_no_recovery():
 @pytest.mark.parametrize("task,expected", [("tofu_forget10", "model_utility"), ("wmdp_synthetic", "general_acc"),
                                            ("muse_news_synthetic", "knowmem_retain")])
 def test_the_damage_guard_reads_each_tracks_utility(task, expected):
-    from types import SimpleNamespace as NS
-    from harness.attack_run import _utility_metric
+    from harness.attack_run import utility_metric
     from harness.families import load_tracks
     from harness.tasks import get_task
     t = get_task(task)
-    assert _utility_metric(NS(track=load_tracks()[t.family], task=t)) == expected
+    assert utility_metric(load_tracks()[t.family], t) == expected
 
 
 def test_a_model_evaluated_as_is_is_attacked_like_the_run_that_made_it(tiny_grid, tmp_path):
